@@ -1,0 +1,175 @@
+//! Layered configuration: embedded defaults, then a file, then `CUSTOMS_*` variables.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The embedded defaults: the one-command run needs nothing else.
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// The development HS256 secret. Tokens can be minted only while it is in use.
+pub const DEVELOPMENT_SECRET: &str = "gd-customs-development-secret-do-not-use-in-production";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub shared_store: SharedStoreSettings,
+    pub auth: AuthSettings,
+    pub telemetry: TelemetrySettings,
+    pub clients: ClientSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// Serve gRPC reflection (v1 and v1alpha).
+    pub reflection: bool,
+    pub request_timeout_secs: u64,
+    pub platforms: Vec<PlatformName>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlatformName {
+    Declaration,
+    Risk,
+    Review,
+    Field,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://…` or `postgres://…`.
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SharedStoreBackend {
+    /// Kept in the platform's own database: the embedded default.
+    Sql,
+    Redis,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SharedStoreSettings {
+    pub backend: SharedStoreBackend,
+    pub redis_url: SecretString,
+    /// Prefix of every Redis key, so that several deployments or tests share one Redis.
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    /// HS256 secret; empty disables HS256.
+    pub hs256_secret: SecretString,
+    /// PEM public keys (RSA for RS256, EC P-256 for ES256).
+    pub public_key_files: Vec<PathBuf>,
+    pub leeway_secs: u64,
+}
+
+impl AuthSettings {
+    /// Whether the well-known development secret is in use.
+    pub fn uses_development_secret(&self) -> bool {
+        self.hs256_secret.expose_secret() == DEVELOPMENT_SECRET
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+/// Where the other platforms are reached; empty means this same process.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClientSettings {
+    pub declaration_url: String,
+    pub risk_url: String,
+    pub review_url: String,
+    pub field_url: String,
+}
+
+impl Settings {
+    /// Loads the layers: embedded defaults, `CUSTOMS_CONFIG` (or `./customs.toml` when
+    /// present), then `CUSTOMS_*` environment variables.
+    pub fn load() -> Result<Self, Box<figment::Error>> {
+        let file = std::env::var_os("CUSTOMS_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("customs.toml"));
+        Self::figment(Some(file)).extract().map_err(Box::new)
+    }
+
+    /// The embedded defaults and the environment, with an optional file between them.
+    pub fn figment(file: Option<PathBuf>) -> Figment {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file(file));
+        }
+        figment.merge(Env::prefixed("CUSTOMS_").split("__"))
+    }
+
+    /// The defaults alone, for tests.
+    pub fn defaults() -> Result<Self, Box<figment::Error>> {
+        Figment::from(Toml::string(DEFAULTS))
+            .extract()
+            .map_err(Box::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_parse_and_listen_on_50051() {
+        let settings = Settings::defaults().unwrap();
+        assert_eq!(settings.server.listen.port(), 50051);
+        assert_eq!(settings.shared_store.backend, SharedStoreBackend::Sql);
+        assert!(settings.auth.uses_development_secret());
+        assert_eq!(settings.server.platforms.len(), 4);
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CUSTOMS_SERVER__LISTEN", "0.0.0.0:6000");
+            jail.set_env("CUSTOMS_SHARED_STORE__BACKEND", "redis");
+            let settings: Settings = Settings::figment(None).extract()?;
+            assert_eq!(settings.server.listen.port(), 6000);
+            assert_eq!(settings.shared_store.backend, SharedStoreBackend::Redis);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_environment_overrides_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "customs.toml",
+                "[telemetry]\nformat = \"json\"\n[server]\nreflection = false\n",
+            )?;
+            jail.set_env("CUSTOMS_SERVER__REFLECTION", "true");
+            let settings: Settings = Settings::figment(Some("customs.toml".into())).extract()?;
+            assert_eq!(settings.telemetry.format, LogFormat::Json);
+            assert!(settings.server.reflection);
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,286 @@
+//! The error type every platform returns, and its single mapping to `tonic::Status`.
+//!
+//! Every status carries a `google.rpc.ErrorInfo` with a stable `reason` and the domain
+//! [`ERROR_DOMAIN`]; validation failures also carry every violated field as
+//! `google.rpc.BadRequest` details, so a gateway can show the enterprise what to fix.
+
+use std::fmt;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+pub const ERROR_DOMAIN: &str = "customs.gd";
+
+/// One violated field: `items[2].hs_code`, a stable reason and a readable description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub reason: &'static str,
+    pub description: String,
+}
+
+impl FieldViolation {
+    pub fn new(
+        field: impl Into<String>,
+        reason: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            reason,
+            description: description.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} ({})", self.field, self.description, self.reason)
+    }
+}
+
+/// A collector for violations: validate everything, then fail once with all of them.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(
+        &mut self,
+        field: impl Into<String>,
+        reason: &'static str,
+        description: impl Into<String>,
+    ) {
+        self.0.push(FieldViolation::new(field, reason, description));
+    }
+
+    pub fn extend(&mut self, other: impl IntoIterator<Item = FieldViolation>) {
+        self.0.extend(other);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_vec(self) -> Vec<FieldViolation> {
+        self.0
+    }
+
+    /// `Ok(())` when nothing was violated, else an `INVALID_ARGUMENT` error with them all.
+    pub fn into_result(self) -> Result<(), Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(self.0))
+        }
+    }
+}
+
+/// The errors a platform answers with. The variants are the gRPC codes the platforms use;
+/// `reason` is the stable, machine-readable `ErrorInfo.reason`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid argument: {}", join(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    #[error("{message}")]
+    NotFound {
+        reason: &'static str,
+        message: String,
+    },
+    #[error("{message}")]
+    AlreadyExists {
+        reason: &'static str,
+        message: String,
+    },
+    #[error("{message}")]
+    FailedPrecondition {
+        reason: &'static str,
+        message: String,
+    },
+    #[error("{message}")]
+    PermissionDenied {
+        reason: &'static str,
+        message: String,
+    },
+    #[error("{message}")]
+    Unauthenticated {
+        reason: &'static str,
+        message: String,
+    },
+    #[error("{message}")]
+    Unavailable {
+        reason: &'static str,
+        message: String,
+    },
+    /// Anything unexpected: logged with its cause chain, answered as a bare `INTERNAL`.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+fn join(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    pub fn invalid(
+        field: impl Into<String>,
+        reason: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
+        Self::InvalidArgument(vec![FieldViolation::new(field, reason, description)])
+    }
+
+    pub fn not_found(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::NotFound {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn already_exists(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::AlreadyExists {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn failed_precondition(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::FailedPrecondition {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn permission_denied(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::PermissionDenied {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthenticated(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::Unauthenticated {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn unavailable(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::Unavailable {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
+    }
+
+    /// The stable reason a client sees in `ErrorInfo`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Self::NotFound { reason, .. }
+            | Self::AlreadyExists { reason, .. }
+            | Self::FailedPrecondition { reason, .. }
+            | Self::PermissionDenied { reason, .. }
+            | Self::Unauthenticated { reason, .. }
+            | Self::Unavailable { reason, .. } => reason,
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(error: redis::RedisError) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        let reason = error.reason();
+        let mut details = ErrorDetails::new();
+        details.set_error_info(reason, ERROR_DOMAIN, []);
+        let (code, message) = match error {
+            Error::InvalidArgument(violations) => {
+                let message = format!("{} field(s) invalid: {}", violations.len(), join(&violations));
+                for violation in violations {
+                    details.add_bad_request_violation(
+                        violation.field,
+                        format!("{} ({})", violation.description, violation.reason),
+                    );
+                }
+                (Code::InvalidArgument, message)
+            }
+            Error::NotFound { message, .. } => (Code::NotFound, message),
+            Error::AlreadyExists { message, .. } => (Code::AlreadyExists, message),
+            Error::FailedPrecondition { message, .. } => (Code::FailedPrecondition, message),
+            Error::PermissionDenied { message, .. } => (Code::PermissionDenied, message),
+            Error::Unauthenticated { message, .. } => (Code::Unauthenticated, message),
+            Error::Unavailable { message, .. } => (Code::Unavailable, message),
+            Error::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "internal error");
+                (Code::Internal, "internal error".to_owned())
+            }
+        };
+        Status::with_error_details(code, message, details)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_error_carries_every_violation_and_a_reason() {
+        let mut violations = Violations::new();
+        violations.push("items[0].hs_code", "HS_CODE_FORMAT", "must be 10 digits");
+        violations.push("total_value", "TOTAL_MISMATCH", "must equal the sum of items");
+        let status = Status::from(violations.into_result().unwrap_err());
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let bad_request = details.bad_request().unwrap();
+        assert_eq!(bad_request.field_violations.len(), 2);
+        assert_eq!(bad_request.field_violations[0].field, "items[0].hs_code");
+        let info = details.error_info().unwrap();
+        assert_eq!(info.reason, "INVALID_ARGUMENT");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+    }
+
+    #[test]
+    fn internal_error_hides_its_cause() {
+        let error = Error::internal(anyhow::anyhow!("relation \"secret_table\" does not exist"));
+        let status = Status::from(error);
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("secret_table"));
+    }
+
+    #[test]
+    fn domain_reason_reaches_the_client() {
+        let status = Status::from(Error::failed_precondition(
+            "GUARANTEE_INSUFFICIENT_HEADROOM",
+            "only 10.00 CNY left",
+        ));
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(
+            status.get_error_details().error_info().unwrap().reason,
+            "GUARANTEE_INSUFFICIENT_HEADROOM"
+        );
+    }
+}

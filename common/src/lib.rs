@@ -1,0 +1,16 @@
+//! What the four gd-customs platforms share: configuration, telemetry, errors and
+//! their mapping to gRPC statuses, JWT authentication, database connections, the
+//! shared store of guarantee balances, and the server start-up.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod money;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+
+pub use error::{Error, Result, Violations};

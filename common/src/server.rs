@@ -1,0 +1,205 @@
+//! Start-up shared by every process: connect, mount the platforms, bind, serve health
+//! and reflection, authenticate, and shut down gracefully.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::RoutesBuilder;
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    auth::{AccessPolicy, AuthLayer, TokenVerifier},
+    config::{PlatformName, Settings, SharedStoreBackend},
+    db::Database,
+    store::{RedisStore, SharedStore, SqlStore},
+};
+
+/// What every platform is built from.
+#[derive(Debug, Clone)]
+pub struct PlatformContext {
+    pub settings: Arc<Settings>,
+    pub database: Database,
+    pub store: SharedStore,
+}
+
+impl PlatformContext {
+    /// Connects the database and the shared store the settings name.
+    pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
+        let database = Database::connect(&settings.database).await?;
+        let store = match (settings.shared_store.backend, &database) {
+            (SharedStoreBackend::Redis, _) => SharedStore::Redis(
+                RedisStore::connect(&settings.shared_store.redis_url, &settings.shared_store.key_prefix)
+                    .await
+                    .context("connecting to the shared Redis store")?,
+            ),
+            (SharedStoreBackend::Sql, Database::Sqlite(pool)) => {
+                SharedStore::Sql(SqlStore::new(pool.clone()).await?)
+            }
+            (SharedStoreBackend::Sql, Database::Postgres(_)) => anyhow::bail!(
+                "shared_store.backend = \"sql\" is the embedded default and needs the SQLite \
+                 database; with PostgreSQL set shared_store.backend = \"redis\""
+            ),
+        };
+        Ok(Self {
+            settings: Arc::new(settings),
+            database,
+            store,
+        })
+    }
+}
+
+/// What a platform contributes once its services are added to the routes.
+#[derive(Debug)]
+pub struct MountedPlatform {
+    pub name: PlatformName,
+    /// Full names of its gRPC services, for health.
+    pub services: &'static [&'static str],
+    pub policy: AccessPolicy,
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    routes: RoutesBuilder,
+    health: HealthReporter,
+    services: Vec<&'static str>,
+    auth: AuthLayer,
+    request_timeout: Duration,
+    context: PlatformContext,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("local_addr", &self.local_addr).finish()
+    }
+}
+
+impl Application {
+    /// Binds first, so the port is known (port 0 picks a free one), then assembles
+    /// health, reflection and the platforms' routes behind the auth layer.
+    pub async fn build(
+        context: PlatformContext,
+        routes: RoutesBuilder,
+        platforms: Vec<MountedPlatform>,
+        descriptor_set: &'static [u8],
+    ) -> anyhow::Result<Self> {
+        let settings = context.settings.clone();
+        let listener = TcpListener::bind(settings.server.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.server.listen))?;
+        let local_addr = listener.local_addr()?;
+
+        let mut routes = routes;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        routes.add_service(health_service);
+        if settings.server.reflection {
+            routes.add_service(
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(descriptor_set)
+                    .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                    .build_v1()?,
+            );
+            routes.add_service(
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(descriptor_set)
+                    .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                    .build_v1alpha()?,
+            );
+        }
+
+        let mut policy = AccessPolicy::new();
+        let mut services = Vec::new();
+        for platform in platforms {
+            tracing::info!(platform = ?platform.name, services = platform.services.len(), "platform mounted");
+            policy.merge(platform.policy);
+            services.extend_from_slice(platform.services);
+        }
+        let verifier = TokenVerifier::from_settings(&settings.auth)?;
+        if settings.auth.uses_development_secret() {
+            tracing::warn!("auth uses the development secret: do not run this in production");
+        }
+        Ok(Self {
+            listener,
+            local_addr,
+            routes,
+            health,
+            services,
+            auth: AuthLayer::new(Arc::new(verifier), Arc::new(policy)),
+            request_timeout: Duration::from_secs(settings.server.request_timeout_secs),
+            context,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` resolves, then reports NOT_SERVING and drains.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        for service in &self.services {
+            self.health.set_service_status(service, ServingStatus::Serving).await;
+        }
+        self.health.set_service_status("", ServingStatus::Serving).await;
+        tracing::info!(address = %self.local_addr, "serving");
+
+        let health = self.health.clone();
+        let services = self.services.clone();
+        let draining = async move {
+            shutdown.await;
+            tracing::info!("shutting down: reporting NOT_SERVING and draining calls in flight");
+            for service in &services {
+                health.set_service_status(service, ServingStatus::NotServing).await;
+            }
+            health.set_service_status("", ServingStatus::NotServing).await;
+        };
+        tonic::transport::Server::builder()
+            .timeout(self.request_timeout)
+            .layer(self.auth)
+            .add_routes(self.routes.routes())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), draining)
+            .await
+            .context("serving gRPC")?;
+        self.context.database.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
