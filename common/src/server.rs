@@ -12,7 +12,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use crate::{
     auth::{AccessPolicy, AuthLayer, TokenVerifier},
     config::{PlatformName, Settings, SharedStoreBackend},
-    db::Database,
+    db::{Database, Migrations},
     store::{RedisStore, SharedStore, SqlStore},
 };
 
@@ -53,10 +53,53 @@ impl PlatformContext {
 /// What a platform contributes once its services are added to the routes.
 #[derive(Debug)]
 pub struct MountedPlatform {
-    pub name: PlatformName,
     /// Full names of its gRPC services, for health.
     pub services: &'static [&'static str],
     pub policy: AccessPolicy,
+}
+
+/// A platform as the start-up code sees it: its migrations and how to mount it.
+#[derive(Debug, Clone, Copy)]
+pub struct PlatformModule {
+    pub name: PlatformName,
+    /// Its migrations, when it keeps tables of its own.
+    pub migrations: fn() -> Option<Migrations>,
+    /// Adds its services to the routes. Runs inside the runtime: it may spawn workers.
+    pub mount: fn(&PlatformContext, &mut RoutesBuilder) -> anyhow::Result<MountedPlatform>,
+}
+
+/// Connects, migrates and mounts the platforms that `settings.server.platforms` names
+/// (out of `modules`), and binds the server.
+pub async fn start(
+    settings: Settings,
+    modules: &[PlatformModule],
+    descriptor_set: &'static [u8],
+) -> anyhow::Result<Application> {
+    let context = PlatformContext::connect(settings).await?;
+    let mut routes = RoutesBuilder::default();
+    let mut mounted = Vec::new();
+    for name in &context.settings.server.platforms {
+        let module = modules
+            .iter()
+            .find(|module| module.name == *name)
+            .with_context(|| format!("this binary does not carry the {name:?} platform"))?;
+        if let Some(mut migrations) = (module.migrations)() {
+            context.database.migrate(&mut migrations).await?;
+        }
+        tracing::info!(platform = ?module.name, database = context.database.backend_name(), "platform ready");
+        mounted.push((module.mount)(&context, &mut routes)?);
+    }
+    Application::build(context, routes, mounted, descriptor_set).await
+}
+
+/// Runs one platform as its own process: settings from the usual layers, with
+/// `server.platforms` narrowed to this one.
+pub async fn run_standalone(module: PlatformModule, descriptor_set: &'static [u8]) -> anyhow::Result<()> {
+    let mut settings = Settings::load()?;
+    settings.server.platforms = vec![module.name];
+    crate::telemetry::init(&settings.telemetry);
+    let application = start(settings, &[module], descriptor_set).await?;
+    application.run_until_stopped().await
 }
 
 /// A bound, not yet running server.
@@ -113,7 +156,6 @@ impl Application {
         let mut policy = AccessPolicy::new();
         let mut services = Vec::new();
         for platform in platforms {
-            tracing::info!(platform = ?platform.name, services = platform.services.len(), "platform mounted");
             policy.merge(platform.policy);
             services.extend_from_slice(platform.services);
         }

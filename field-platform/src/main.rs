@@ -1,0 +1,6 @@
+//! Runs the field platform as its own process.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    customs_common::server::run_standalone(field_platform::MODULE, customs_proto::FILE_DESCRIPTOR_SET).await
+}
