@@ -10,7 +10,10 @@ use customs_common::{
 };
 
 #[derive(Debug, Parser)]
-#[command(version, about = "Guangdong regional customs clearance: seven houses as one")]
+#[command(
+    version,
+    about = "Guangdong regional customs clearance: seven houses as one"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -50,7 +53,13 @@ async fn main() -> anyhow::Result<()> {
             let application = gd_customs::start(settings).await?;
             application.run_until_stopped().await
         }
-        Command::Token { role, house, enterprise, subject, ttl_secs } => {
+        Command::Token {
+            role,
+            house,
+            enterprise,
+            subject,
+            ttl_secs,
+        } => {
             anyhow::ensure!(
                 settings.auth.uses_development_secret(),
                 "tokens can be minted only while the development secret is in use; \

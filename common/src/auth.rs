@@ -129,7 +129,10 @@ pub struct TokenVerifier {
 impl fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenVerifier")
-            .field("algorithms", &self.keys.iter().map(|(a, _)| a).collect::<Vec<_>>())
+            .field(
+                "algorithms",
+                &self.keys.iter().map(|(a, _)| a).collect::<Vec<_>>(),
+            )
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .finish()
@@ -141,11 +144,14 @@ impl TokenVerifier {
         let mut keys = Vec::new();
         let secret = settings.hs256_secret.expose_secret();
         if !secret.is_empty() {
-            keys.push((Algorithm::HS256, DecodingKey::from_secret(secret.as_bytes())));
+            keys.push((
+                Algorithm::HS256,
+                DecodingKey::from_secret(secret.as_bytes()),
+            ));
         }
         for path in &settings.public_key_files {
-            let pem = fs::read(path)
-                .with_context(|| format!("reading public key {}", path.display()))?;
+            let pem =
+                fs::read(path).with_context(|| format!("reading public key {}", path.display()))?;
             if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
                 keys.push((Algorithm::RS256, key));
             } else {
@@ -169,8 +175,9 @@ impl TokenVerifier {
 
     /// Checks signature, `exp`, `iss` and `aud`, and returns the caller.
     pub fn verify(&self, token: &str) -> Result<Caller, Error> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| Error::unauthenticated("TOKEN_MALFORMED", "the bearer token is malformed"))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            Error::unauthenticated("TOKEN_MALFORMED", "the bearer token is malformed")
+        })?;
         let mut last_error = None;
         for (algorithm, key) in self.keys.iter().filter(|(a, _)| *a == header.alg) {
             let mut validation = Validation::new(*algorithm);
@@ -192,19 +199,66 @@ impl TokenVerifier {
             }
         }
         let (reason, message) = match last_error.as_ref().map(|e| e.kind()) {
-            None => ("TOKEN_ALGORITHM_NOT_ACCEPTED", "the token's algorithm is not accepted"),
+            None => (
+                "TOKEN_ALGORITHM_NOT_ACCEPTED",
+                "the token's algorithm is not accepted",
+            ),
             Some(ErrorKind::ExpiredSignature) => ("TOKEN_EXPIRED", "the token has expired"),
-            Some(ErrorKind::InvalidSignature) => ("TOKEN_BAD_SIGNATURE", "the token's signature is invalid"),
-            Some(ErrorKind::InvalidAudience) => ("TOKEN_WRONG_AUDIENCE", "the token is not meant for gd-customs"),
-            Some(ErrorKind::InvalidIssuer) => ("TOKEN_WRONG_ISSUER", "the token's issuer is not trusted"),
-            Some(ErrorKind::ImmatureSignature) => ("TOKEN_NOT_YET_VALID", "the token is not valid yet"),
+            Some(ErrorKind::InvalidSignature) => {
+                ("TOKEN_BAD_SIGNATURE", "the token's signature is invalid")
+            }
+            Some(ErrorKind::InvalidAudience) => (
+                "TOKEN_WRONG_AUDIENCE",
+                "the token is not meant for gd-customs",
+            ),
+            Some(ErrorKind::InvalidIssuer) => {
+                ("TOKEN_WRONG_ISSUER", "the token's issuer is not trusted")
+            }
+            Some(ErrorKind::ImmatureSignature) => {
+                ("TOKEN_NOT_YET_VALID", "the token is not valid yet")
+            }
             Some(_) => ("TOKEN_INVALID", "the token is invalid"),
         };
         Err(Error::unauthenticated(reason, message))
     }
 }
 
-/// Signs development tokens with the HS256 secret.
+impl Claims {
+    /// Claims for `role` at `house`, issued now and valid for `lifetime`.
+    pub fn new(
+        settings: &AuthSettings,
+        subject: &str,
+        role: Role,
+        house: &str,
+        enterprise: Option<&str>,
+        lifetime: Duration,
+    ) -> anyhow::Result<Self> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        Ok(Self {
+            sub: subject.to_owned(),
+            role,
+            house: house.to_owned(),
+            enterprise: enterprise.map(str::to_owned),
+            iss: settings.issuer.clone(),
+            aud: settings.audience.clone(),
+            exp: now + lifetime.as_secs(),
+            iat: now,
+        })
+    }
+}
+
+/// Signs `claims` with the configured HS256 secret.
+pub fn sign_hs256(settings: &AuthSettings, claims: &Claims) -> anyhow::Result<String> {
+    let secret = settings.hs256_secret.expose_secret();
+    anyhow::ensure!(!secret.is_empty(), "no HS256 secret is configured");
+    Ok(jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )?)
+}
+
+/// Signs a development token with the HS256 secret.
 pub fn mint_token(
     settings: &AuthSettings,
     subject: &str,
@@ -213,24 +267,10 @@ pub fn mint_token(
     enterprise: Option<&str>,
     lifetime: Duration,
 ) -> anyhow::Result<String> {
-    let secret = settings.hs256_secret.expose_secret();
-    anyhow::ensure!(!secret.is_empty(), "no HS256 secret is configured");
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let claims = Claims {
-        sub: subject.to_owned(),
-        role,
-        house: house.to_owned(),
-        enterprise: enterprise.map(str::to_owned),
-        iss: settings.issuer.clone(),
-        aud: settings.audience.clone(),
-        exp: now + lifetime.as_secs(),
-        iat: now,
-    };
-    Ok(jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )?)
+    sign_hs256(
+        settings,
+        &Claims::new(settings, subject, role, house, enterprise, lifetime)?,
+    )
 }
 
 /// Which roles may call which method, keyed by the gRPC path
@@ -293,7 +333,11 @@ impl AuthLayer {
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+            })
             .ok_or_else(|| {
                 Error::unauthenticated("TOKEN_MISSING", "authorization: Bearer <token> is required")
             })?;
@@ -355,7 +399,11 @@ where
                 Box::pin(inner.call(request))
             }
             Err(error) => {
-                tracing::info!(path = request.uri().path(), reason = error.reason(), "call refused");
+                tracing::info!(
+                    path = request.uri().path(),
+                    reason = error.reason(),
+                    "call refused"
+                );
                 let response = Status::from(error).into_http::<ResBody>();
                 Box::pin(async move { Ok(response) })
             }
@@ -377,8 +425,19 @@ mod tests {
     #[test]
     fn minted_token_verifies_with_its_claims() {
         let settings = settings();
-        let token = mint_token(&settings, "alice", Role::Officer, "5300", None, Duration::from_secs(60)).unwrap();
-        let caller = TokenVerifier::from_settings(&settings).unwrap().verify(&token).unwrap();
+        let token = mint_token(
+            &settings,
+            "alice",
+            Role::Officer,
+            "5300",
+            None,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let caller = TokenVerifier::from_settings(&settings)
+            .unwrap()
+            .verify(&token)
+            .unwrap();
         assert_eq!(caller.role, Role::Officer);
         assert_eq!(caller.house, "5300");
         assert_eq!(caller.subject, "alice");
@@ -388,8 +447,19 @@ mod tests {
     fn token_signed_with_another_secret_is_refused() {
         let mut other = settings();
         other.hs256_secret = SecretString::from("another secret");
-        let token = mint_token(&other, "mallory", Role::Admin, "5300", None, Duration::from_secs(60)).unwrap();
-        let error = TokenVerifier::from_settings(&settings()).unwrap().verify(&token).unwrap_err();
+        let token = mint_token(
+            &other,
+            "mallory",
+            Role::Admin,
+            "5300",
+            None,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let error = TokenVerifier::from_settings(&settings())
+            .unwrap()
+            .verify(&token)
+            .unwrap_err();
         assert_eq!(error.reason(), "TOKEN_BAD_SIGNATURE");
     }
 
@@ -397,15 +467,30 @@ mod tests {
     fn token_for_another_audience_is_refused() {
         let mut other = settings();
         other.audience = "someone-else".into();
-        let token = mint_token(&other, "bob", Role::Admin, "5300", None, Duration::from_secs(60)).unwrap();
-        let error = TokenVerifier::from_settings(&settings()).unwrap().verify(&token).unwrap_err();
+        let token = mint_token(
+            &other,
+            "bob",
+            Role::Admin,
+            "5300",
+            None,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let error = TokenVerifier::from_settings(&settings())
+            .unwrap()
+            .verify(&token)
+            .unwrap_err();
         assert_eq!(error.reason(), "TOKEN_WRONG_AUDIENCE");
     }
 
     #[test]
     fn policy_denies_unlisted_methods_and_other_roles() {
         let mut policy = AccessPolicy::new();
-        policy.allow("customs.field.v1.GateService", &["CheckGate"], &[Role::Gate]);
+        policy.allow(
+            "customs.field.v1.GateService",
+            &["CheckGate"],
+            &[Role::Gate],
+        );
         assert!(policy.permits("/customs.field.v1.GateService/CheckGate", Role::Gate));
         assert!(!policy.permits("/customs.field.v1.GateService/CheckGate", Role::Enterprise));
         assert!(!policy.permits("/customs.field.v1.GateService/GetRelease", Role::Gate));

@@ -217,7 +217,11 @@ impl From<Error> for Status {
         details.set_error_info(reason, ERROR_DOMAIN, []);
         let (code, message) = match error {
             Error::InvalidArgument(violations) => {
-                let message = format!("{} field(s) invalid: {}", violations.len(), join(&violations));
+                let message = format!(
+                    "{} field(s) invalid: {}",
+                    violations.len(),
+                    join(&violations)
+                );
                 for violation in violations {
                     details.add_bad_request_violation(
                         violation.field,
@@ -251,7 +255,11 @@ mod tests {
     fn validation_error_carries_every_violation_and_a_reason() {
         let mut violations = Violations::new();
         violations.push("items[0].hs_code", "HS_CODE_FORMAT", "must be 10 digits");
-        violations.push("total_value", "TOTAL_MISMATCH", "must equal the sum of items");
+        violations.push(
+            "total_value",
+            "TOTAL_MISMATCH",
+            "must equal the sum of items",
+        );
         let status = Status::from(violations.into_result().unwrap_err());
         assert_eq!(status.code(), Code::InvalidArgument);
         let details = status.get_error_details();

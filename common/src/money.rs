@@ -12,17 +12,29 @@ pub fn parse_currency(field: &str, code: &str) -> Result<String, FieldViolation>
     if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(code.to_owned())
     } else {
-        Err(FieldViolation::new(field, "CURRENCY_CODE_INVALID", "must be an ISO 4217 code such as CNY"))
+        Err(FieldViolation::new(
+            field,
+            "CURRENCY_CODE_INVALID",
+            "must be an ISO 4217 code such as CNY",
+        ))
     }
 }
 
 /// Parses a non-negative decimal amount such as `"1234.56"`.
 pub fn parse_amount(field: &str, amount: &str) -> Result<Decimal, FieldViolation> {
     let value = Decimal::from_str(amount.trim()).map_err(|_| {
-        FieldViolation::new(field, "AMOUNT_INVALID", format!("{amount:?} is not a decimal amount"))
+        FieldViolation::new(
+            field,
+            "AMOUNT_INVALID",
+            format!("{amount:?} is not a decimal amount"),
+        )
     })?;
     if value.is_sign_negative() {
-        return Err(FieldViolation::new(field, "AMOUNT_NEGATIVE", "must not be negative"));
+        return Err(FieldViolation::new(
+            field,
+            "AMOUNT_NEGATIVE",
+            "must not be negative",
+        ));
     }
     Ok(value)
 }
@@ -31,9 +43,14 @@ pub fn parse_amount(field: &str, amount: &str) -> Result<Decimal, FieldViolation
 pub fn to_fen(field: &str, amount: Decimal) -> Result<i64, FieldViolation> {
     let fen = amount * Decimal::ONE_HUNDRED;
     if fen.fract() != Decimal::ZERO {
-        return Err(FieldViolation::new(field, "AMOUNT_PRECISION", "CNY amounts have at most 2 decimal places"));
+        return Err(FieldViolation::new(
+            field,
+            "AMOUNT_PRECISION",
+            "CNY amounts have at most 2 decimal places",
+        ));
     }
-    i64::try_from(fen).map_err(|_| FieldViolation::new(field, "AMOUNT_TOO_LARGE", "amount is too large"))
+    i64::try_from(fen)
+        .map_err(|_| FieldViolation::new(field, "AMOUNT_TOO_LARGE", "amount is too large"))
 }
 
 /// `12345` fen as `"123.45"`.
@@ -56,9 +73,20 @@ mod tests {
 
     #[test]
     fn sub_fen_precision_negative_and_garbage_are_refused() {
-        assert_eq!(to_fen("a", parse_amount("a", "0.001").unwrap()).unwrap_err().reason, "AMOUNT_PRECISION");
-        assert_eq!(parse_amount("a", "-1").unwrap_err().reason, "AMOUNT_NEGATIVE");
-        assert_eq!(parse_amount("a", "1,5").unwrap_err().reason, "AMOUNT_INVALID");
+        assert_eq!(
+            to_fen("a", parse_amount("a", "0.001").unwrap())
+                .unwrap_err()
+                .reason,
+            "AMOUNT_PRECISION"
+        );
+        assert_eq!(
+            parse_amount("a", "-1").unwrap_err().reason,
+            "AMOUNT_NEGATIVE"
+        );
+        assert_eq!(
+            parse_amount("a", "1,5").unwrap_err().reason,
+            "AMOUNT_INVALID"
+        );
     }
 
     #[test]

@@ -29,11 +29,15 @@ impl PlatformContext {
     pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
         let database = Database::connect(&settings.database).await?;
         let store = match (settings.shared_store.backend, &database) {
-            (SharedStoreBackend::Redis, _) => SharedStore::Redis(
-                RedisStore::connect(&settings.shared_store.redis_url, &settings.shared_store.key_prefix)
-                    .await
-                    .context("connecting to the shared Redis store")?,
-            ),
+            (SharedStoreBackend::Redis, _) => {
+                let store = RedisStore::connect(
+                    &settings.shared_store.redis_url,
+                    &settings.shared_store.key_prefix,
+                )
+                .await
+                .context("connecting to the shared Redis store")?;
+                SharedStore::Redis(Box::new(store))
+            }
             (SharedStoreBackend::Sql, Database::Sqlite(pool)) => {
                 SharedStore::Sql(SqlStore::new(pool.clone()).await?)
             }
@@ -94,7 +98,10 @@ pub async fn start(
 
 /// Runs one platform as its own process: settings from the usual layers, with
 /// `server.platforms` narrowed to this one.
-pub async fn run_standalone(module: PlatformModule, descriptor_set: &'static [u8]) -> anyhow::Result<()> {
+pub async fn run_standalone(
+    module: PlatformModule,
+    descriptor_set: &'static [u8],
+) -> anyhow::Result<()> {
     let mut settings = Settings::load()?;
     settings.server.platforms = vec![module.name];
     crate::telemetry::init(&settings.telemetry);
@@ -116,7 +123,9 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("local_addr", &self.local_addr).finish()
+        f.debug_struct("Application")
+            .field("local_addr", &self.local_addr)
+            .finish()
     }
 }
 
@@ -189,11 +198,18 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then reports NOT_SERVING and drains.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         for service in &self.services {
-            self.health.set_service_status(service, ServingStatus::Serving).await;
+            self.health
+                .set_service_status(service, ServingStatus::Serving)
+                .await;
         }
-        self.health.set_service_status("", ServingStatus::Serving).await;
+        self.health
+            .set_service_status("", ServingStatus::Serving)
+            .await;
         tracing::info!(address = %self.local_addr, "serving");
 
         let health = self.health.clone();
@@ -202,9 +218,13 @@ impl Application {
             shutdown.await;
             tracing::info!("shutting down: reporting NOT_SERVING and draining calls in flight");
             for service in &services {
-                health.set_service_status(service, ServingStatus::NotServing).await;
+                health
+                    .set_service_status(service, ServingStatus::NotServing)
+                    .await;
             }
-            health.set_service_status("", ServingStatus::NotServing).await;
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
         };
         tonic::transport::Server::builder()
             .timeout(self.request_timeout)

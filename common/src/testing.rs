@@ -10,7 +10,9 @@ use std::{any::Any, path::PathBuf};
 use anyhow::Context as _;
 use secrecy::SecretString;
 use sqlx::{Connection, PgConnection};
-use testcontainers_modules::{postgres::Postgres, redis::Redis, testcontainers::runners::AsyncRunner};
+use testcontainers_modules::{
+    postgres::Postgres, redis::Redis, testcontainers::runners::AsyncRunner,
+};
 
 use crate::{
     db::Database,
@@ -34,7 +36,9 @@ pub struct TestDatabase {
 
 impl std::fmt::Debug for TestDatabase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestDatabase").field("database", &self.database).finish()
+        f.debug_struct("TestDatabase")
+            .field("database", &self.database)
+            .finish()
     }
 }
 
@@ -111,7 +115,9 @@ impl Drop for TestDatabase {
                 let (server_url, name) = (server_url.clone(), name.clone());
                 // Drop runs inside the test's runtime: use a thread with its own.
                 let _ = std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
                     runtime.block_on(async move {
                         let mut admin = PgConnection::connect(&server_url).await?;
                         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -157,7 +163,9 @@ pub struct TestRedis {
 
 impl std::fmt::Debug for TestRedis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestRedis").field("prefix", &self.prefix).finish()
+        f.debug_struct("TestRedis")
+            .field("prefix", &self.prefix)
+            .finish()
     }
 }
 
@@ -171,7 +179,10 @@ impl TestRedis {
                     .await
                     .with_context(|| format!("no Redis for tests: {HOW_TO}"))?;
                 let port = container.get_host_port_ipv4(6379).await?;
-                (format!("redis://127.0.0.1:{port}"), Some(Box::new(container) as Box<dyn Any + Send>))
+                (
+                    format!("redis://127.0.0.1:{port}"),
+                    Some(Box::new(container) as Box<dyn Any + Send>),
+                )
             }
         };
         Ok(Self {
@@ -195,7 +206,10 @@ impl TestRedis {
             .query_async(&mut connection)
             .await?;
         if !keys.is_empty() {
-            let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut connection).await?;
+            let _: i64 = redis::cmd("DEL")
+                .arg(&keys)
+                .query_async(&mut connection)
+                .await?;
         }
         Ok(())
     }
@@ -223,6 +237,9 @@ mod tests {
             with_database("postgres://u:p@h/test?sslmode=disable", "y").unwrap(),
             "postgres://u:p@h/y?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://h:1", "z").unwrap(), "postgres://h:1/z");
+        assert_eq!(
+            with_database("postgres://h:1", "z").unwrap(),
+            "postgres://h:1/z"
+        );
     }
 }

@@ -34,23 +34,71 @@ pub fn access_policy() -> AccessPolicy {
     let mut policy = AccessPolicy::new();
     let enterprises = SERVICES[0];
     policy
-        .allow(enterprises, &["RegisterEnterprise", "UpdateCreditClass", "SuspendEnterprise", "ReinstateEnterprise"], &[Officer, Admin])
-        .allow(enterprises, &["GetEnterprise"], &[Enterprise, Broker, Officer, Reviewer, Admin])
-        .allow(enterprises, &["ListEnterprises"], &[Officer, Reviewer, Admin]);
+        .allow(
+            enterprises,
+            &[
+                "RegisterEnterprise",
+                "UpdateCreditClass",
+                "SuspendEnterprise",
+                "ReinstateEnterprise",
+            ],
+            &[Officer, Admin],
+        )
+        .allow(
+            enterprises,
+            &["GetEnterprise"],
+            &[Enterprise, Broker, Officer, Reviewer, Admin],
+        )
+        .allow(
+            enterprises,
+            &["ListEnterprises"],
+            &[Officer, Reviewer, Admin],
+        );
     let manifests = SERVICES[1];
     policy
-        .allow(manifests, &["SubmitManifest"], &[Enterprise, Broker, Officer])
-        .allow(manifests, &["GetManifest"], &[Enterprise, Broker, Officer, Reviewer, Gate]);
+        .allow(
+            manifests,
+            &["SubmitManifest"],
+            &[Enterprise, Broker, Officer],
+        )
+        .allow(
+            manifests,
+            &["GetManifest"],
+            &[Enterprise, Broker, Officer, Reviewer, Gate],
+        );
     let declarations = SERVICES[2];
     policy
-        .allow(declarations, &["SubmitDeclaration", "RequestModification", "RequestCancellation"], &[Enterprise, Broker])
-        .allow(declarations, &["GetDeclaration", "ListDeclarations"], &[Enterprise, Broker, Officer, Reviewer, Admin])
-        .allow(declarations, &["GetStatus", "WatchStatus"], &[Hotline, Enterprise, Broker, Officer, Admin])
-        .allow(declarations, &["RecordTransition"], &[Officer, Reviewer, Admin]);
+        .allow(
+            declarations,
+            &[
+                "SubmitDeclaration",
+                "RequestModification",
+                "RequestCancellation",
+            ],
+            &[Enterprise, Broker],
+        )
+        .allow(
+            declarations,
+            &["GetDeclaration", "ListDeclarations"],
+            &[Enterprise, Broker, Officer, Reviewer, Admin],
+        )
+        .allow(
+            declarations,
+            &["GetStatus", "WatchStatus"],
+            &[Hotline, Enterprise, Broker, Officer, Admin],
+        )
+        .allow(
+            declarations,
+            &["RecordTransition"],
+            &[Officer, Reviewer, Admin],
+        );
     policy
 }
 
-fn mount(_context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Result<MountedPlatform> {
+fn mount(
+    _context: &PlatformContext,
+    routes: &mut RoutesBuilder,
+) -> anyhow::Result<MountedPlatform> {
     routes
         .add_service(EnterpriseServiceServer::new(Pending))
         .add_service(ManifestServiceServer::new(Pending))

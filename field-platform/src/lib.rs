@@ -34,21 +34,61 @@ pub fn access_policy() -> AccessPolicy {
     use Role::*;
     let mut policy = AccessPolicy::new();
     policy
-        .allow(SERVICES[0], &["AssessDuties", "RecordPayment"], &[Officer, Admin])
-        .allow(SERVICES[0], &["GetTaxBill", "RenderTaxBill"], &[Enterprise, Broker, Officer, Admin])
-        .allow(SERVICES[1], &["RegisterGuarantee", "SuspendGuarantee", "ReserveDuties", "ReleaseReservation"], &[Officer, Admin])
-        .allow(SERVICES[1], &["GetGuarantee"], &[Enterprise, Broker, Officer, Admin])
+        .allow(
+            SERVICES[0],
+            &["AssessDuties", "RecordPayment"],
+            &[Officer, Admin],
+        )
+        .allow(
+            SERVICES[0],
+            &["GetTaxBill", "RenderTaxBill"],
+            &[Enterprise, Broker, Officer, Admin],
+        )
+        .allow(
+            SERVICES[1],
+            &[
+                "RegisterGuarantee",
+                "SuspendGuarantee",
+                "ReserveDuties",
+                "ReleaseReservation",
+            ],
+            &[Officer, Admin],
+        )
+        .allow(
+            SERVICES[1],
+            &["GetGuarantee"],
+            &[Enterprise, Broker, Officer, Admin],
+        )
         .allow(SERVICES[1], &["RebuildBalances"], &[Admin])
-        .allow(SERVICES[2], &["ChooseInspectionSite"], &[Enterprise, Broker])
-        .allow(SERVICES[2], &["GetInspection"], &[Enterprise, Broker, Officer])
+        .allow(
+            SERVICES[2],
+            &["ChooseInspectionSite"],
+            &[Enterprise, Broker],
+        )
+        .allow(
+            SERVICES[2],
+            &["GetInspection"],
+            &[Enterprise, Broker, Officer],
+        )
         .allow(SERVICES[2], &["RecordInspectionResult"], &[Officer])
-        .allow(SERVICES[3], &["ReportTransportEvents", "GetTrack"], &[Officer, Admin])
+        .allow(
+            SERVICES[3],
+            &["ReportTransportEvents", "GetTrack"],
+            &[Officer, Admin],
+        )
         .allow(SERVICES[4], &["CheckGate"], &[Gate])
-        .allow(SERVICES[4], &["GetRelease"], &[Gate, Officer, Enterprise, Broker]);
+        .allow(
+            SERVICES[4],
+            &["GetRelease"],
+            &[Gate, Officer, Enterprise, Broker],
+        );
     policy
 }
 
-fn mount(_context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Result<MountedPlatform> {
+fn mount(
+    _context: &PlatformContext,
+    routes: &mut RoutesBuilder,
+) -> anyhow::Result<MountedPlatform> {
     routes
         .add_service(TaxServiceServer::new(Pending))
         .add_service(GuaranteeServiceServer::new(Pending))

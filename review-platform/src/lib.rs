@@ -35,7 +35,11 @@ pub fn access_policy() -> AccessPolicy {
     use Role::*;
     let mut policy = AccessPolicy::new();
     policy
-        .allow(SERVICES[0], &["RouteDeclaration", "GetRoutingTable"], &[Officer, Reviewer, Admin])
+        .allow(
+            SERVICES[0],
+            &["RouteDeclaration", "GetRoutingTable"],
+            &[Officer, Reviewer, Admin],
+        )
         .allow(SERVICES[0], &["PublishRoutingTable"], &[Admin])
         .allow(SERVICES[1], &["EnqueueDeclaration"], &[Officer, Admin])
         .allow(
@@ -53,14 +57,33 @@ pub fn access_policy() -> AccessPolicy {
             &[Reviewer],
         )
         .allow(SERVICES[1], &["ListTasks"], &[Reviewer, Officer, Admin])
-        .allow(SERVICES[2], &["DrawBatch", "RecordFinding"], &[Reviewer, Officer])
-        .allow(SERVICES[2], &["GetQualityReport"], &[Reviewer, Officer, Admin])
-        .allow(SERVICES[3], &["IssueRuling", "RevokeRuling", "DrawDownLicence"], &[Officer, Admin])
-        .allow(SERVICES[3], &["GetRuling", "FindRulings"], &[Enterprise, Broker, Officer, Reviewer, Admin]);
+        .allow(
+            SERVICES[2],
+            &["DrawBatch", "RecordFinding"],
+            &[Reviewer, Officer],
+        )
+        .allow(
+            SERVICES[2],
+            &["GetQualityReport"],
+            &[Reviewer, Officer, Admin],
+        )
+        .allow(
+            SERVICES[3],
+            &["IssueRuling", "RevokeRuling", "DrawDownLicence"],
+            &[Officer, Admin],
+        )
+        .allow(
+            SERVICES[3],
+            &["GetRuling", "FindRulings"],
+            &[Enterprise, Broker, Officer, Reviewer, Admin],
+        );
     policy
 }
 
-fn mount(_context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Result<MountedPlatform> {
+fn mount(
+    _context: &PlatformContext,
+    routes: &mut RoutesBuilder,
+) -> anyhow::Result<MountedPlatform> {
     routes
         .add_service(RoutingServiceServer::new(Pending))
         .add_service(ReviewServiceServer::new(Pending))

@@ -10,7 +10,9 @@ use customs_common::{
     server::{MountedPlatform, PlatformContext, PlatformModule},
 };
 use customs_proto::risk::{
-    control_instruction_service_server::{ControlInstructionService, ControlInstructionServiceServer},
+    control_instruction_service_server::{
+        ControlInstructionService, ControlInstructionServiceServer,
+    },
     risk_parameter_service_server::{RiskParameterService, RiskParameterServiceServer},
     risk_service_server::{RiskService, RiskServiceServer},
 };
@@ -34,16 +36,35 @@ pub fn access_policy() -> AccessPolicy {
     use Role::*;
     let mut policy = AccessPolicy::new();
     policy
-        .allow(SERVICES[0], &["CheckDeclaration"], &[Enterprise, Broker, Officer, Admin])
-        .allow(SERVICES[0], &["ScreenDeclaration", "GetDecision"], &[Officer, Admin])
-        .allow(SERVICES[1], &["CreateControlInstruction", "RevokeControlInstruction"], &[Officer, Admin])
-        .allow(SERVICES[1], &["GetControlInstruction", "ListControlInstructions"], &[Officer, Reviewer, Admin])
+        .allow(
+            SERVICES[0],
+            &["CheckDeclaration"],
+            &[Enterprise, Broker, Officer, Admin],
+        )
+        .allow(
+            SERVICES[0],
+            &["ScreenDeclaration", "GetDecision"],
+            &[Officer, Admin],
+        )
+        .allow(
+            SERVICES[1],
+            &["CreateControlInstruction", "RevokeControlInstruction"],
+            &[Officer, Admin],
+        )
+        .allow(
+            SERVICES[1],
+            &["GetControlInstruction", "ListControlInstructions"],
+            &[Officer, Reviewer, Admin],
+        )
         .allow(SERVICES[2], &["GetRiskParameters"], &[Officer, Admin])
         .allow(SERVICES[2], &["UpdateRiskParameters"], &[Admin]);
     policy
 }
 
-fn mount(_context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Result<MountedPlatform> {
+fn mount(
+    _context: &PlatformContext,
+    routes: &mut RoutesBuilder,
+) -> anyhow::Result<MountedPlatform> {
     routes
         .add_service(RiskServiceServer::new(Pending))
         .add_service(ControlInstructionServiceServer::new(Pending))

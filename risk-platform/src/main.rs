@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    customs_common::server::run_standalone(risk_platform::MODULE, customs_proto::FILE_DESCRIPTOR_SET).await
+    customs_common::server::run_standalone(
+        risk_platform::MODULE,
+        customs_proto::FILE_DESCRIPTOR_SET,
+    )
+    .await
 }

@@ -77,11 +77,18 @@ pub enum Refusal {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReserveOutcome {
-    Reserved { available_fen: i64 },
+    Reserved {
+        available_fen: i64,
+    },
     /// The declaration already holds a reservation: a retry, answered with the first result.
-    AlreadyReserved { amount_fen: i64, available_fen: i64 },
+    AlreadyReserved {
+        amount_fen: i64,
+        available_fen: i64,
+    },
     /// The declaration's reservation was already released (its tax was paid).
-    AlreadyReleased { amount_fen: i64 },
+    AlreadyReleased {
+        amount_fen: i64,
+    },
     Refused(Refusal),
     /// The store does not hold this guarantee: load it from the ledger and retry.
     NotLoaded,
@@ -98,7 +105,7 @@ pub enum ReleaseOutcome {
 /// The shared store, on Redis or on the embedded SQL database.
 #[derive(Debug, Clone)]
 pub enum SharedStore {
-    Redis(RedisStore),
+    Redis(Box<RedisStore>),
     Sql(SqlStore),
 }
 
@@ -131,7 +138,11 @@ impl SharedStore {
         }
     }
 
-    pub async fn release(&self, reference: &str, declaration_number: &str) -> Result<ReleaseOutcome> {
+    pub async fn release(
+        &self,
+        reference: &str,
+        declaration_number: &str,
+    ) -> Result<ReleaseOutcome> {
         match self {
             Self::Redis(store) => store.release(reference, declaration_number).await,
             Self::Sql(store) => store.release(reference, declaration_number).await,
@@ -147,8 +158,16 @@ impl SharedStore {
         amount_fen: i64,
     ) -> Result<bool> {
         match self {
-            Self::Redis(store) => store.cancel_reservation(reference, declaration_number, amount_fen).await,
-            Self::Sql(store) => store.cancel_reservation(reference, declaration_number, amount_fen).await,
+            Self::Redis(store) => {
+                store
+                    .cancel_reservation(reference, declaration_number, amount_fen)
+                    .await
+            }
+            Self::Sql(store) => {
+                store
+                    .cancel_reservation(reference, declaration_number, amount_fen)
+                    .await
+            }
         }
     }
 

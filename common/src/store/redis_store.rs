@@ -88,7 +88,9 @@ pub struct RedisStore {
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore").field("prefix", &self.prefix).finish()
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish()
     }
 }
 
@@ -142,7 +144,9 @@ impl RedisStore {
                 .arg(&reservation.declaration_number)
                 .arg(format!("{kind}:{}", reservation.amount_fen));
         }
-        let loaded: i64 = invocation.invoke_async(&mut self.connection.clone()).await?;
+        let loaded: i64 = invocation
+            .invoke_async(&mut self.connection.clone())
+            .await?;
         Ok(loaded == 1)
     }
 
@@ -167,12 +171,16 @@ impl RedisStore {
             .await?;
         let number = |i: usize| parse_fen(&reply, i);
         Ok(match reply.first().map(String::as_str) {
-            Some("RESERVED") => ReserveOutcome::Reserved { available_fen: number(1)? },
+            Some("RESERVED") => ReserveOutcome::Reserved {
+                available_fen: number(1)?,
+            },
             Some("ALREADY_RESERVED") => ReserveOutcome::AlreadyReserved {
                 amount_fen: number(1)?,
                 available_fen: number(2)?,
             },
-            Some("ALREADY_RELEASED") => ReserveOutcome::AlreadyReleased { amount_fen: number(1)? },
+            Some("ALREADY_RELEASED") => ReserveOutcome::AlreadyReleased {
+                amount_fen: number(1)?,
+            },
             Some("NOT_LOADED") => ReserveOutcome::NotLoaded,
             Some("WRONG_HOLDER") => ReserveOutcome::Refused(Refusal::WrongHolder),
             Some("WRONG_ACCESS_CODE") => ReserveOutcome::Refused(Refusal::WrongAccessCode),
@@ -186,7 +194,11 @@ impl RedisStore {
         })
     }
 
-    pub(super) async fn release(&self, reference: &str, declaration_number: &str) -> Result<ReleaseOutcome> {
+    pub(super) async fn release(
+        &self,
+        reference: &str,
+        declaration_number: &str,
+    ) -> Result<ReleaseOutcome> {
         let [state, entries] = self.keys(reference);
         let reply: Vec<String> = self
             .release
@@ -261,9 +273,11 @@ impl RedisStore {
 }
 
 fn parse(value: &str) -> Result<i64> {
-    value
-        .parse()
-        .map_err(|_| Error::internal(anyhow::anyhow!("shared store holds a non-integer amount {value:?}")))
+    value.parse().map_err(|_| {
+        Error::internal(anyhow::anyhow!(
+            "shared store holds a non-integer amount {value:?}"
+        ))
+    })
 }
 
 fn parse_fen(reply: &[String], index: usize) -> Result<i64> {

@@ -116,11 +116,13 @@ impl SqlStore {
         if let Some(refusal) = refusal {
             return Ok(ReserveOutcome::Refused(refusal));
         }
-        sqlx::query("UPDATE shared_guarantee_state SET reserved_fen = reserved_fen + ? WHERE reference = ?")
-            .bind(request.amount_fen)
-            .bind(request.reference)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE shared_guarantee_state SET reserved_fen = reserved_fen + ? WHERE reference = ?",
+        )
+        .bind(request.amount_fen)
+        .bind(request.reference)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO shared_guarantee_reservation (reference, declaration_number, amount_fen) VALUES (?, ?, ?)",
         )
@@ -135,12 +137,18 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn release(&self, reference: &str, declaration_number: &str) -> Result<ReleaseOutcome> {
+    pub(super) async fn release(
+        &self,
+        reference: &str,
+        declaration_number: &str,
+    ) -> Result<ReleaseOutcome> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let Some(state) = fetch_state(&mut tx, reference).await? else {
             return Ok(ReleaseOutcome::NotLoaded);
         };
-        let Some((amount_fen, released)) = fetch_reservation(&mut tx, reference, declaration_number).await? else {
+        let Some((amount_fen, released)) =
+            fetch_reservation(&mut tx, reference, declaration_number).await?
+        else {
             return Ok(ReleaseOutcome::NotReserved);
         };
         if released {
@@ -149,11 +157,13 @@ impl SqlStore {
                 available_fen: state.balance.available_fen(),
             });
         }
-        sqlx::query("UPDATE shared_guarantee_state SET reserved_fen = reserved_fen - ? WHERE reference = ?")
-            .bind(amount_fen)
-            .bind(reference)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE shared_guarantee_state SET reserved_fen = reserved_fen - ? WHERE reference = ?",
+        )
+        .bind(amount_fen)
+        .bind(reference)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE shared_guarantee_reservation SET released = 1 WHERE reference = ? AND declaration_number = ?",
         )
@@ -197,18 +207,21 @@ impl SqlStore {
     }
 
     pub(super) async fn set_suspended(&self, reference: &str, suspended: bool) -> Result<bool> {
-        let updated = sqlx::query("UPDATE shared_guarantee_state SET suspended = ? WHERE reference = ?")
-            .bind(suspended)
-            .bind(reference)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let updated =
+            sqlx::query("UPDATE shared_guarantee_state SET suspended = ? WHERE reference = ?")
+                .bind(suspended)
+                .bind(reference)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
         Ok(updated == 1)
     }
 
     pub(super) async fn balance(&self, reference: &str) -> Result<Option<Balance>> {
         let mut connection = self.pool.acquire().await?;
-        Ok(fetch_state(&mut connection, reference).await?.map(|state| state.balance))
+        Ok(fetch_state(&mut connection, reference)
+            .await?
+            .map(|state| state.balance))
     }
 }
 
@@ -220,7 +233,10 @@ struct State {
     balance: Balance,
 }
 
-async fn fetch_state(connection: &mut sqlx::SqliteConnection, reference: &str) -> Result<Option<State>> {
+async fn fetch_state(
+    connection: &mut sqlx::SqliteConnection,
+    reference: &str,
+) -> Result<Option<State>> {
     let row: Option<SqliteRow> = sqlx::query(
         "SELECT holder, access_hash, amount_fen, reserved_fen, valid_from, valid_until, suspended
          FROM shared_guarantee_state WHERE reference = ?",

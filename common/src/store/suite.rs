@@ -29,9 +29,23 @@ fn request<'a>(reference: &'a str, declaration: &'a str, amount_fen: i64) -> Res
 }
 
 async fn reserves_releases_and_answers_retries(store: SharedStore) {
-    assert_eq!(store.reserve(&request("G1", "D1", 100)).await.unwrap(), ReserveOutcome::NotLoaded);
-    assert!(store.load_guarantee(&limits("G1", 1_000), &[]).await.unwrap());
-    assert!(!store.load_guarantee(&limits("G1", 9_999), &[]).await.unwrap(), "a second load is a no-op");
+    assert_eq!(
+        store.reserve(&request("G1", "D1", 100)).await.unwrap(),
+        ReserveOutcome::NotLoaded
+    );
+    assert!(
+        store
+            .load_guarantee(&limits("G1", 1_000), &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .load_guarantee(&limits("G1", 9_999), &[])
+            .await
+            .unwrap(),
+        "a second load is a no-op"
+    );
 
     assert_eq!(
         store.reserve(&request("G1", "D1", 300)).await.unwrap(),
@@ -39,7 +53,10 @@ async fn reserves_releases_and_answers_retries(store: SharedStore) {
     );
     assert_eq!(
         store.reserve(&request("G1", "D1", 300)).await.unwrap(),
-        ReserveOutcome::AlreadyReserved { amount_fen: 300, available_fen: 700 }
+        ReserveOutcome::AlreadyReserved {
+            amount_fen: 300,
+            available_fen: 700
+        }
     );
     assert_eq!(
         store.reserve(&request("G1", "D2", 701)).await.unwrap(),
@@ -47,47 +64,77 @@ async fn reserves_releases_and_answers_retries(store: SharedStore) {
     );
     assert_eq!(
         store.release("G1", "D1").await.unwrap(),
-        ReleaseOutcome::Released { amount_fen: 300, available_fen: 1_000 }
+        ReleaseOutcome::Released {
+            amount_fen: 300,
+            available_fen: 1_000
+        }
     );
     assert_eq!(
         store.release("G1", "D1").await.unwrap(),
-        ReleaseOutcome::AlreadyReleased { amount_fen: 300, available_fen: 1_000 }
+        ReleaseOutcome::AlreadyReleased {
+            amount_fen: 300,
+            available_fen: 1_000
+        }
     );
     assert_eq!(
         store.reserve(&request("G1", "D1", 300)).await.unwrap(),
         ReserveOutcome::AlreadyReleased { amount_fen: 300 }
     );
-    assert_eq!(store.release("G1", "D9").await.unwrap(), ReleaseOutcome::NotReserved);
+    assert_eq!(
+        store.release("G1", "D9").await.unwrap(),
+        ReleaseOutcome::NotReserved
+    );
     let balance = store.balance("G1").await.unwrap().unwrap();
     assert_eq!((balance.amount_fen, balance.reserved_fen), (1_000, 0));
 }
 
 async fn refuses_with_the_precise_reason(store: SharedStore) {
-    store.load_guarantee(&limits("G2", 1_000), &[]).await.unwrap();
+    store
+        .load_guarantee(&limits("G2", 1_000), &[])
+        .await
+        .unwrap();
     let refused = |outcome| match outcome {
         ReserveOutcome::Refused(refusal) => refusal,
         other => panic!("expected a refusal, got {other:?}"),
     };
     let mut wrong_holder = request("G2", "D1", 1);
     wrong_holder.holder = "4403960002";
-    assert_eq!(refused(store.reserve(&wrong_holder).await.unwrap()), Refusal::WrongHolder);
+    assert_eq!(
+        refused(store.reserve(&wrong_holder).await.unwrap()),
+        Refusal::WrongHolder
+    );
     let mut wrong_code = request("G2", "D1", 1);
     wrong_code.access_code_hash = "other";
-    assert_eq!(refused(store.reserve(&wrong_code).await.unwrap()), Refusal::WrongAccessCode);
+    assert_eq!(
+        refused(store.reserve(&wrong_code).await.unwrap()),
+        Refusal::WrongAccessCode
+    );
     let mut early = request("G2", "D1", 1);
     early.today = 2025_12_31;
-    assert_eq!(refused(store.reserve(&early).await.unwrap()), Refusal::NotYetValid);
+    assert_eq!(
+        refused(store.reserve(&early).await.unwrap()),
+        Refusal::NotYetValid
+    );
     let mut late = request("G2", "D1", 1);
     late.today = 2027_01_01;
-    assert_eq!(refused(store.reserve(&late).await.unwrap()), Refusal::Expired);
+    assert_eq!(
+        refused(store.reserve(&late).await.unwrap()),
+        Refusal::Expired
+    );
     assert!(store.set_suspended("G2", true).await.unwrap());
-    assert_eq!(refused(store.reserve(&request("G2", "D1", 1)).await.unwrap()), Refusal::Suspended);
+    assert_eq!(
+        refused(store.reserve(&request("G2", "D1", 1)).await.unwrap()),
+        Refusal::Suspended
+    );
     assert!(store.balance("G2").await.unwrap().unwrap().suspended);
     assert!(!store.set_suspended("unknown", true).await.unwrap());
 }
 
 async fn concurrent_reservations_never_overdraw(store: SharedStore) {
-    store.load_guarantee(&limits("G3", 10_000), &[]).await.unwrap();
+    store
+        .load_guarantee(&limits("G3", 10_000), &[])
+        .await
+        .unwrap();
     let store = Arc::new(store);
     let mut tasks = Vec::new();
     // 70 declarations of 300 fen (21,000 wanted against 10,000), each sent twice.
@@ -96,7 +143,10 @@ async fn concurrent_reservations_never_overdraw(store: SharedStore) {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 let declaration = format!("D{n}");
-                let outcome = store.reserve(&request("G3", &declaration, 300)).await.unwrap();
+                let outcome = store
+                    .reserve(&request("G3", &declaration, 300))
+                    .await
+                    .unwrap();
                 (attempt, n, outcome)
             }));
         }
@@ -108,18 +158,36 @@ async fn concurrent_reservations_never_overdraw(store: SharedStore) {
             assert!(reserved.insert(n), "declaration {n} reserved twice");
         }
     }
-    assert_eq!(reserved.len(), 33, "10,000 fen holds exactly 33 reservations of 300");
+    assert_eq!(
+        reserved.len(),
+        33,
+        "10,000 fen holds exactly 33 reservations of 300"
+    );
     let balance = store.balance("G3").await.unwrap().unwrap();
     assert_eq!(balance.reserved_fen, 33 * 300);
 }
 
 async fn reload_restores_the_same_numbers(store: SharedStore) {
     let reservations = [
-        StoredReservation { declaration_number: "D1".into(), amount_fen: 250, released: false },
-        StoredReservation { declaration_number: "D2".into(), amount_fen: 100, released: true },
+        StoredReservation {
+            declaration_number: "D1".into(),
+            amount_fen: 250,
+            released: false,
+        },
+        StoredReservation {
+            declaration_number: "D2".into(),
+            amount_fen: 100,
+            released: true,
+        },
     ];
-    store.load_guarantee(&limits("G4", 1_000), &reservations).await.unwrap();
-    assert_eq!(store.balance("G4").await.unwrap().unwrap().reserved_fen, 250);
+    store
+        .load_guarantee(&limits("G4", 1_000), &reservations)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.balance("G4").await.unwrap().unwrap().reserved_fen,
+        250
+    );
     assert_eq!(
         store.reserve(&request("G4", "D2", 100)).await.unwrap(),
         ReserveOutcome::AlreadyReleased { amount_fen: 100 }
@@ -149,7 +217,7 @@ macro_rules! store_suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     let redis = TestRedis::start().await.unwrap();
-                    super::$name(SharedStore::Redis(redis.store().await.unwrap())).await;
+                    super::$name(SharedStore::Redis(Box::new(redis.store().await.unwrap()))).await;
                     redis.flush_prefix().await.unwrap();
                 }
             )*

@@ -1,0 +1,189 @@
+//! The gd-customs load generator: drives one named scenario over N connections at
+//! concurrency C, after a warm-up, for a fixed duration, and reports RPC/s,
+//! p50/p99/p99.9 latency (HDR histogram) and errors by gRPC code.
+//!
+//! The last line is machine-readable for `integration-tests/scripts/bench.sh`:
+//! `RESULT scenario=health rps=12345.6 p50_us=… p99_us=… p999_us=… ok=… errors=…`
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use clap::{Parser, ValueEnum};
+use customs_common::{auth::Role, config::Settings};
+use hdrhistogram::Histogram;
+use integration_tests::scenarios::{Scenario, ScenarioKind};
+use tokio::sync::Mutex;
+use tonic::transport::{Channel, Endpoint};
+
+#[derive(Debug, Parser)]
+#[command(about = "gd-customs gRPC load generator")]
+struct Args {
+    /// Server address.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    target: String,
+    #[arg(long, value_enum, default_value_t = ScenarioArg::Health)]
+    scenario: ScenarioArg,
+    /// HTTP/2 connections, shared round-robin by the workers.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds of warm-up, not measured.
+    #[arg(long, default_value_t = 2)]
+    warmup_secs: u64,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10)]
+    duration_secs: u64,
+    /// Hard cap on measured requests (the run also stops at the duration).
+    #[arg(long, default_value_t = 50_000_000)]
+    max_requests: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ScenarioArg {
+    /// grpc.health.v1.Health/Check: the bare-gRPC baseline.
+    Health,
+}
+
+impl From<ScenarioArg> for ScenarioKind {
+    fn from(arg: ScenarioArg) -> Self {
+        match arg {
+            ScenarioArg::Health => ScenarioKind::Health,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    ok: u64,
+    errors: BTreeMap<String, u64>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let settings = Settings::load().context("loading configuration (for the development token)")?;
+    let mut channels = Vec::with_capacity(args.connections);
+    for _ in 0..args.connections.max(1) {
+        let channel = Endpoint::from_shared(args.target.clone())?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {}", args.target))?;
+        channels.push(channel);
+    }
+    let token = customs_common::auth::mint_token(
+        &settings.auth,
+        "loadgen",
+        Role::Admin,
+        "5300",
+        None,
+        Duration::from_secs(3600),
+    )?;
+    let scenario =
+        Arc::new(Scenario::prepare(args.scenario.into(), channels[0].clone(), token).await?);
+    eprintln!(
+        "scenario {} · {} connection(s) · concurrency {} · warm-up {} s · {} s measured",
+        scenario.name(),
+        channels.len(),
+        args.concurrency,
+        args.warmup_secs,
+        args.duration_secs
+    );
+
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sequence = Arc::new(AtomicU64::new(0));
+    let measured = Arc::new(AtomicU64::new(0));
+    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+
+    let mut workers = Vec::new();
+    for worker in 0..args.concurrency.max(1) {
+        let channel: Channel = channels[worker % channels.len()].clone();
+        let scenario = scenario.clone();
+        let (measuring, stop, sequence, measured) = (
+            measuring.clone(),
+            stop.clone(),
+            sequence.clone(),
+            measured.clone(),
+        );
+        let (histogram, tally) = (histogram.clone(), tally.clone());
+        let max_requests = args.max_requests;
+        workers.push(tokio::spawn(async move {
+            let mut local =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
+            let mut local_tally = Tally::default();
+            while !stop.load(Ordering::Relaxed) {
+                let n = sequence.fetch_add(1, Ordering::Relaxed);
+                let started = Instant::now();
+                let outcome = scenario.call(channel.clone(), n).await;
+                let elapsed = started.elapsed();
+                if !measuring.load(Ordering::Relaxed) {
+                    continue;
+                }
+                if measured.fetch_add(1, Ordering::Relaxed) >= max_requests {
+                    break;
+                }
+                match outcome {
+                    Ok(()) => {
+                        local_tally.ok += 1;
+                        let _ = local.record(elapsed.as_micros().max(1) as u64);
+                    }
+                    Err(code) => *local_tally.errors.entry(format!("{code:?}")).or_default() += 1,
+                }
+            }
+            histogram.lock().await.add(&local).expect("same bounds");
+            let mut tally = tally.lock().await;
+            tally.ok += local_tally.ok;
+            for (code, count) in local_tally.errors {
+                *tally.errors.entry(code).or_default() += count;
+            }
+        }));
+    }
+
+    tokio::time::sleep(Duration::from_secs(args.warmup_secs)).await;
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.duration_secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let histogram = histogram.lock().await;
+    let tally = tally.lock().await;
+    let rps = tally.ok as f64 / elapsed;
+    let errors: u64 = tally.errors.values().sum();
+    println!("scenario      {}", scenario.name());
+    println!("ok            {} in {elapsed:.1} s", tally.ok);
+    println!("rpc/s         {rps:.1}");
+    println!(
+        "latency µs    p50 {}  p99 {}  p99.9 {}  max {}",
+        histogram.value_at_quantile(0.5),
+        histogram.value_at_quantile(0.99),
+        histogram.value_at_quantile(0.999),
+        histogram.max()
+    );
+    println!("errors        {errors} {:?}", tally.errors);
+    println!(
+        "RESULT scenario={} rps={rps:.1} p50_us={} p99_us={} p999_us={} ok={} errors={errors}",
+        scenario.name(),
+        histogram.value_at_quantile(0.5),
+        histogram.value_at_quantile(0.99),
+        histogram.value_at_quantile(0.999),
+        tally.ok
+    );
+    Ok(())
+}
