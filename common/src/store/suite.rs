@@ -11,8 +11,8 @@ fn limits(reference: &str, amount_fen: i64) -> GuaranteeLimits {
         holder: "4403960001".to_owned(),
         access_code_hash: "hash-of-1234".to_owned(),
         amount_fen,
-        valid_from: 2026_01_01,
-        valid_until: 2026_12_31,
+        valid_from: 20260101,
+        valid_until: 20261231,
         suspended: false,
     }
 }
@@ -24,7 +24,7 @@ fn request<'a>(reference: &'a str, declaration: &'a str, amount_fen: i64) -> Res
         amount_fen,
         holder: "4403960001",
         access_code_hash: "hash-of-1234",
-        today: 2026_06_01,
+        today: 20260601,
     }
 }
 
@@ -110,13 +110,13 @@ async fn refuses_with_the_precise_reason(store: SharedStore) {
         Refusal::WrongAccessCode
     );
     let mut early = request("G2", "D1", 1);
-    early.today = 2025_12_31;
+    early.today = 20251231;
     assert_eq!(
         refused(store.reserve(&early).await.unwrap()),
         Refusal::NotYetValid
     );
     let mut late = request("G2", "D1", 1);
-    late.today = 2027_01_01;
+    late.today = 20270101;
     assert_eq!(
         refused(store.reserve(&late).await.unwrap()),
         Refusal::Expired
