@@ -1,6 +1,11 @@
 //! The field-operation platform: tax bills, the province-wide general guarantee,
 //! inspection, transport monitoring, release and gate checks.
 
+pub mod domain;
+pub mod grpc;
+pub mod guarantees;
+pub mod storage;
+
 use customs_common::{
     auth::{AccessPolicy, Role},
     config::PlatformName,
@@ -8,11 +13,13 @@ use customs_common::{
 };
 use customs_proto::field::{
     gate_service_server::{GateService, GateServiceServer},
-    guarantee_service_server::{GuaranteeService, GuaranteeServiceServer},
+    guarantee_service_server::GuaranteeServiceServer,
     inspection_service_server::{InspectionService, InspectionServiceServer},
     tax_service_server::{TaxService, TaxServiceServer},
     transport_service_server::{TransportService, TransportServiceServer},
 };
+use guarantees::Guarantees;
+use storage::guarantees::GuaranteeRepository;
 use tonic::service::RoutesBuilder;
 
 pub const SERVICES: &[&str] = &[
@@ -25,7 +32,7 @@ pub const SERVICES: &[&str] = &[
 
 pub const MODULE: PlatformModule = PlatformModule {
     name: PlatformName::Field,
-    migrations: || None,
+    migrations: storage::migrations,
     mount,
 };
 
@@ -59,6 +66,7 @@ pub fn access_policy() -> AccessPolicy {
             &["GetGuarantee"],
             &[Enterprise, Broker, Officer, Admin],
         )
+        .allow(SERVICES[1], &["SetHolderRestriction"], &[Officer, Admin])
         .allow(SERVICES[1], &["RebuildBalances"], &[Admin])
         .allow(
             SERVICES[2],
@@ -85,13 +93,16 @@ pub fn access_policy() -> AccessPolicy {
     policy
 }
 
-fn mount(
-    _context: &PlatformContext,
-    routes: &mut RoutesBuilder,
-) -> anyhow::Result<MountedPlatform> {
+fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Result<MountedPlatform> {
+    let guarantees = Guarantees::new(
+        GuaranteeRepository::new(context.database.clone()),
+        context.store.clone(),
+    );
     routes
         .add_service(TaxServiceServer::new(Pending))
-        .add_service(GuaranteeServiceServer::new(Pending))
+        .add_service(GuaranteeServiceServer::new(
+            grpc::guarantee::GuaranteeService::new(guarantees),
+        ))
         .add_service(InspectionServiceServer::new(Pending))
         .add_service(TransportServiceServer::new(Pending))
         .add_service(GateServiceServer::new(Pending));
@@ -105,7 +116,6 @@ fn mount(
 struct Pending;
 
 impl TaxService for Pending {}
-impl GuaranteeService for Pending {}
 impl InspectionService for Pending {}
 impl TransportService for Pending {}
 impl GateService for Pending {}

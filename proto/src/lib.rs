@@ -3,6 +3,8 @@
 
 #![allow(clippy::large_enum_variant, clippy::doc_lazy_continuation)]
 
+pub mod convert;
+
 pub mod customs {
     pub mod common {
         pub mod v1 {

@@ -1,0 +1,3 @@
+//! The field platform's rules, free of gRPC and SQL.
+
+pub mod guarantee;
