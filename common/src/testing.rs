@@ -31,7 +31,7 @@ pub fn unique_name(kind: &str) -> String {
 pub struct TestDatabase {
     pub database: Database,
     cleanup: Cleanup,
-    _container: Option<Box<dyn Any + Send>>,
+    _container: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for TestDatabase {
@@ -59,7 +59,7 @@ impl TestDatabase {
                     .with_context(|| format!("no PostgreSQL for tests: {HOW_TO}"))?;
                 let port = container.get_host_port_ipv4(5432).await?;
                 let url = format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres");
-                (url, Some(Box::new(container) as Box<dyn Any + Send>))
+                (url, Some(Box::new(container) as Box<dyn Any + Send + Sync>))
             }
         };
         let name = unique_name("customs_test");
@@ -158,7 +158,7 @@ fn url_parts(url: &str) -> anyhow::Result<(String, String, String)> {
 pub struct TestRedis {
     pub url: SecretString,
     pub prefix: String,
-    _container: Option<Box<dyn Any + Send>>,
+    _container: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for TestRedis {
@@ -181,7 +181,7 @@ impl TestRedis {
                 let port = container.get_host_port_ipv4(6379).await?;
                 (
                     format!("redis://127.0.0.1:{port}"),
-                    Some(Box::new(container) as Box<dyn Any + Send>),
+                    Some(Box::new(container) as Box<dyn Any + Send + Sync>),
                 )
             }
         };
