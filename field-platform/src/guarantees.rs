@@ -22,7 +22,10 @@ use crate::{
         GuaranteeReference, HolderRestriction, NewGuarantee, day_number, hash_access_code,
         refusal_error,
     },
-    storage::guarantees::{EntryKind, GuaranteeRecord, GuaranteeRepository, LedgerEntry},
+    storage::{
+        guarantees::{EntryKind, GuaranteeRecord, GuaranteeRepository, LedgerEntry},
+        ledger_writer::LedgerWriter,
+    },
 };
 
 /// A registered guarantee with its live balance.
@@ -60,6 +63,7 @@ pub struct Reserve {
 #[derive(Debug, Clone)]
 pub struct Guarantees {
     repository: GuaranteeRepository,
+    ledger: LedgerWriter,
     store: SharedStore,
 }
 
@@ -88,8 +92,14 @@ fn unknown(reference: &GuaranteeReference) -> Error {
 }
 
 impl Guarantees {
+    /// Must run inside the runtime: it starts the ledger's group-commit writer.
     pub fn new(repository: GuaranteeRepository, store: SharedStore) -> Self {
-        Self { repository, store }
+        let ledger = LedgerWriter::spawn(repository.clone());
+        Self {
+            repository,
+            ledger,
+            store,
+        }
     }
 
     /// Registers a guarantee once per `request_id`; a repeat returns the first one
@@ -226,8 +236,8 @@ impl Guarantees {
         match outcome {
             ReserveOutcome::Reserved { available_fen } => {
                 if let Err(error) = self
-                    .repository
-                    .record(reference, EntryKind::Reserve, &entry)
+                    .ledger
+                    .record(reference, EntryKind::Reserve, entry.clone())
                     .await
                 {
                     // Never leave a reservation the ledger does not know of.
@@ -261,8 +271,8 @@ impl Guarantees {
                 }
                 // A retry: make sure the ledger has it (the first attempt may have died
                 // between the store and the ledger), then answer as the first time.
-                self.repository
-                    .record(reference, EntryKind::Reserve, &entry)
+                self.ledger
+                    .record(reference, EntryKind::Reserve, entry.clone())
                     .await?;
                 let first = self
                     .repository
@@ -356,8 +366,8 @@ impl Guarantees {
             recorded_at: OffsetDateTime::now_utc(),
         };
         if self
-            .repository
-            .record(reference.as_str(), EntryKind::Release, &release)
+            .ledger
+            .record(reference.as_str(), EntryKind::Release, release)
             .await?
         {
             tracing::info!(guarantee = %reference, declaration = declaration_number, amount_fen, available_fen, "reservation released");

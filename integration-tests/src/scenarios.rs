@@ -1,41 +1,98 @@
 //! The load generator's named scenarios. Each prepares what it needs once, then
-//! makes realistic, distinct requests: call `n` never repeats a request that
-//! must be fresh (a declaration number, a client request id).
+//! makes realistic, distinct requests: call `n` never repeats a request that must be
+//! fresh (a declaration number, a client request id).
 
+use anyhow::Context as _;
+use customs_proto::{
+    common::{Date, Money},
+    field::{self as pb, guarantee_service_client::GuaranteeServiceClient},
+};
 use tonic::{Code, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::authorized;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScenarioKind {
     /// `grpc.health.v1.Health/Check`: the bare-gRPC baseline.
     Health,
+    /// `GuaranteeService/ReserveDuties`, every house against one hot guarantee.
+    ReserveHot,
+    /// `GuaranteeService/ReserveDuties` spread over 100 guarantees.
+    ReserveSpread,
 }
+
+const HOUSES: [&str; 7] = ["5100", "5200", "5300", "5700", "6000", "6700", "6800"];
+const SPREAD: usize = 100;
 
 /// A prepared scenario.
 #[derive(Debug)]
 pub struct Scenario {
     kind: ScenarioKind,
-    #[allow(dead_code)]
     token: String,
+    /// (reference, access code) of the guarantees reserved against.
+    guarantees: Vec<(String, String)>,
 }
 
 impl Scenario {
     pub async fn prepare(
         kind: ScenarioKind,
-        _channel: Channel,
+        channel: Channel,
         token: String,
     ) -> anyhow::Result<Self> {
-        Ok(Self { kind, token })
+        let count = match kind {
+            ScenarioKind::Health => 0,
+            ScenarioKind::ReserveHot => 1,
+            ScenarioKind::ReserveSpread => SPREAD,
+        };
+        let mut client = GuaranteeServiceClient::new(channel);
+        let mut guarantees = Vec::with_capacity(count);
+        for i in 0..count {
+            let guarantee = client
+                .register_guarantee(authorized(
+                    pb::RegisterGuaranteeRequest {
+                        request_id: format!("loadgen-{}-{i}", uuid::Uuid::new_v4()),
+                        bank: "Load Test Bank".into(),
+                        holder: format!("44039{i:05}"),
+                        amount: Some(Money {
+                            currency_code: "CNY".into(),
+                            amount: "1000000000000.00".into(),
+                        }),
+                        valid_from: Some(Date {
+                            year: 2020,
+                            month: 1,
+                            day: 1,
+                        }),
+                        valid_until: Some(Date {
+                            year: 2099,
+                            month: 12,
+                            day: 31,
+                        }),
+                    },
+                    &token,
+                ))
+                .await
+                .context("registering the scenario's guarantee")?
+                .into_inner();
+            guarantees.push((guarantee.reference, guarantee.access_code));
+        }
+        Ok(Self {
+            kind,
+            token,
+            guarantees,
+        })
     }
 
     pub fn name(&self) -> &'static str {
         match self.kind {
             ScenarioKind::Health => "health",
+            ScenarioKind::ReserveHot => "reserve-hot",
+            ScenarioKind::ReserveSpread => "reserve-spread",
         }
     }
 
     /// Makes call number `n`; an error is reported by its gRPC code.
-    pub async fn call(&self, channel: Channel, _n: u64) -> Result<(), Code> {
+    pub async fn call(&self, channel: Channel, n: u64) -> Result<(), Code> {
         match self.kind {
             ScenarioKind::Health => {
                 HealthClient::new(channel)
@@ -44,8 +101,33 @@ impl Scenario {
                     })
                     .await
                     .map_err(|status| status.code())?;
-                Ok(())
+            }
+            ScenarioKind::ReserveHot | ScenarioKind::ReserveSpread => {
+                let index = (n as usize) % self.guarantees.len();
+                let (reference, access_code) = &self.guarantees[index];
+                let house = HOUSES[(n as usize) % HOUSES.len()];
+                // A fresh import declaration of the house's first office every call; the
+                // guarantees are new each run, so numbers need not differ across runs.
+                let declaration_number = format!("{}0120261{:09}", &house[..2], n % 1_000_000_000);
+                GuaranteeServiceClient::new(channel)
+                    .reserve_duties(authorized(
+                        pb::ReserveDutiesRequest {
+                            reference: reference.clone(),
+                            access_code: access_code.clone(),
+                            holder: format!("44039{index:05}"),
+                            declaration_number,
+                            amount: Some(Money {
+                                currency_code: "CNY".into(),
+                                amount: "1.00".into(),
+                            }),
+                            house_code: house.into(),
+                        },
+                        &self.token,
+                    ))
+                    .await
+                    .map_err(|status| status.code())?;
             }
         }
+        Ok(())
     }
 }

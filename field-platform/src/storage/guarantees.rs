@@ -144,23 +144,41 @@ impl GuaranteeRepository {
         kind: EntryKind,
         entry: &LedgerEntry,
     ) -> Result<bool> {
-        let inserted = on_pool!(&self.database, pool => {
-            sqlx::query(
-                "INSERT INTO guarantee_ledger (reference, declaration_number, kind, amount_fen, house_code, recorded_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (reference, declaration_number, kind) DO NOTHING",
-            )
-            .bind(reference)
-            .bind(&entry.declaration_number)
-            .bind(kind.as_str())
-            .bind(entry.amount_fen)
-            .bind(&entry.house_code)
-            .bind(entry.recorded_at)
-            .execute(pool)
-            .await?
-            .rows_affected()
+        let inserted = self
+            .record_all(&[(reference.to_owned(), kind, entry.clone())])
+            .await?;
+        Ok(inserted.first().copied().unwrap_or(false))
+    }
+
+    /// Appends several ledger lines in one transaction (one commit); for each, whether
+    /// it was new. Either all are written or none is.
+    pub async fn record_all(
+        &self,
+        lines: &[(String, EntryKind, LedgerEntry)],
+    ) -> Result<Vec<bool>> {
+        let mut inserted = Vec::with_capacity(lines.len());
+        on_pool!(&self.database, pool => {
+            let mut tx = pool.begin().await?;
+            for (reference, kind, entry) in lines {
+                let rows = sqlx::query(
+                    "INSERT INTO guarantee_ledger (reference, declaration_number, kind, amount_fen, house_code, recorded_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (reference, declaration_number, kind) DO NOTHING",
+                )
+                .bind(reference)
+                .bind(&entry.declaration_number)
+                .bind(kind.as_str())
+                .bind(entry.amount_fen)
+                .bind(&entry.house_code)
+                .bind(entry.recorded_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                inserted.push(rows == 1);
+            }
+            tx.commit().await?;
         });
-        Ok(inserted == 1)
+        Ok(inserted)
     }
 
     pub async fn entry(

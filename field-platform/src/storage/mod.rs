@@ -5,6 +5,7 @@
 //! `RETURNING`) and the [`on_pool!`] macro instantiates it for each backend.
 
 pub mod guarantees;
+pub mod ledger_writer;
 
 use customs_common::db::Migrations;
 

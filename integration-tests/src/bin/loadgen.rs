@@ -51,12 +51,18 @@ struct Args {
 enum ScenarioArg {
     /// grpc.health.v1.Health/Check: the bare-gRPC baseline.
     Health,
+    /// GuaranteeService/ReserveDuties from all seven houses against one hot guarantee.
+    ReserveHot,
+    /// GuaranteeService/ReserveDuties spread over 100 guarantees.
+    ReserveSpread,
 }
 
 impl From<ScenarioArg> for ScenarioKind {
     fn from(arg: ScenarioArg) -> Self {
         match arg {
             ScenarioArg::Health => ScenarioKind::Health,
+            ScenarioArg::ReserveHot => ScenarioKind::ReserveHot,
+            ScenarioArg::ReserveSpread => ScenarioKind::ReserveSpread,
         }
     }
 }
