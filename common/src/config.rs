@@ -152,9 +152,11 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("CUSTOMS_SERVER__LISTEN", "0.0.0.0:6000");
             jail.set_env("CUSTOMS_SHARED_STORE__BACKEND", "redis");
+            jail.set_env("CUSTOMS_SERVER__PLATFORMS", r#"["field"]"#);
             let settings: Settings = Settings::figment(None).extract()?;
             assert_eq!(settings.server.listen.port(), 6000);
             assert_eq!(settings.shared_store.backend, SharedStoreBackend::Redis);
+            assert_eq!(settings.server.platforms, [PlatformName::Field]);
             Ok(())
         });
     }
