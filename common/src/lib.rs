@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod money;
+pub mod rulings;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -1,5 +1,6 @@
 //! The shared store that all seven houses see: general-guarantee balances and the
-//! reservations against them (DOMAIN.md 7).
+//! reservations against them (DOMAIN.md 7), and the mutual-recognition rulings with
+//! licences' remaining quantities (DOMAIN.md 6).
 //!
 //! Two implementations behind one enum: [`RedisStore`] for production (atomic Lua
 //! scripts on keys that share a hash tag, so it runs on Redis Cluster too), and
@@ -14,7 +15,7 @@ mod sql_store;
 pub use redis_store::RedisStore;
 pub use sql_store::SqlStore;
 
-use crate::error::Result;
+use crate::{error::Result, rulings::RulingRecord};
 
 /// What the store needs to know of a guarantee to decide a reservation on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +103,31 @@ pub enum ReleaseOutcome {
     NotLoaded,
 }
 
+/// A licence draw-down as the ledger knows it, for reloading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDraw {
+    pub declaration_number: String,
+    pub quantity_milli: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrawOutcome {
+    Drawn {
+        remaining_milli: i64,
+    },
+    /// The declaration already drew on this licence: a retry, answered as the first time.
+    AlreadyDrawn {
+        quantity_milli: i64,
+        remaining_milli: i64,
+    },
+    Insufficient {
+        remaining_milli: i64,
+    },
+    Revoked,
+    /// The store does not hold this ruling: load it from the database and retry.
+    NotLoaded,
+}
+
 /// The shared store, on Redis or on the embedded SQL database.
 #[derive(Debug, Clone)]
 pub enum SharedStore {
@@ -176,6 +202,81 @@ impl SharedStore {
         match self {
             Self::Redis(store) => store.set_suspended(reference, suspended).await,
             Self::Sql(store) => store.set_suspended(reference, suspended).await,
+        }
+    }
+
+    /// Loads a ruling (with a licence's draws) unless the store holds it already.
+    pub async fn load_ruling(&self, ruling: &RulingRecord, draws: &[StoredDraw]) -> Result<bool> {
+        match self {
+            Self::Redis(store) => store.load_ruling(ruling, draws).await,
+            Self::Sql(store) => store.load_ruling(ruling, draws).await,
+        }
+    }
+
+    /// Replaces the record of a ruling the store holds (after a revocation);
+    /// `false` when it does not hold it.
+    pub async fn update_ruling(&self, ruling: &RulingRecord) -> Result<bool> {
+        match self {
+            Self::Redis(store) => store.update_ruling(ruling).await,
+            Self::Sql(store) => store.update_ruling(ruling).await,
+        }
+    }
+
+    /// A ruling and, for licences, the quantity left (in thousandths).
+    pub async fn ruling(&self, id: &str) -> Result<Option<(RulingRecord, Option<i64>)>> {
+        match self {
+            Self::Redis(store) => store.ruling(id).await,
+            Self::Sql(store) => store.ruling(id).await,
+        }
+    }
+
+    /// Draws a licence down atomically across all houses, once per declaration; the
+    /// quantity left never goes below zero.
+    pub async fn draw_down(
+        &self,
+        id: &str,
+        declaration_number: &str,
+        quantity_milli: i64,
+    ) -> Result<DrawOutcome> {
+        match self {
+            Self::Redis(store) => {
+                store
+                    .draw_down(id, declaration_number, quantity_milli)
+                    .await
+            }
+            Self::Sql(store) => {
+                store
+                    .draw_down(id, declaration_number, quantity_milli)
+                    .await
+            }
+        }
+    }
+
+    /// Undoes a draw whose durable write failed.
+    pub async fn cancel_draw(
+        &self,
+        id: &str,
+        declaration_number: &str,
+        quantity_milli: i64,
+    ) -> Result<bool> {
+        match self {
+            Self::Redis(store) => {
+                store
+                    .cancel_draw(id, declaration_number, quantity_milli)
+                    .await
+            }
+            Self::Sql(store) => {
+                store
+                    .cancel_draw(id, declaration_number, quantity_milli)
+                    .await
+            }
+        }
+    }
+
+    pub async fn forget_ruling(&self, id: &str) -> Result<()> {
+        match self {
+            Self::Redis(store) => store.forget_ruling(id).await,
+            Self::Sql(store) => store.forget_ruling(id).await,
         }
     }
 

@@ -7,10 +7,13 @@ use redis::{AsyncCommands, Script, aio::ConnectionManager};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    Balance, GuaranteeLimits, Refusal, ReleaseOutcome, ReserveOutcome, ReserveRequest,
-    StoredReservation,
+    Balance, DrawOutcome, GuaranteeLimits, Refusal, ReleaseOutcome, ReserveOutcome, ReserveRequest,
+    StoredDraw, StoredReservation,
 };
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    rulings::RulingRecord,
+};
 
 /// Reservation entries are `R:<fen>` while reserved and `X:<fen>` once released.
 const LOAD: &str = r#"
@@ -75,6 +78,45 @@ redis.call('HSET', KEYS[1], 'suspended', ARGV[1])
 return 1
 "#;
 
+/// A ruling: `record` (JSON), `remaining` (licences, thousandths), `revoked`; its draws
+/// hash maps declaration numbers to quantities.
+const LOAD_RULING: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'record', ARGV[1], 'revoked', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'remaining', ARGV[3]) end
+redis.call('DEL', KEYS[2])
+for i = 4, #ARGV, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+return 1
+"#;
+
+const UPDATE_RULING: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'record', ARGV[1], 'revoked', ARGV[2])
+return 1
+"#;
+
+const DRAW: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'NOT_LOADED'} end
+local remaining = tonumber(redis.call('HGET', KEYS[1], 'remaining') or '0')
+local existing = redis.call('HGET', KEYS[2], ARGV[1])
+if existing then return {'ALREADY_DRAWN', existing, tostring(remaining)} end
+if redis.call('HGET', KEYS[1], 'revoked') == '1' then return {'REVOKED'} end
+local wanted = tonumber(ARGV[2])
+if wanted > remaining then return {'INSUFFICIENT', tostring(remaining)} end
+redis.call('HSET', KEYS[1], 'remaining', tostring(remaining - wanted))
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return {'DRAWN', tostring(remaining - wanted)}
+"#;
+
+const CANCEL_DRAW: &str = r#"
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'remaining', tonumber(ARGV[2]))
+return 1
+"#;
+
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
@@ -84,6 +126,10 @@ pub struct RedisStore {
     release: Script,
     cancel: Script,
     set_suspended: Script,
+    load_ruling: Script,
+    update_ruling: Script,
+    draw: Script,
+    cancel_draw: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -106,6 +152,10 @@ impl RedisStore {
             release: Script::new(RELEASE),
             cancel: Script::new(CANCEL),
             set_suspended: Script::new(SET_SUSPENDED),
+            load_ruling: Script::new(LOAD_RULING),
+            update_ruling: Script::new(UPDATE_RULING),
+            draw: Script::new(DRAW),
+            cancel_draw: Script::new(CANCEL_DRAW),
         })
     }
 
@@ -115,6 +165,132 @@ impl RedisStore {
             format!("{}:{{guarantee:{reference}}}:state", self.prefix),
             format!("{}:{{guarantee:{reference}}}:reservations", self.prefix),
         ]
+    }
+
+    /// The two keys of a ruling, sharing the hash tag `{ruling:ID}`.
+    fn ruling_keys(&self, id: &str) -> [String; 2] {
+        [
+            format!("{}:{{ruling:{id}}}:state", self.prefix),
+            format!("{}:{{ruling:{id}}}:draws", self.prefix),
+        ]
+    }
+
+    pub(super) async fn load_ruling(
+        &self,
+        ruling: &RulingRecord,
+        draws: &[StoredDraw],
+    ) -> Result<bool> {
+        let [state, entries] = self.ruling_keys(&ruling.id);
+        let remaining = ruling
+            .quantity_granted_milli
+            .map(|granted| {
+                (granted - draws.iter().map(|d| d.quantity_milli).sum::<i64>()).to_string()
+            })
+            .unwrap_or_default();
+        let mut invocation = self.load_ruling.key(state);
+        invocation
+            .key(entries)
+            .arg(record_json(ruling)?)
+            .arg(if ruling.revoked { "1" } else { "0" })
+            .arg(remaining);
+        for draw in draws {
+            invocation
+                .arg(&draw.declaration_number)
+                .arg(draw.quantity_milli);
+        }
+        let loaded: i64 = invocation
+            .invoke_async(&mut self.connection.clone())
+            .await?;
+        Ok(loaded == 1)
+    }
+
+    pub(super) async fn update_ruling(&self, ruling: &RulingRecord) -> Result<bool> {
+        let [state, _] = self.ruling_keys(&ruling.id);
+        let updated: i64 = self
+            .update_ruling
+            .key(state)
+            .arg(record_json(ruling)?)
+            .arg(if ruling.revoked { "1" } else { "0" })
+            .invoke_async(&mut self.connection.clone())
+            .await?;
+        Ok(updated == 1)
+    }
+
+    pub(super) async fn ruling(&self, id: &str) -> Result<Option<(RulingRecord, Option<i64>)>> {
+        let [state, _] = self.ruling_keys(id);
+        let values: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(state)
+            .arg("record")
+            .arg("remaining")
+            .query_async(&mut self.connection.clone())
+            .await?;
+        let [Some(record), remaining] = values.as_slice() else {
+            return Ok(None);
+        };
+        let record: RulingRecord = serde_json::from_str(record).map_err(|error| {
+            Error::internal(anyhow::anyhow!(
+                "ruling {id} in the shared store is corrupt: {error}"
+            ))
+        })?;
+        let remaining = remaining.as_deref().map(parse).transpose()?;
+        Ok(Some((record, remaining)))
+    }
+
+    pub(super) async fn draw_down(
+        &self,
+        id: &str,
+        declaration_number: &str,
+        quantity_milli: i64,
+    ) -> Result<DrawOutcome> {
+        let [state, entries] = self.ruling_keys(id);
+        let reply: Vec<String> = self
+            .draw
+            .key(state)
+            .key(entries)
+            .arg(declaration_number)
+            .arg(quantity_milli)
+            .invoke_async(&mut self.connection.clone())
+            .await?;
+        let number = |i: usize| parse_fen(&reply, i);
+        Ok(match reply.first().map(String::as_str) {
+            Some("DRAWN") => DrawOutcome::Drawn {
+                remaining_milli: number(1)?,
+            },
+            Some("ALREADY_DRAWN") => DrawOutcome::AlreadyDrawn {
+                quantity_milli: number(1)?,
+                remaining_milli: number(2)?,
+            },
+            Some("INSUFFICIENT") => DrawOutcome::Insufficient {
+                remaining_milli: number(1)?,
+            },
+            Some("REVOKED") => DrawOutcome::Revoked,
+            Some("NOT_LOADED") => DrawOutcome::NotLoaded,
+            _ => return Err(unexpected(&reply)),
+        })
+    }
+
+    pub(super) async fn cancel_draw(
+        &self,
+        id: &str,
+        declaration_number: &str,
+        quantity_milli: i64,
+    ) -> Result<bool> {
+        let [state, entries] = self.ruling_keys(id);
+        let cancelled: i64 = self
+            .cancel_draw
+            .key(state)
+            .key(entries)
+            .arg(declaration_number)
+            .arg(quantity_milli)
+            .invoke_async(&mut self.connection.clone())
+            .await?;
+        Ok(cancelled == 1)
+    }
+
+    pub(super) async fn forget_ruling(&self, id: &str) -> Result<()> {
+        let keys = self.ruling_keys(id);
+        let _: i64 = self.connection.clone().del(&keys[..]).await?;
+        Ok(())
     }
 
     pub(super) async fn load_guarantee(
@@ -270,6 +446,12 @@ impl RedisStore {
             suspended: suspended.as_deref() == Some("1"),
         }))
     }
+}
+
+fn record_json(ruling: &RulingRecord) -> Result<String> {
+    serde_json::to_string(ruling).map_err(|error| {
+        Error::internal(anyhow::anyhow!("serialising ruling {}: {error}", ruling.id))
+    })
 }
 
 fn parse(value: &str) -> Result<i64> {

@@ -5,10 +5,13 @@
 use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
 
 use super::{
-    Balance, GuaranteeLimits, Refusal, ReleaseOutcome, ReserveOutcome, ReserveRequest,
-    StoredReservation,
+    Balance, DrawOutcome, GuaranteeLimits, Refusal, ReleaseOutcome, ReserveOutcome, ReserveRequest,
+    StoredDraw, StoredReservation,
 };
-use crate::error::Result;
+use crate::{
+    error::{Error, Result},
+    rulings::RulingRecord,
+};
 
 #[derive(Debug, Clone)]
 pub struct SqlStore {
@@ -22,6 +25,160 @@ impl SqlStore {
         migrator.dangerous_set_table_name("_sqlx_migrations_shared_store");
         migrator.run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    pub(super) async fn load_ruling(
+        &self,
+        ruling: &RulingRecord,
+        draws: &[StoredDraw],
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let remaining = ruling
+            .quantity_granted_milli
+            .map(|granted| granted - draws.iter().map(|d| d.quantity_milli).sum::<i64>());
+        let inserted = sqlx::query(
+            "INSERT INTO shared_ruling (id, record, revoked, remaining_milli) VALUES (?, ?, ?, ?)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&ruling.id)
+        .bind(record_json(ruling)?)
+        .bind(ruling.revoked)
+        .bind(remaining)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(false);
+        }
+        for draw in draws {
+            sqlx::query("INSERT INTO shared_ruling_draw (id, declaration_number, quantity_milli) VALUES (?, ?, ?)")
+                .bind(&ruling.id)
+                .bind(&draw.declaration_number)
+                .bind(draw.quantity_milli)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(super) async fn update_ruling(&self, ruling: &RulingRecord) -> Result<bool> {
+        let updated = sqlx::query("UPDATE shared_ruling SET record = ?, revoked = ? WHERE id = ?")
+            .bind(record_json(ruling)?)
+            .bind(ruling.revoked)
+            .bind(&ruling.id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(updated == 1)
+    }
+
+    pub(super) async fn ruling(&self, id: &str) -> Result<Option<(RulingRecord, Option<i64>)>> {
+        let row: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT record, remaining_milli FROM shared_ruling WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(record, remaining)| {
+            let record: RulingRecord = serde_json::from_str(&record).map_err(|error| {
+                Error::internal(anyhow::anyhow!(
+                    "ruling {id} in the shared store is corrupt: {error}"
+                ))
+            })?;
+            Ok((record, remaining))
+        })
+        .transpose()
+    }
+
+    pub(super) async fn draw_down(
+        &self,
+        id: &str,
+        declaration_number: &str,
+        quantity_milli: i64,
+    ) -> Result<DrawOutcome> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let state: Option<(bool, Option<i64>)> =
+            sqlx::query_as("SELECT revoked, remaining_milli FROM shared_ruling WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((revoked, remaining)) = state else {
+            return Ok(DrawOutcome::NotLoaded);
+        };
+        let remaining = remaining.unwrap_or(0);
+        let existing: Option<i64> = sqlx::query_scalar(
+            "SELECT quantity_milli FROM shared_ruling_draw WHERE id = ? AND declaration_number = ?",
+        )
+        .bind(id)
+        .bind(declaration_number)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(quantity_milli) = existing {
+            return Ok(DrawOutcome::AlreadyDrawn {
+                quantity_milli,
+                remaining_milli: remaining,
+            });
+        }
+        if revoked {
+            return Ok(DrawOutcome::Revoked);
+        }
+        if quantity_milli > remaining {
+            return Ok(DrawOutcome::Insufficient {
+                remaining_milli: remaining,
+            });
+        }
+        sqlx::query("UPDATE shared_ruling SET remaining_milli = remaining_milli - ? WHERE id = ?")
+            .bind(quantity_milli)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO shared_ruling_draw (id, declaration_number, quantity_milli) VALUES (?, ?, ?)")
+            .bind(id)
+            .bind(declaration_number)
+            .bind(quantity_milli)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(DrawOutcome::Drawn {
+            remaining_milli: remaining - quantity_milli,
+        })
+    }
+
+    pub(super) async fn cancel_draw(
+        &self,
+        id: &str,
+        declaration_number: &str,
+        quantity_milli: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let deleted = sqlx::query(
+            "DELETE FROM shared_ruling_draw WHERE id = ? AND declaration_number = ? AND quantity_milli = ?",
+        )
+        .bind(id)
+        .bind(declaration_number)
+        .bind(quantity_milli)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if deleted == 1 {
+            sqlx::query(
+                "UPDATE shared_ruling SET remaining_milli = remaining_milli + ? WHERE id = ?",
+            )
+            .bind(quantity_milli)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted == 1)
+    }
+
+    pub(super) async fn forget_ruling(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM shared_ruling WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub(super) async fn load_guarantee(
@@ -223,6 +380,12 @@ impl SqlStore {
             .await?
             .map(|state| state.balance))
     }
+}
+
+fn record_json(ruling: &RulingRecord) -> Result<String> {
+    serde_json::to_string(ruling).map_err(|error| {
+        Error::internal(anyhow::anyhow!("serialising ruling {}: {error}", ruling.id))
+    })
 }
 
 struct State {

@@ -199,6 +199,117 @@ async fn reload_restores_the_same_numbers(store: SharedStore) {
     assert_eq!(store.balance("G4").await.unwrap(), None);
 }
 
+fn licence(id: &str, granted_milli: i64) -> crate::rulings::RulingRecord {
+    crate::rulings::RulingRecord {
+        id: id.to_owned(),
+        kind: crate::rulings::RulingKind::Licence,
+        issuing_house: "5100".into(),
+        holder: "4403960001".into(),
+        subject: "frozen beef".into(),
+        hs_code: Some("0202".into()),
+        unit_price: None,
+        origin_country: None,
+        quantity_granted_milli: Some(granted_milli),
+        unit: Some("KGM".into()),
+        valid_from: 20260101,
+        valid_until: 20261231,
+        revoked: false,
+        replaced_by: None,
+        revocation_reason: None,
+    }
+}
+
+async fn rulings_are_served_and_licences_drawn_down_once(store: SharedStore) {
+    assert_eq!(store.ruling("L1").await.unwrap(), None);
+    assert_eq!(
+        store.draw_down("L1", "D1", 1).await.unwrap(),
+        DrawOutcome::NotLoaded
+    );
+    let record = licence("L1", 10_000);
+    assert!(store.load_ruling(&record, &[]).await.unwrap());
+    assert!(!store.load_ruling(&record, &[]).await.unwrap());
+    assert_eq!(
+        store.ruling("L1").await.unwrap(),
+        Some((record.clone(), Some(10_000)))
+    );
+
+    assert_eq!(
+        store.draw_down("L1", "D1", 4_000).await.unwrap(),
+        DrawOutcome::Drawn {
+            remaining_milli: 6_000
+        }
+    );
+    assert_eq!(
+        store.draw_down("L1", "D1", 4_000).await.unwrap(),
+        DrawOutcome::AlreadyDrawn {
+            quantity_milli: 4_000,
+            remaining_milli: 6_000
+        }
+    );
+    assert_eq!(
+        store.draw_down("L1", "D2", 6_001).await.unwrap(),
+        DrawOutcome::Insufficient {
+            remaining_milli: 6_000
+        }
+    );
+    assert!(store.cancel_draw("L1", "D1", 4_000).await.unwrap());
+    assert!(!store.cancel_draw("L1", "D1", 4_000).await.unwrap());
+    assert_eq!(store.ruling("L1").await.unwrap().unwrap().1, Some(10_000));
+
+    let mut revoked = record.clone();
+    revoked.revoked = true;
+    revoked.revocation_reason = Some("quota withdrawn".into());
+    assert!(store.update_ruling(&revoked).await.unwrap());
+    assert!(!store.update_ruling(&licence("unknown", 1)).await.unwrap());
+    assert_eq!(
+        store.draw_down("L1", "D3", 1).await.unwrap(),
+        DrawOutcome::Revoked
+    );
+    assert!(store.ruling("L1").await.unwrap().unwrap().0.revoked);
+
+    // Reloaded with its draws after the store lost it.
+    store.forget_ruling("L1").await.unwrap();
+    let draws = [StoredDraw {
+        declaration_number: "D9".into(),
+        quantity_milli: 2_500,
+    }];
+    assert!(store.load_ruling(&record, &draws).await.unwrap());
+    assert_eq!(store.ruling("L1").await.unwrap().unwrap().1, Some(7_500));
+    assert_eq!(
+        store.draw_down("L1", "D9", 2_500).await.unwrap(),
+        DrawOutcome::AlreadyDrawn {
+            quantity_milli: 2_500,
+            remaining_milli: 7_500
+        }
+    );
+}
+
+async fn concurrent_draw_downs_never_go_below_zero(store: SharedStore) {
+    store
+        .load_ruling(&licence("L2", 50_000), &[])
+        .await
+        .unwrap();
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .draw_down("L2", &format!("D{n}"), 3_000)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut drawn = 0;
+    for task in tasks {
+        if let DrawOutcome::Drawn { .. } = task.await.unwrap() {
+            drawn += 1;
+        }
+    }
+    assert_eq!(drawn, 16, "50,000 holds 16 draws of 3,000");
+    assert_eq!(store.ruling("L2").await.unwrap().unwrap().1, Some(2_000));
+}
+
 macro_rules! store_suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -230,4 +341,6 @@ store_suite!(
     refuses_with_the_precise_reason,
     concurrent_reservations_never_overdraw,
     reload_restores_the_same_numbers,
+    rulings_are_served_and_licences_drawn_down_once,
+    concurrent_draw_downs_never_go_below_zero,
 );
