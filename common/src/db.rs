@@ -17,6 +17,19 @@ use sqlx::{
 
 use crate::config::DatabaseSettings;
 
+/// Runs `$body` with `$pool` bound to whichever native pool `$database` holds, so a
+/// repository writes its SQL once (in the dialect both accept: `$n` placeholders,
+/// `ON CONFLICT`, `RETURNING`) and it is compiled for each backend.
+#[macro_export]
+macro_rules! on_pool {
+    ($database:expr, $pool:ident => $body:expr) => {
+        match $database {
+            $crate::db::Database::Postgres($pool) => $body,
+            $crate::db::Database::Sqlite($pool) => $body,
+        }
+    };
+}
+
 /// A pool on one of the two supported backends.
 #[derive(Debug, Clone)]
 pub enum Database {

@@ -3,7 +3,9 @@
 //! shared store of guarantee balances, and the server start-up.
 
 pub mod auth;
+pub mod codes;
 pub mod config;
+pub mod day;
 pub mod db;
 pub mod error;
 pub mod money;

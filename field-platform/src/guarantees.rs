@@ -9,18 +9,18 @@
 //! cancelled and the caller gets an error. A guarantee the store does not hold
 //! (new, or lost in a Redis restart) is reloaded from the ledger before deciding.
 
+use customs_common::day::{day_number, today};
 use customs_common::{
     Error, Result,
     store::{
         Balance, GuaranteeLimits, ReleaseOutcome, ReserveOutcome, ReserveRequest, SharedStore,
     },
 };
-use time::{OffsetDateTime, macros::offset};
+use time::OffsetDateTime;
 
 use crate::{
     domain::guarantee::{
-        GuaranteeReference, HolderRestriction, NewGuarantee, day_number, hash_access_code,
-        refusal_error,
+        GuaranteeReference, HolderRestriction, NewGuarantee, hash_access_code, refusal_error,
     },
     storage::{
         guarantees::{EntryKind, GuaranteeRecord, GuaranteeRepository, LedgerEntry},
@@ -67,11 +67,6 @@ pub struct Guarantees {
     store: SharedStore,
 }
 
-/// Customs days are Beijing days.
-fn today() -> time::Date {
-    OffsetDateTime::now_utc().to_offset(offset!(+8)).date()
-}
-
 fn limits(record: &GuaranteeRecord) -> GuaranteeLimits {
     GuaranteeLimits {
         reference: record.reference.clone(),
@@ -112,7 +107,7 @@ impl Guarantees {
     ) -> Result<GuaranteeView> {
         let now = OffsetDateTime::now_utc();
         let serial: String = uuid::Uuid::new_v4().simple().to_string()[..8].to_ascii_uppercase();
-        let directly_under_house = format!("{}00", &house[..2]);
+        let directly_under_house = customs_common::codes::directly_under_house(house);
         let reference = GuaranteeReference::new(now.year(), &directly_under_house, &serial);
         let access_code = uuid::Uuid::new_v4().simple().to_string()[..8].to_ascii_uppercase();
         let record = GuaranteeRecord {

@@ -4,6 +4,11 @@
 //! Not implemented yet (issues: review platform; rulings): every method answers
 //! `UNIMPLEMENTED`, so that what is missing is visible to any client.
 
+pub mod domain;
+pub mod grpc;
+pub mod rulings;
+pub mod storage;
+
 use customs_common::{
     auth::{AccessPolicy, Role},
     config::PlatformName,
@@ -13,7 +18,7 @@ use customs_proto::review::{
     post_review_service_server::{PostReviewService, PostReviewServiceServer},
     review_service_server::{ReviewService, ReviewServiceServer},
     routing_service_server::{RoutingService, RoutingServiceServer},
-    ruling_service_server::{RulingService, RulingServiceServer},
+    ruling_service_server::RulingServiceServer,
 };
 use tonic::service::RoutesBuilder;
 
@@ -26,7 +31,7 @@ pub const SERVICES: &[&str] = &[
 
 pub const MODULE: PlatformModule = PlatformModule {
     name: PlatformName::Review,
-    migrations: || None,
+    migrations: storage::migrations,
     mount,
 };
 
@@ -80,15 +85,18 @@ pub fn access_policy() -> AccessPolicy {
     policy
 }
 
-fn mount(
-    _context: &PlatformContext,
-    routes: &mut RoutesBuilder,
-) -> anyhow::Result<MountedPlatform> {
+fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Result<MountedPlatform> {
+    let rulings = rulings::Rulings::new(
+        storage::rulings::RulingRepository::new(context.database.clone()),
+        context.store.clone(),
+    );
     routes
         .add_service(RoutingServiceServer::new(Pending))
         .add_service(ReviewServiceServer::new(Pending))
         .add_service(PostReviewServiceServer::new(Pending))
-        .add_service(RulingServiceServer::new(Pending));
+        .add_service(RulingServiceServer::new(grpc::ruling::RulingService::new(
+            rulings,
+        )));
     Ok(MountedPlatform {
         services: SERVICES,
         policy: access_policy(),
@@ -101,4 +109,3 @@ struct Pending;
 impl RoutingService for Pending {}
 impl ReviewService for Pending {}
 impl PostReviewService for Pending {}
-impl RulingService for Pending {}

@@ -5,6 +5,7 @@ use std::fmt;
 
 use customs_common::{
     Error, Violations,
+    codes::parse_enterprise_code,
     error::FieldViolation,
     money::{parse_amount, parse_currency, to_fen},
     store::Refusal,
@@ -98,11 +99,6 @@ pub fn hash_access_code(reference: &GuaranteeReference, access_code: &str) -> St
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// A day as the shared store compares it: `yyyymmdd`.
-pub fn day_number(date: Date) -> i32 {
-    date.year() * 10_000 + i32::from(u8::from(date.month())) * 100 + i32::from(date.day())
-}
-
 /// A guarantee as registered, before it has a reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewGuarantee {
@@ -178,52 +174,6 @@ impl NewGuarantee {
             valid_from: valid_from.unwrap_or(Date::MIN),
             valid_until: valid_until.unwrap_or(Date::MIN),
         })
-    }
-}
-
-/// An enterprise code: 10 upper-case letters or digits.
-pub fn parse_enterprise_code(field: &str, code: &str) -> Result<String, FieldViolation> {
-    let code = code.trim();
-    if code.len() == 10
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
-    {
-        Ok(code.to_owned())
-    } else {
-        Err(FieldViolation::new(
-            field,
-            "ENTERPRISE_CODE_FORMAT",
-            "an enterprise code is 10 upper-case letters or digits",
-        ))
-    }
-}
-
-/// A declaration number: 18 digits (DOMAIN.md 4).
-pub fn parse_declaration_number(field: &str, number: &str) -> Result<String, FieldViolation> {
-    let number = number.trim();
-    if number.len() == 18 && number.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(number.to_owned())
-    } else {
-        Err(FieldViolation::new(
-            field,
-            "DECLARATION_NUMBER_FORMAT",
-            "a declaration number is 18 digits",
-        ))
-    }
-}
-
-/// A house or office code: 4 digits.
-pub fn parse_house_code(field: &str, code: &str) -> Result<String, FieldViolation> {
-    let code = code.trim();
-    if code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(code.to_owned())
-    } else {
-        Err(FieldViolation::new(
-            field,
-            "HOUSE_CODE_FORMAT",
-            "a house code is 4 digits",
-        ))
     }
 }
 
@@ -342,12 +292,6 @@ mod tests {
         assert_ne!(hash_access_code(&a, "1234"), hash_access_code(&a, "1235"));
         assert_ne!(hash_access_code(&a, "1234"), hash_access_code(&b, "1234"));
         assert_eq!(hash_access_code(&a, "1234").len(), 64);
-    }
-
-    #[test]
-    fn day_numbers_order_like_dates() {
-        assert_eq!(day_number(date!(2026 - 06 - 01)), 20260601);
-        assert!(day_number(date!(2026 - 12 - 31)) < day_number(date!(2027 - 01 - 01)));
     }
 
     #[test]

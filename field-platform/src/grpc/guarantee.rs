@@ -3,6 +3,7 @@
 use customs_common::{
     Error, Violations,
     auth::{Caller, Role},
+    codes::{parse_declaration_number, parse_enterprise_code, parse_house_code},
     money::{fen_to_string, parse_amount, parse_currency, to_fen},
 };
 use customs_proto::{
@@ -13,10 +14,7 @@ use customs_proto::{
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::guarantee::{
-        GuaranteeReference, HolderRestriction, NewGuarantee, parse_declaration_number,
-        parse_enterprise_code, parse_house_code,
-    },
+    domain::guarantee::{GuaranteeReference, HolderRestriction, NewGuarantee},
     guarantees::{GuaranteeView, Guarantees, ReservationView, Reserve},
 };
 

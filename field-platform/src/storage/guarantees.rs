@@ -3,8 +3,8 @@
 use customs_common::{Result, db::Database, store::StoredReservation};
 use time::{Date, OffsetDateTime};
 
-use super::on_pool;
 use crate::domain::guarantee::HolderRestriction;
+use customs_common::on_pool;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct GuaranteeRecord {

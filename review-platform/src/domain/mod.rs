@@ -1,0 +1,3 @@
+//! The review platform's rules, free of gRPC and SQL.
+
+pub mod ruling;

@@ -1,0 +1,297 @@
+//! `customs.review.v1.RulingService`.
+
+use customs_common::{
+    Error, Violations,
+    auth::{Caller, Role},
+    codes::{directly_under_house, parse_declaration_number, parse_enterprise_code, parse_hs_code},
+    day::date_of_day,
+    rulings::RulingKind,
+};
+use customs_proto::{
+    common::{Money, RulingKind as ProtoKind},
+    convert::timestamp,
+    review::{self as pb, ruling_service_server::RulingService as RulingServiceApi},
+};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    domain::ruling::{
+        NewRuling, RulingDraft, milli_to_string, parse_quantity_milli, parse_ruling_id,
+    },
+    rulings::{RulingView, Rulings},
+    storage::rulings::RulingFilter,
+};
+
+const DEFAULT_PAGE_SIZE: i64 = 50;
+const MAX_PAGE_SIZE: i64 = 500;
+
+#[derive(Debug, Clone)]
+pub struct RulingService {
+    rulings: Rulings,
+}
+
+impl RulingService {
+    pub fn new(rulings: Rulings) -> Self {
+        Self { rulings }
+    }
+}
+
+fn kind_from_proto(kind: ProtoKind) -> Option<RulingKind> {
+    match kind {
+        ProtoKind::Unspecified => None,
+        ProtoKind::PreClassification => Some(RulingKind::PreClassification),
+        ProtoKind::PricePreReview => Some(RulingKind::PricePreReview),
+        ProtoKind::OriginPreDetermination => Some(RulingKind::OriginPreDetermination),
+        ProtoKind::Licence => Some(RulingKind::Licence),
+        ProtoKind::ProfessionalDetermination => Some(RulingKind::ProfessionalDetermination),
+        ProtoKind::TemporaryAdmission => Some(RulingKind::TemporaryAdmission),
+    }
+}
+
+fn kind_to_proto(kind: RulingKind) -> ProtoKind {
+    match kind {
+        RulingKind::PreClassification => ProtoKind::PreClassification,
+        RulingKind::PricePreReview => ProtoKind::PricePreReview,
+        RulingKind::OriginPreDetermination => ProtoKind::OriginPreDetermination,
+        RulingKind::Licence => ProtoKind::Licence,
+        RulingKind::ProfessionalDetermination => ProtoKind::ProfessionalDetermination,
+        RulingKind::TemporaryAdmission => ProtoKind::TemporaryAdmission,
+    }
+}
+
+fn ruling_message(view: RulingView) -> pb::Ruling {
+    let record = view.record;
+    let date = |day| date_of_day(day).ok().map(Into::into);
+    pb::Ruling {
+        ruling_id: record.id,
+        kind: kind_to_proto(record.kind) as i32,
+        issuing_house: record.issuing_house,
+        holder: record.holder,
+        subject: record.subject,
+        hs_code: record.hs_code.unwrap_or_default(),
+        unit_price: record.unit_price.map(|(currency_code, amount)| Money {
+            currency_code,
+            amount: amount.to_string(),
+        }),
+        origin_country: record.origin_country.unwrap_or_default(),
+        quantity_granted: record
+            .quantity_granted_milli
+            .map(milli_to_string)
+            .unwrap_or_default(),
+        quantity_remaining: view
+            .remaining_milli
+            .map(milli_to_string)
+            .unwrap_or_default(),
+        unit: record.unit.unwrap_or_default(),
+        valid_from: date(record.valid_from),
+        valid_until: date(record.valid_until),
+        status: if record.revoked {
+            pb::RulingStatus::Revoked
+        } else {
+            pb::RulingStatus::Valid
+        } as i32,
+        replaced_by: record.replaced_by.unwrap_or_default(),
+        issued_at: view.issued_at.map(timestamp),
+        revocation_reason: record.revocation_reason.unwrap_or_default(),
+    }
+}
+
+/// Enterprises and brokers see only rulings they hold.
+fn may_read(caller: &Caller, holder: &str) -> bool {
+    !matches!(caller.role, Role::Enterprise | Role::Broker)
+        || caller.enterprise.as_deref() == Some(holder)
+}
+
+fn ruling_id(field: &str, id: &str) -> Result<String, Status> {
+    Ok(parse_ruling_id(field, id).map_err(Error::from)?)
+}
+
+#[tonic::async_trait]
+impl RulingServiceApi for RulingService {
+    async fn issue_ruling(
+        &self,
+        request: Request<pb::IssueRulingRequest>,
+    ) -> Result<Response<pb::Ruling>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let message = request.into_inner();
+        let ruling = message.ruling.unwrap_or_default();
+        let mut violations = Violations::new();
+        if message.request_id.trim().is_empty() {
+            violations.push("request_id", "REQUIRED", "a client request id is required");
+        }
+        let replaces = (!message.replaces.trim().is_empty())
+            .then(|| {
+                parse_ruling_id("replaces", &message.replaces)
+                    .map_err(|v| violations.extend([v]))
+                    .ok()
+            })
+            .flatten();
+        let price = ruling.unit_price.as_ref();
+        let draft = RulingDraft {
+            kind: kind_from_proto(ruling.kind()),
+            holder: &ruling.holder,
+            subject: &ruling.subject,
+            hs_code: &ruling.hs_code,
+            unit_price: price.map(|money| (money.currency_code.as_str(), money.amount.as_str())),
+            origin_country: &ruling.origin_country,
+            quantity_granted: &ruling.quantity_granted,
+            unit: &ruling.unit,
+            valid_from: ruling
+                .valid_from
+                .as_ref()
+                .and_then(|d| time::Date::try_from(d).ok()),
+            valid_until: ruling
+                .valid_until
+                .as_ref()
+                .and_then(|d| time::Date::try_from(d).ok()),
+        };
+        let parsed = NewRuling::parse(&draft);
+        if let Err(Error::InvalidArgument(found)) = &parsed {
+            violations.extend(found.iter().cloned());
+        }
+        violations.into_result()?;
+        let house = directly_under_house(&caller.house);
+        let view = self
+            .rulings
+            .issue(
+                message.request_id.trim(),
+                parsed?,
+                &house,
+                replaces.as_deref(),
+            )
+            .await?;
+        Ok(Response::new(ruling_message(view)))
+    }
+
+    async fn get_ruling(
+        &self,
+        request: Request<pb::GetRulingRequest>,
+    ) -> Result<Response<pb::Ruling>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let id = ruling_id("ruling_id", &request.get_ref().ruling_id)?;
+        let view = self.rulings.get(&id).await?;
+        if !may_read(&caller, &view.record.holder) {
+            // Not revealing that another enterprise's ruling exists.
+            return Err(Error::not_found(
+                "RULING_NOT_FOUND",
+                format!("no ruling {id} is registered in any house"),
+            )
+            .into());
+        }
+        Ok(Response::new(ruling_message(view)))
+    }
+
+    async fn find_rulings(
+        &self,
+        request: Request<pb::FindRulingsRequest>,
+    ) -> Result<Response<pb::FindRulingsResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let message = request.into_inner();
+        let mut violations = Violations::new();
+        let mut holder = (!message.holder.is_empty())
+            .then(|| {
+                parse_enterprise_code("holder", &message.holder)
+                    .map_err(|v| violations.extend([v]))
+                    .ok()
+            })
+            .flatten();
+        let hs_code = (!message.hs_code.is_empty())
+            .then(|| {
+                parse_hs_code("hs_code", &message.hs_code)
+                    .map_err(|v| violations.extend([v]))
+                    .ok()
+            })
+            .flatten();
+        let after = (!message.page_token.is_empty())
+            .then(|| {
+                parse_ruling_id("page_token", &message.page_token)
+                    .map_err(|v| violations.extend([v]))
+                    .ok()
+            })
+            .flatten();
+        if message.page_size < 0 {
+            violations.push("page_size", "PAGE_SIZE_NEGATIVE", "must not be negative");
+        }
+        violations.into_result()?;
+        if matches!(caller.role, Role::Enterprise | Role::Broker) {
+            match (&holder, &caller.enterprise) {
+                (Some(asked), Some(own)) if asked != own => {
+                    return Err(Error::permission_denied(
+                        "RULING_NOT_YOURS",
+                        "an enterprise may look up only its own rulings",
+                    )
+                    .into());
+                }
+                _ => holder = caller.enterprise.clone(),
+            }
+        }
+        let limit = match i64::from(message.page_size) {
+            0 => DEFAULT_PAGE_SIZE,
+            size => size.min(MAX_PAGE_SIZE),
+        };
+        let filter = RulingFilter {
+            holder,
+            kind: kind_from_proto(message.kind()),
+            hs_code,
+            after,
+            limit: limit + 1,
+        };
+        let mut found = self.rulings.find(&filter).await?;
+        let next_page_token = if found.len() as i64 > limit {
+            found.truncate(limit as usize);
+            found
+                .last()
+                .map(|view| view.record.id.clone())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::FindRulingsResponse {
+            rulings: found.into_iter().map(ruling_message).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn revoke_ruling(
+        &self,
+        request: Request<pb::RevokeRulingRequest>,
+    ) -> Result<Response<pb::Ruling>, Status> {
+        let message = request.into_inner();
+        let id = ruling_id("ruling_id", &message.ruling_id)?;
+        if message.reason.trim().is_empty() {
+            return Err(Error::invalid("reason", "REQUIRED", "a revocation needs a reason").into());
+        }
+        let view = self.rulings.revoke(&id, message.reason.trim()).await?;
+        Ok(Response::new(ruling_message(view)))
+    }
+
+    async fn draw_down_licence(
+        &self,
+        request: Request<pb::DrawDownLicenceRequest>,
+    ) -> Result<Response<pb::Ruling>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let message = request.into_inner();
+        let mut violations = Violations::new();
+        let id = parse_ruling_id("ruling_id", &message.ruling_id)
+            .map_err(|v| violations.extend([v]))
+            .ok();
+        let declaration =
+            parse_declaration_number("declaration_number", &message.declaration_number)
+                .map_err(|v| violations.extend([v]))
+                .ok();
+        let quantity = parse_quantity_milli("quantity", &message.quantity)
+            .map_err(|v| violations.extend([v]))
+            .ok();
+        violations.into_result()?;
+        let (Some(id), Some(declaration), Some(quantity)) = (id, declaration, quantity) else {
+            return Err(
+                Error::internal(anyhow::anyhow!("validation passed with a field missing")).into(),
+            );
+        };
+        let view = self
+            .rulings
+            .draw_down(&id, &declaration, quantity, &caller.house)
+            .await?;
+        Ok(Response::new(ruling_message(view)))
+    }
+}

@@ -1,0 +1,14 @@
+//! The review platform's repositories over PostgreSQL and SQLite; the SQL is written
+//! once and `customs_common::on_pool!` compiles it for each backend.
+
+pub mod rulings;
+
+use customs_common::db::Migrations;
+
+pub fn migrations() -> Option<Migrations> {
+    Some(Migrations {
+        platform: "review",
+        postgres: sqlx::migrate!("./migrations/postgres"),
+        sqlite: sqlx::migrate!("./migrations/sqlite"),
+    })
+}
