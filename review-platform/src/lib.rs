@@ -1,8 +1,9 @@
 //! The specialised review platform: routing by HS chapter to the review sub-centres,
 //! review queues, post-clearance batch re-review, and mutual-recognition rulings.
 //!
-//! Not implemented yet (issues: review platform; rulings): every method answers
-//! `UNIMPLEMENTED`, so that what is missing is visible to any client.
+//! `RulingService` is built. Routing, review queues and post-clearance re-review are
+//! not yet (issue: review platform): their methods answer `UNIMPLEMENTED`, so that what
+//! is missing is visible to any client.
 
 pub mod domain;
 pub mod grpc;
