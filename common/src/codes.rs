@@ -2,6 +2,23 @@
 
 use crate::error::FieldViolation;
 
+/// The seven directly-under customs houses of Guangdong: code, Chinese and English name.
+pub const HOUSES: [(&str, &str, &str); 7] = [
+    ("5100", "广州海关", "Guangzhou Customs"),
+    ("5200", "黄埔海关", "Huangpu Customs"),
+    ("5300", "深圳海关", "Shenzhen Customs"),
+    ("5700", "拱北海关", "Gongbei Customs"),
+    ("6000", "汕头海关", "Shantou Customs"),
+    ("6700", "湛江海关", "Zhanjiang Customs"),
+    ("6800", "江门海关", "Jiangmen Customs"),
+];
+
+/// One of the seven houses, by its code or any of its offices' codes.
+pub fn house(code: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    let house = directly_under_house(code);
+    HOUSES.into_iter().find(|(c, _, _)| *c == house)
+}
+
 /// A house or office code: 4 digits; the first two name the directly-under house
 /// (`5301` belongs to `5300`).
 pub fn parse_house_code(field: &str, code: &str) -> Result<String, FieldViolation> {
@@ -112,9 +129,59 @@ pub fn parse_country(field: &str, code: &str) -> Result<String, FieldViolation> 
     }
 }
 
+/// The ISO 6346 check digit (container numbers, EU MRNs and guarantee references):
+/// letters take the values 10..38 skipping multiples of 11, each position is weighted by
+/// 2^i, and the sum modulo 11 (10 counting as 0) is the digit. `None` for other bytes.
+pub fn iso6346_check_digit(body: &str) -> Option<u32> {
+    let mut sum: u64 = 0;
+    for (position, byte) in body.bytes().enumerate() {
+        let value = match byte {
+            b'0'..=b'9' => u64::from(byte - b'0'),
+            b'A'..=b'Z' => {
+                let steps = u64::from(byte - b'A');
+                // A=10; every value that would be a multiple of 11 is skipped.
+                let mut value = 10;
+                for _ in 0..steps {
+                    value += 1;
+                    if value % 11 == 0 {
+                        value += 1;
+                    }
+                }
+                value
+            }
+            _ => return None,
+        };
+        sum += value << position;
+    }
+    Some((sum % 11 % 10) as u32)
+}
+
+/// An ISO 6346 container number: owner code (3 letters), category (U, J or Z), six
+/// digits, and the check digit.
+pub fn is_container_number(number: &str) -> bool {
+    let bytes = number.as_bytes();
+    bytes.len() == 11
+        && bytes[..3].iter().all(u8::is_ascii_uppercase)
+        && matches!(bytes[3], b'U' | b'J' | b'Z')
+        && bytes[4..].iter().all(u8::is_ascii_digit)
+        && iso6346_check_digit(&number[..10]) == Some(u32::from(bytes[10] - b'0'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso6346_check_digits_and_container_numbers() {
+        // The standard's own example, CSQU305438 3.
+        assert_eq!(iso6346_check_digit("CSQU305438"), Some(3));
+        assert_eq!(iso6346_check_digit("abc"), None);
+        assert!(is_container_number("CSQU3054383"));
+        assert!(is_container_number("MSKU1234565"));
+        assert!(!is_container_number("MSKU1234566"));
+        assert!(!is_container_number("MSKX1234565"));
+        assert!(!is_container_number("msku1234565"));
+    }
 
     #[test]
     fn hs_codes_need_ten_digits_and_a_real_chapter() {

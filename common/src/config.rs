@@ -100,6 +100,9 @@ pub struct TelemetrySettings {
 /// Where the other platforms are reached; empty means this same process.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ClientSettings {
+    /// Bearer token for calls between platforms; empty mints one with the development
+    /// secret (refused at start-up when that secret is not in use).
+    pub service_token: SecretString,
     pub declaration_url: String,
     pub risk_url: String,
     pub review_url: String,

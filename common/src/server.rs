@@ -22,11 +22,14 @@ pub struct PlatformContext {
     pub settings: Arc<Settings>,
     pub database: Database,
     pub store: SharedStore,
+    /// The address this process serves on (bound before the platforms are mounted),
+    /// for calls to a platform that runs in this same process.
+    pub local_addr: SocketAddr,
 }
 
 impl PlatformContext {
     /// Connects the database and the shared store the settings name.
-    pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn connect(settings: Settings, local_addr: SocketAddr) -> anyhow::Result<Self> {
         let database = Database::connect(&settings.database).await?;
         let store = match (settings.shared_store.backend, &database) {
             (SharedStoreBackend::Redis, _) => {
@@ -50,6 +53,7 @@ impl PlatformContext {
             settings: Arc::new(settings),
             database,
             store,
+            local_addr,
         })
     }
 }
@@ -79,7 +83,10 @@ pub async fn start(
     modules: &[PlatformModule],
     descriptor_set: &'static [u8],
 ) -> anyhow::Result<Application> {
-    let context = PlatformContext::connect(settings).await?;
+    let listener = TcpListener::bind(settings.server.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.server.listen))?;
+    let context = PlatformContext::connect(settings, listener.local_addr()?).await?;
     let mut routes = RoutesBuilder::default();
     let mut mounted = Vec::new();
     for name in &context.settings.server.platforms {
@@ -93,7 +100,7 @@ pub async fn start(
         tracing::info!(platform = ?module.name, database = context.database.backend_name(), "platform ready");
         mounted.push((module.mount)(&context, &mut routes)?);
     }
-    Application::build(context, routes, mounted, descriptor_set).await
+    Application::build(listener, context, routes, mounted, descriptor_set)
 }
 
 /// Runs one platform as its own process: settings from the usual layers, with
@@ -130,18 +137,16 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Binds first, so the port is known (port 0 picks a free one), then assembles
-    /// health, reflection and the platforms' routes behind the auth layer.
-    pub async fn build(
+    /// Assembles health, reflection and the platforms' routes behind the auth layer, on
+    /// a listener bound beforehand (so the port is known; port 0 picks a free one).
+    pub fn build(
+        listener: TcpListener,
         context: PlatformContext,
         routes: RoutesBuilder,
         platforms: Vec<MountedPlatform>,
         descriptor_set: &'static [u8],
     ) -> anyhow::Result<Self> {
         let settings = context.settings.clone();
-        let listener = TcpListener::bind(settings.server.listen)
-            .await
-            .with_context(|| format!("binding {}", settings.server.listen))?;
         let local_addr = listener.local_addr()?;
 
         let mut routes = routes;

@@ -231,7 +231,7 @@ async fn every_refusal_has_its_precise_reason() {
         // A reference with a valid check digit that nobody registered.
         let mut unknown = current.clone();
         let body = "26CN5300ZZZZZZZZ";
-        let digit = field_platform::domain::guarantee::check_digit(body).unwrap();
+        let digit = customs_common::codes::iso6346_check_digit(body).unwrap();
         unknown.reference = format!("{body}{digit}");
         assert_eq!(
             refused(fixture.reserve_as("5300", &unknown, &d(1), "1.00").await),

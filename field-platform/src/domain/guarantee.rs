@@ -5,7 +5,7 @@ use std::fmt;
 
 use customs_common::{
     Error, Violations,
-    codes::parse_enterprise_code,
+    codes::{iso6346_check_digit, parse_enterprise_code},
     error::FieldViolation,
     money::{parse_amount, parse_currency, to_fen},
     store::Refusal,
@@ -26,7 +26,7 @@ impl GuaranteeReference {
     /// A new reference for `house`, with `serial` of eight upper-case letters or digits.
     pub fn new(year: i32, house: &str, serial: &str) -> Self {
         let body = format!("{:02}CN{house}{serial}", year.rem_euclid(100));
-        let check = check_digit(&body).unwrap_or(0);
+        let check = iso6346_check_digit(&body).unwrap_or(0);
         Self(format!("{body}{check}"))
     }
 
@@ -46,7 +46,7 @@ impl GuaranteeReference {
             ));
         }
         let (body, check) = value.split_at(Self::LEN - 1);
-        if check_digit(body).map(|digit| digit.to_string()) != Some(check.to_owned()) {
+        if iso6346_check_digit(body).map(|digit| digit.to_string()) != Some(check.to_owned()) {
             return Err(FieldViolation::new(
                 field,
                 "GUARANTEE_REFERENCE_CHECK_DIGIT",
@@ -65,31 +65,6 @@ impl fmt::Display for GuaranteeReference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-/// The ISO 6346 check digit (as in container numbers and EU MRNs): letters take the
-/// values 10..38 skipping multiples of 11, each position is weighted by 2^i, and the
-/// sum modulo 11 (10 counting as 0) is the digit.
-pub fn check_digit(body: &str) -> Option<u32> {
-    let mut sum: u64 = 0;
-    for (position, byte) in body.bytes().enumerate() {
-        let value = match byte {
-            b'0'..=b'9' => u64::from(byte - b'0'),
-            b'A'..=b'Z' => {
-                let mut value = 10;
-                for _ in b'A'..byte {
-                    value += 1;
-                    if value % 11 == 0 {
-                        value += 1;
-                    }
-                }
-                value
-            }
-            _ => return None,
-        };
-        sum += value << position;
-    }
-    Some((sum % 11 % 10) as u32)
 }
 
 /// Hex SHA-256 of an access code: only the hash is stored, anywhere.
@@ -254,14 +229,6 @@ mod tests {
     use time::macros::date;
 
     use super::*;
-
-    #[test]
-    fn check_digit_matches_iso_6346_examples() {
-        // The standard's own example container number, CSQU305438 3.
-        assert_eq!(check_digit("CSQU305438"), Some(3));
-        assert_eq!(check_digit("MSKU123456"), Some(5));
-        assert_eq!(check_digit("abc"), None);
-    }
 
     #[test]
     fn references_round_trip_and_catch_typos() {

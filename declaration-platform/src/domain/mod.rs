@@ -1,0 +1,4 @@
+//! The declaration platform's rules, free of gRPC and SQL.
+
+pub mod enterprise;
+pub mod manifest;
