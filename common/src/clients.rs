@@ -16,7 +16,11 @@ use crate::{
 /// and reconnects after the receiver comes back.
 pub fn channel(url: &str, local_addr: SocketAddr) -> anyhow::Result<Channel> {
     let url = if url.is_empty() {
-        let host = if local_addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { local_addr.ip().to_string() };
+        let host = if local_addr.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            local_addr.ip().to_string()
+        };
         format!("http://{host}:{}", local_addr.port())
     } else {
         url.to_owned()
@@ -42,19 +46,33 @@ impl ServiceCredentials {
             !token.expose_secret().is_empty() || auth.uses_development_secret(),
             "clients.service_token must be set when the development secret is not in use"
         );
-        Ok(Self { subject: subject.to_owned(), auth: auth.clone(), token: token.clone() })
+        Ok(Self {
+            subject: subject.to_owned(),
+            auth: auth.clone(),
+            token: token.clone(),
+        })
     }
 
     /// `message` as a request carrying this platform's bearer token.
     pub fn request<T>(&self, message: T) -> Result<Request<T>, Error> {
         let token = if self.token.expose_secret().is_empty() {
-            mint_token(&self.auth, &self.subject, Role::Admin, "0000", None, Duration::from_secs(300))?
+            mint_token(
+                &self.auth,
+                &self.subject,
+                Role::Admin,
+                "0000",
+                None,
+                Duration::from_secs(300),
+            )?
         } else {
             self.token.expose_secret().to_owned()
         };
         let mut request = Request::new(message);
-        let value = MetadataValue::try_from(format!("Bearer {token}"))
-            .map_err(|error| Error::internal(anyhow::anyhow!("service token is not a header value: {error}")))?;
+        let value = MetadataValue::try_from(format!("Bearer {token}")).map_err(|error| {
+            Error::internal(anyhow::anyhow!(
+                "service token is not a header value: {error}"
+            ))
+        })?;
         request.metadata_mut().insert("authorization", value);
         Ok(request)
     }

@@ -1,8 +1,18 @@
 //! The unified declaration platform: enterprises and brokers, manifests,
 //! declarations, and their public status.
 //!
-//! Not implemented yet (issue: declaration and risk platforms): every method answers
-//! `UNIMPLEMENTED`, so that what is missing is visible to any client.
+//! Enterprises, manifests, declarations (submit, get, list, public status and its
+//! watch, lifecycle transitions) and the outbox hand-offs are built. Modification and
+//! cancellation requests are not yet (they need the review platform's queues) and
+//! answer `UNIMPLEMENTED`.
+
+pub mod declarations;
+pub mod domain;
+pub mod enterprises;
+pub mod grpc;
+pub mod handoff;
+pub mod outbox;
+pub mod storage;
 
 use customs_common::{
     auth::{AccessPolicy, Role},
@@ -10,9 +20,9 @@ use customs_common::{
     server::{MountedPlatform, PlatformContext, PlatformModule},
 };
 use customs_proto::declaration::{
-    declaration_service_server::{DeclarationService, DeclarationServiceServer},
-    enterprise_service_server::{EnterpriseService, EnterpriseServiceServer},
-    manifest_service_server::{ManifestService, ManifestServiceServer},
+    declaration_service_server::DeclarationServiceServer,
+    enterprise_service_server::EnterpriseServiceServer,
+    manifest_service_server::ManifestServiceServer,
 };
 use tonic::service::RoutesBuilder;
 
@@ -24,7 +34,7 @@ pub const SERVICES: &[&str] = &[
 
 pub const MODULE: PlatformModule = PlatformModule {
     name: PlatformName::Declaration,
-    migrations: || None,
+    migrations: storage::migrations,
     mount,
 };
 
@@ -95,23 +105,44 @@ pub fn access_policy() -> AccessPolicy {
     policy
 }
 
-fn mount(
-    _context: &PlatformContext,
-    routes: &mut RoutesBuilder,
-) -> anyhow::Result<MountedPlatform> {
+fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Result<MountedPlatform> {
+    let database = &context.database;
+    let outbox = outbox::Outbox::new(database.clone());
+    let enterprises = enterprises::Enterprises::new(
+        storage::enterprises::EnterpriseRepository::new(database.clone()),
+        outbox.clone(),
+    );
+    let declarations = declarations::Declarations::new(
+        storage::declarations::DeclarationRepository::new(database.clone()),
+        outbox.clone(),
+    );
+    let clients = &context.settings.clients;
+    handoff::Relay {
+        outbox,
+        declarations: declarations.clone(),
+        risk: customs_common::clients::channel(&clients.risk_url, context.local_addr)?,
+        field: customs_common::clients::channel(&clients.field_url, context.local_addr)?,
+        credentials: customs_common::clients::ServiceCredentials::new(
+            "declaration-platform",
+            &context.settings.auth,
+            &clients.service_token,
+        )?,
+    }
+    .spawn();
     routes
-        .add_service(EnterpriseServiceServer::new(Pending))
-        .add_service(ManifestServiceServer::new(Pending))
-        .add_service(DeclarationServiceServer::new(Pending));
+        .add_service(EnterpriseServiceServer::new(
+            grpc::enterprise::EnterpriseService::new(enterprises),
+        ))
+        .add_service(ManifestServiceServer::new(
+            grpc::manifest::ManifestService::new(storage::manifests::ManifestRepository::new(
+                database.clone(),
+            )),
+        ))
+        .add_service(DeclarationServiceServer::new(
+            grpc::declaration::DeclarationService::new(declarations),
+        ));
     Ok(MountedPlatform {
         services: SERVICES,
         policy: access_policy(),
     })
 }
-
-/// Services whose methods are not implemented yet: each answers `UNIMPLEMENTED`.
-struct Pending;
-
-impl EnterpriseService for Pending {}
-impl ManifestService for Pending {}
-impl DeclarationService for Pending {}

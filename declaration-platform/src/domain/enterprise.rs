@@ -25,9 +25,14 @@ impl CreditClass {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::AdvancedCertified, Self::GeneralCertified, Self::GeneralCredit, Self::Discredited]
-            .into_iter()
-            .find(|class| class.as_str() == value)
+        [
+            Self::AdvancedCertified,
+            Self::GeneralCertified,
+            Self::GeneralCredit,
+            Self::Discredited,
+        ]
+        .into_iter()
+        .find(|class| class.as_str() == value)
     }
 }
 
@@ -75,19 +80,33 @@ impl NewEnterprise {
         home_house: &str,
     ) -> Result<Self, Error> {
         let mut violations = Violations::new();
-        let code = parse_enterprise_code("code", code).map_err(|v| violations.extend([v])).ok();
+        let code = parse_enterprise_code("code", code)
+            .map_err(|v| violations.extend([v]))
+            .ok();
         if name.trim().is_empty() {
-            violations.push("name", "REQUIRED", "the enterprise's registered name is required");
+            violations.push(
+                "name",
+                "REQUIRED",
+                "the enterprise's registered name is required",
+            );
         }
         if kind.is_none() {
             violations.push("kind", "REQUIRED", "TRADER or BROKER");
         }
         if credit_class.is_none() {
-            violations.push("credit_class", "REQUIRED", "the enterprise's credit class is required");
+            violations.push(
+                "credit_class",
+                "REQUIRED",
+                "the enterprise's credit class is required",
+            );
         }
         let home = house(home_house).filter(|(code, _, _)| *code == home_house.trim());
         if home.is_none() {
-            violations.push("home_house", "HOUSE_UNKNOWN", "the home house is one of 5100, 5200, 5300, 5700, 6000, 6700, 6800");
+            violations.push(
+                "home_house",
+                "HOUSE_UNKNOWN",
+                "the home house is one of 5100, 5200, 5300, 5700, 6000, 6700, 6800",
+            );
         }
         violations.into_result()?;
         match (code, kind, credit_class, home) {
@@ -98,7 +117,9 @@ impl NewEnterprise {
                 credit_class,
                 home_house: home_house.to_owned(),
             }),
-            _ => Err(Error::internal(anyhow::anyhow!("validation passed with a field missing"))),
+            _ => Err(Error::internal(anyhow::anyhow!(
+                "validation passed with a field missing"
+            ))),
         }
     }
 }
@@ -118,16 +139,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.home_house, "5300");
-        let Err(Error::InvalidArgument(violations)) = NewEnterprise::parse("x", " ", None, None, "5301") else {
+        let Err(Error::InvalidArgument(violations)) =
+            NewEnterprise::parse("x", " ", None, None, "5301")
+        else {
             panic!("expected violations");
         };
         let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(fields, ["code", "name", "kind", "credit_class", "home_house"]);
+        assert_eq!(
+            fields,
+            ["code", "name", "kind", "credit_class", "home_house"]
+        );
     }
 
     #[test]
     fn credit_classes_round_trip() {
-        for class in [CreditClass::AdvancedCertified, CreditClass::GeneralCertified, CreditClass::GeneralCredit, CreditClass::Discredited] {
+        for class in [
+            CreditClass::AdvancedCertified,
+            CreditClass::GeneralCertified,
+            CreditClass::GeneralCredit,
+            CreditClass::Discredited,
+        ] {
             assert_eq!(CreditClass::parse(class.as_str()), Some(class));
         }
         assert_eq!(CreditClass::parse("AAA"), None);

@@ -22,11 +22,22 @@ pub fn validate_manifest(
 ) -> Result<(), Error> {
     let mut violations = Violations::new();
     let bill = bill_of_lading.trim();
-    if bill.is_empty() || bill.len() > 35 || !bill.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        violations.push("manifest.bill_of_lading", "BILL_OF_LADING_FORMAT", "1 to 35 letters, digits or hyphens");
+    if bill.is_empty()
+        || bill.len() > 35
+        || !bill.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        violations.push(
+            "manifest.bill_of_lading",
+            "BILL_OF_LADING_FORMAT",
+            "1 to 35 letters, digits or hyphens",
+        );
     }
     if conveyance.trim().is_empty() {
-        violations.push("manifest.conveyance", "REQUIRED", "the vessel and voyage, flight or vehicle");
+        violations.push(
+            "manifest.conveyance",
+            "REQUIRED",
+            "the vessel and voyage, flight or vehicle",
+        );
     }
     if let Err(violation) = parse_house_code("manifest.port_code", port_code) {
         violations.extend([violation]);
@@ -43,7 +54,11 @@ pub fn validate_manifest(
                 "an ISO 6346 container number with a correct check digit",
             );
         } else if !seen.insert(container.number.as_str()) {
-            violations.push(format!("manifest.containers[{i}].container_number"), "CONTAINER_DUPLICATE", "listed twice");
+            violations.push(
+                format!("manifest.containers[{i}].container_number"),
+                "CONTAINER_DUPLICATE",
+                "listed twice",
+            );
         }
     }
     violations.into_result()
@@ -56,17 +71,38 @@ mod tests {
     #[test]
     fn a_manifest_reports_every_violation() {
         let containers = [
-            Container { number: "MSKU1234565".into(), seal_number: "S1".into(), gross_weight_kg: "1000".into() },
-            Container { number: "MSKU1234565".into(), seal_number: "S2".into(), gross_weight_kg: "1000".into() },
-            Container { number: "BAD".into(), seal_number: String::new(), gross_weight_kg: String::new() },
+            Container {
+                number: "MSKU1234565".into(),
+                seal_number: "S1".into(),
+                gross_weight_kg: "1000".into(),
+            },
+            Container {
+                number: "MSKU1234565".into(),
+                seal_number: "S2".into(),
+                gross_weight_kg: "1000".into(),
+            },
+            Container {
+                number: "BAD".into(),
+                seal_number: String::new(),
+                gross_weight_kg: String::new(),
+            },
         ];
-        let Err(Error::InvalidArgument(violations)) = validate_manifest("", "", "53", false, &containers) else {
+        let Err(Error::InvalidArgument(violations)) =
+            validate_manifest("", "", "53", false, &containers)
+        else {
             panic!("expected violations");
         };
         let reasons: Vec<_> = violations.iter().map(|v| v.reason).collect();
         assert_eq!(
             reasons,
-            ["BILL_OF_LADING_FORMAT", "REQUIRED", "HOUSE_CODE_FORMAT", "REQUIRED", "CONTAINER_DUPLICATE", "CONTAINER_NUMBER_INVALID"]
+            [
+                "BILL_OF_LADING_FORMAT",
+                "REQUIRED",
+                "HOUSE_CODE_FORMAT",
+                "REQUIRED",
+                "CONTAINER_DUPLICATE",
+                "CONTAINER_NUMBER_INVALID"
+            ]
         );
     }
 }

@@ -1,0 +1,226 @@
+//! Declarations: submitted once at any house, numbered, and moved through their
+//! lifecycle by the platforms that decide each step.
+
+use customs_common::{
+    Error, Result, Violations,
+    auth::{Caller, Role},
+    codes::{house, parse_enterprise_code, parse_house_code},
+    day::today,
+};
+use customs_proto::common::{DeclarationContent, Direction};
+use prost::Message;
+use tokio::sync::broadcast;
+
+use crate::{
+    domain::lifecycle::Stage,
+    outbox::Outbox,
+    storage::declarations::{
+        DeclarationFilter, DeclarationRecord, DeclarationRepository, EventRecord, NewDeclaration,
+        Transition,
+    },
+};
+
+#[derive(Debug, Clone)]
+pub struct Declarations {
+    repository: DeclarationRepository,
+    outbox: Outbox,
+    /// Declaration numbers whose stage changed in this process, for status watchers.
+    changes: broadcast::Sender<String>,
+}
+
+fn unknown(number: &str) -> Error {
+    Error::not_found("DECLARATION_NOT_FOUND", format!("no declaration {number}"))
+}
+
+/// Whether `caller` may see `record`: an enterprise or broker only its own.
+pub fn may_see(caller: &Caller, record: &DeclarationRecord) -> bool {
+    match caller.role {
+        Role::Enterprise | Role::Broker => caller
+            .enterprise
+            .as_deref()
+            .is_some_and(|own| own == record.enterprise_code || own == record.broker_code),
+        _ => true,
+    }
+}
+
+impl Declarations {
+    pub fn new(repository: DeclarationRepository, outbox: Outbox) -> Self {
+        let (changes, _) = broadcast::channel(1024);
+        Self {
+            repository,
+            outbox,
+            changes,
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.changes.subscribe()
+    }
+
+    /// Checks what numbering and ownership need; the full logic checks are the risk
+    /// platform's electronic review, which decides acceptance.
+    fn validate(caller: &Caller, content: &DeclarationContent) -> Result<()> {
+        let mut violations = Violations::new();
+        if content.direction() == Direction::Unspecified {
+            violations.push("content.direction", "REQUIRED", "import or export");
+        }
+        match parse_house_code("content.declaring_office", &content.declaring_office) {
+            Ok(office) if house(&office).is_none() => violations.push(
+                "content.declaring_office",
+                "OFFICE_UNKNOWN",
+                "the office must belong to one of the seven Guangdong houses",
+            ),
+            Ok(_) => {}
+            Err(violation) => violations.extend([violation]),
+        }
+        if let Err(violation) =
+            parse_enterprise_code("content.enterprise_code", &content.enterprise_code)
+        {
+            violations.extend([violation]);
+        }
+        if !content.broker_code.is_empty()
+            && let Err(violation) =
+                parse_enterprise_code("content.broker_code", &content.broker_code)
+        {
+            violations.extend([violation]);
+        }
+        violations.into_result()?;
+        let own = caller.enterprise.as_deref();
+        let allowed = match caller.role {
+            Role::Enterprise => own == Some(content.enterprise_code.as_str()),
+            Role::Broker => own == Some(content.broker_code.as_str()),
+            _ => true,
+        };
+        if !allowed {
+            return Err(Error::permission_denied(
+                "DECLARANT_MISMATCH",
+                "an enterprise declares its own goods; a broker declares as the broker named",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Submits at any house. A repeated request id returns the first result.
+    pub async fn submit(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        content: &DeclarationContent,
+    ) -> Result<DeclarationRecord> {
+        if request_id.trim().is_empty() {
+            return Err(Error::invalid(
+                "request_id",
+                "REQUIRED",
+                "a client request id is required",
+            ));
+        }
+        Self::validate(caller, content)?;
+        let office = content.declaring_office.trim().to_owned();
+        let handling_house = customs_common::codes::directly_under_house(&office);
+        let new = NewDeclaration {
+            request_id: request_id.trim().to_owned(),
+            enterprise_code: content.enterprise_code.clone(),
+            broker_code: content.broker_code.clone(),
+            declaring_office: office,
+            handling_house,
+            direction_flag: if content.direction() == Direction::Import {
+                '1'
+            } else {
+                '0'
+            },
+            year: today().year(),
+            content: content.encode_to_vec(),
+            actor: caller.subject.clone(),
+        };
+        let (record, created) = self.repository.submit(&new).await?;
+        if created {
+            tracing::info!(declaration = %record.declaration_number, enterprise = %record.enterprise_code, house = %record.handling_house, "declaration submitted");
+            self.outbox.wake();
+            let _ = self.changes.send(record.declaration_number.clone());
+        }
+        Ok(record)
+    }
+
+    pub async fn get(&self, number: &str) -> Result<DeclarationRecord> {
+        self.repository
+            .get(number)
+            .await?
+            .ok_or_else(|| unknown(number))
+    }
+
+    /// A declaration `caller` may see; another enterprise's is "not found".
+    pub async fn get_for(&self, caller: &Caller, number: &str) -> Result<DeclarationRecord> {
+        let record = self.get(number).await?;
+        if !may_see(caller, &record) {
+            return Err(unknown(number));
+        }
+        Ok(record)
+    }
+
+    pub async fn events(&self, number: &str) -> Result<Vec<EventRecord>> {
+        self.repository.events(number).await
+    }
+
+    pub async fn list(&self, filter: &DeclarationFilter) -> Result<Vec<DeclarationRecord>> {
+        self.repository.list(filter).await
+    }
+
+    /// Moves a declaration on, if its lifecycle allows; idempotent when it is already
+    /// at `transition.to`.
+    pub async fn transition(
+        &self,
+        number: &str,
+        transition: Transition,
+    ) -> Result<DeclarationRecord> {
+        for _ in 0..3 {
+            let record = self.get(number).await?;
+            if record.stage == transition.to {
+                return Ok(record);
+            }
+            if !record.stage.may_move_to(transition.to) {
+                return Err(Error::failed_precondition(
+                    "TRANSITION_NOT_ALLOWED",
+                    format!(
+                        "declaration {number} cannot move from {} to {}",
+                        record.stage.as_str(),
+                        transition.to.as_str()
+                    ),
+                ));
+            }
+            if self
+                .repository
+                .transition(number, record.stage, record.version, &transition)
+                .await?
+            {
+                tracing::info!(declaration = number, from = record.stage.as_str(), to = transition.to.as_str(), actor = %transition.actor, house = %transition.house_code, "declaration moved");
+                let _ = self.changes.send(number.to_owned());
+                return self.get(number).await;
+            }
+        }
+        Err(Error::unavailable(
+            "DECLARATION_BUSY",
+            format!("declaration {number} keeps changing; retry"),
+        ))
+    }
+
+    pub fn content(record: &DeclarationRecord) -> Result<DeclarationContent> {
+        DeclarationContent::decode(record.content.as_slice()).map_err(|e| {
+            Error::internal(anyhow::anyhow!(
+                "declaration {} content is corrupt: {e}",
+                record.declaration_number
+            ))
+        })
+    }
+}
+
+/// The stage of a `Stage` for use in a transition.
+pub fn transition(to: Stage, actor: &str, house_code: &str, reason: &str) -> Transition {
+    Transition {
+        to,
+        actor: actor.to_owned(),
+        house_code: house_code.to_owned(),
+        reason: reason.to_owned(),
+        lane: None,
+        review_sub_centre: None,
+    }
+}

@@ -1,0 +1,361 @@
+//! `customs.declaration.v1.DeclarationService`.
+
+use std::{pin::Pin, time::Duration};
+
+use customs_common::{
+    Error, Violations,
+    auth::{Caller, Role},
+    codes::{house, parse_declaration_number, parse_enterprise_code, parse_house_code},
+};
+use customs_proto::{
+    common::{DeclarationStage as ProtoStage, Lane, StatusEvent},
+    convert::{instant, timestamp},
+    declaration::{
+        self as pb, declaration_service_server::DeclarationService as DeclarationServiceApi,
+    },
+};
+use futures::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::{keep, missing_field};
+use crate::{
+    declarations::{Declarations, may_see},
+    domain::lifecycle::Stage,
+    storage::declarations::{DeclarationFilter, DeclarationRecord, Transition},
+};
+
+const DEFAULT_PAGE_SIZE: i64 = 50;
+const MAX_PAGE_SIZE: i64 = 500;
+
+#[derive(Debug, Clone)]
+pub struct DeclarationService {
+    declarations: Declarations,
+}
+
+impl DeclarationService {
+    pub fn new(declarations: Declarations) -> Self {
+        Self { declarations }
+    }
+}
+
+fn stage_to_proto(stage: Stage) -> ProtoStage {
+    ProtoStage::from_str_name(&format!("DECLARATION_STAGE_{}", stage.as_str()))
+        .unwrap_or(ProtoStage::Unspecified)
+}
+
+fn stage_from_proto(stage: ProtoStage) -> Option<Stage> {
+    Stage::parse(stage.as_str_name().trim_start_matches("DECLARATION_STAGE_"))
+}
+
+fn lane_to_proto(lane: &str) -> Lane {
+    Lane::from_str_name(&format!("LANE_{lane}")).unwrap_or(Lane::Unspecified)
+}
+
+async fn declaration_message(
+    declarations: &Declarations,
+    record: DeclarationRecord,
+) -> Result<pb::Declaration, Error> {
+    let content = Declarations::content(&record)?;
+    let events = declarations.events(&record.declaration_number).await?;
+    Ok(pb::Declaration {
+        declaration_number: record.declaration_number,
+        content: Some(content),
+        stage: stage_to_proto(record.stage) as i32,
+        handling_house: record.handling_house,
+        lane: lane_to_proto(&record.lane) as i32,
+        review_sub_centre: record.review_sub_centre,
+        submitted_at: Some(timestamp(record.submitted_at)),
+        updated_at: Some(timestamp(record.updated_at)),
+        events: events
+            .into_iter()
+            .map(|event| pb::LifecycleEvent {
+                from_stage: Stage::parse(&event.from_stage)
+                    .map_or(ProtoStage::Unspecified, stage_to_proto)
+                    as i32,
+                to_stage: Stage::parse(&event.to_stage)
+                    .map_or(ProtoStage::Unspecified, stage_to_proto)
+                    as i32,
+                actor: event.actor,
+                house_code: event.house_code,
+                occurred_at: Some(timestamp(event.occurred_at)),
+                reason: event.reason,
+            })
+            .collect(),
+        version: record.version,
+    })
+}
+
+/// The public view: stage, handling house and timeline, bilingual, with no actor,
+/// reason, lane or review detail.
+async fn public_status(
+    declarations: &Declarations,
+    number: &str,
+) -> Result<pb::DeclarationStatus, Error> {
+    let record = declarations.get(number).await?;
+    let events = declarations.events(number).await?;
+    let (house_zh, house_en) =
+        house(&record.handling_house).map_or(("", ""), |(_, zh, en)| (zh, en));
+    let (stage_zh, stage_en) = record.stage.public_text();
+    Ok(pb::DeclarationStatus {
+        declaration_number: record.declaration_number,
+        stage: stage_to_proto(record.stage) as i32,
+        handling_house: record.handling_house,
+        handling_house_name_zh: house_zh.to_owned(),
+        handling_house_name_en: house_en.to_owned(),
+        stage_text_zh: stage_zh.to_owned(),
+        stage_text_en: stage_en.to_owned(),
+        timeline: events
+            .into_iter()
+            .filter_map(|event| {
+                let stage = Stage::parse(&event.to_stage)?;
+                let (zh, en) = stage.public_text();
+                Some(StatusEvent {
+                    stage: stage_to_proto(stage) as i32,
+                    house_code: event.house_code,
+                    occurred_at: Some(timestamp(event.occurred_at)),
+                    text_zh: zh.to_owned(),
+                    text_en: en.to_owned(),
+                })
+            })
+            .collect(),
+    })
+}
+
+fn number(field: &str, value: &str) -> Result<String, Status> {
+    Ok(parse_declaration_number(field, value).map_err(Error::from)?)
+}
+
+type StatusStream =
+    Pin<Box<dyn Stream<Item = Result<pb::DeclarationStatus, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl DeclarationServiceApi for DeclarationService {
+    async fn submit_declaration(
+        &self,
+        request: Request<pb::SubmitDeclarationRequest>,
+    ) -> Result<Response<pb::Declaration>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let message = request.into_inner();
+        let Some(content) = message.content else {
+            return Err(Error::invalid(
+                "content",
+                "REQUIRED",
+                "the declaration's content is required",
+            )
+            .into());
+        };
+        let record = self
+            .declarations
+            .submit(&caller, &message.request_id, &content)
+            .await?;
+        Ok(Response::new(
+            declaration_message(&self.declarations, record).await?,
+        ))
+    }
+
+    async fn get_declaration(
+        &self,
+        request: Request<pb::GetDeclarationRequest>,
+    ) -> Result<Response<pb::Declaration>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let number = number("declaration_number", &request.get_ref().declaration_number)?;
+        let record = self.declarations.get_for(&caller, &number).await?;
+        Ok(Response::new(
+            declaration_message(&self.declarations, record).await?,
+        ))
+    }
+
+    async fn list_declarations(
+        &self,
+        request: Request<pb::ListDeclarationsRequest>,
+    ) -> Result<Response<pb::ListDeclarationsResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let message = request.into_inner();
+        let mut violations = Violations::new();
+        let enterprise_code = (!message.enterprise_code.is_empty())
+            .then(|| {
+                keep(
+                    &mut violations,
+                    parse_enterprise_code("enterprise_code", &message.enterprise_code),
+                )
+            })
+            .flatten();
+        let declaring_office = (!message.declaring_office.is_empty())
+            .then(|| {
+                keep(
+                    &mut violations,
+                    parse_house_code("declaring_office", &message.declaring_office),
+                )
+            })
+            .flatten();
+        let after = (!message.page_token.is_empty())
+            .then(|| {
+                keep(
+                    &mut violations,
+                    parse_declaration_number("page_token", &message.page_token),
+                )
+            })
+            .flatten();
+        if message.page_size < 0 {
+            violations.push("page_size", "PAGE_SIZE_NEGATIVE", "must not be negative");
+        }
+        violations.into_result()?;
+        let party = match caller.role {
+            Role::Enterprise | Role::Broker => {
+                Some(caller.enterprise.clone().ok_or_else(|| {
+                    Error::permission_denied("ENTERPRISE_UNKNOWN", "the token names no enterprise")
+                })?)
+            }
+            _ => None,
+        };
+        let limit = match i64::from(message.page_size) {
+            0 => DEFAULT_PAGE_SIZE,
+            size => size.min(MAX_PAGE_SIZE),
+        };
+        let filter = DeclarationFilter {
+            party,
+            enterprise_code,
+            declaring_office,
+            stage: stage_from_proto(message.stage()),
+            submitted_after: message.submitted_after.as_ref().and_then(instant),
+            submitted_before: message.submitted_before.as_ref().and_then(instant),
+            after,
+            limit: limit + 1,
+        };
+        let mut found = self.declarations.list(&filter).await?;
+        let next_page_token = if found.len() as i64 > limit {
+            found.truncate(limit as usize);
+            found
+                .last()
+                .map(|d| d.declaration_number.clone())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let mut declarations = Vec::with_capacity(found.len());
+        for record in found {
+            declarations.push(declaration_message(&self.declarations, record).await?);
+        }
+        Ok(Response::new(pb::ListDeclarationsResponse {
+            declarations,
+            next_page_token,
+        }))
+    }
+
+    async fn get_status(
+        &self,
+        request: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::DeclarationStatus>, Status> {
+        let number = number("declaration_number", &request.get_ref().declaration_number)?;
+        let caller = Caller::of(&request)?.clone();
+        // Enterprises see only their own; the hotline and officers any declaration.
+        self.declarations.get_for(&caller, &number).await?;
+        Ok(Response::new(
+            public_status(&self.declarations, &number).await?,
+        ))
+    }
+
+    async fn watch_status(
+        &self,
+        request: Request<pb::WatchStatusRequest>,
+    ) -> Result<Response<StatusStream>, Status> {
+        let number = number("declaration_number", &request.get_ref().declaration_number)?;
+        let caller = Caller::of(&request)?.clone();
+        self.declarations.get_for(&caller, &number).await?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(8);
+        let declarations = self.declarations.clone();
+        let mut changes = declarations.subscribe();
+        tokio::spawn(async move {
+            let mut last_stage = None;
+            loop {
+                let status = public_status(&declarations, &number)
+                    .await
+                    .map_err(Status::from);
+                let stage = status.as_ref().ok().map(|s| s.stage);
+                if stage != last_stage {
+                    let finished = stage
+                        .and_then(|s| stage_from_proto(ProtoStage::try_from(s).unwrap_or_default()))
+                        .is_some_and(Stage::is_final);
+                    if sender.send(status).await.is_err() || finished {
+                        return;
+                    }
+                    last_stage = stage;
+                }
+                // Woken by a change in this process, or every 2 s for other replicas.
+                tokio::select! {
+                    _ = async {
+                        while let Ok(changed) = changes.recv().await {
+                            if changed == number { break; }
+                        }
+                    } => {}
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    () = sender.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn record_transition(
+        &self,
+        request: Request<pb::RecordTransitionRequest>,
+    ) -> Result<Response<pb::Declaration>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let message = request.into_inner();
+        let mut violations = Violations::new();
+        let number = keep(
+            &mut violations,
+            parse_declaration_number("declaration_number", &message.declaration_number),
+        );
+        let to = stage_from_proto(message.to_stage());
+        if to.is_none() {
+            violations.push("to_stage", "REQUIRED", "the stage to move to");
+        }
+        let house_code = if message.house_code.is_empty() {
+            caller.house.clone()
+        } else {
+            message.house_code.clone()
+        };
+        keep(&mut violations, parse_house_code("house_code", &house_code));
+        violations.into_result()?;
+        let (Some(number), Some(to)) = (number, to) else {
+            return Err(missing_field().into());
+        };
+        let lane = match message.lane() {
+            Lane::Unspecified => None,
+            lane => Some(lane.as_str_name().trim_start_matches("LANE_").to_owned()),
+        };
+        let transition = Transition {
+            to,
+            actor: caller.subject.clone(),
+            house_code,
+            reason: message.reason.trim().to_owned(),
+            lane,
+            review_sub_centre: (!message.review_sub_centre.is_empty())
+                .then(|| message.review_sub_centre.clone()),
+        };
+        let record = self.declarations.transition(&number, transition).await?;
+        if !may_see(&caller, &record) {
+            return Err(Error::permission_denied("DECLARATION_NOT_YOURS", "not yours").into());
+        }
+        Ok(Response::new(
+            declaration_message(&self.declarations, record).await?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::lifecycle;
+
+    #[test]
+    fn every_stage_has_its_wire_value() {
+        for stage in lifecycle::ALL {
+            let wire = stage_to_proto(stage);
+            assert_ne!(wire, ProtoStage::Unspecified, "{stage:?}");
+            assert_eq!(stage_from_proto(wire), Some(stage));
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! `customs.declaration.v1.EnterpriseService`.
+
+use customs_common::{
+    Error, Violations,
+    auth::{Caller, Role},
+    codes::parse_enterprise_code,
+    day::today,
+};
+use customs_proto::{
+    common::CreditClass as ProtoClass,
+    convert::timestamp,
+    declaration::{
+        self as pb, enterprise_service_server::EnterpriseService as EnterpriseServiceApi,
+    },
+};
+use tonic::{Request, Response, Status};
+
+use super::{keep, missing_field};
+use crate::{
+    domain::enterprise::{CreditClass, EnterpriseKind, NewEnterprise},
+    enterprises::Enterprises,
+    storage::enterprises::{EnterpriseFilter, EnterpriseRecord},
+};
+
+const DEFAULT_PAGE_SIZE: i64 = 50;
+const MAX_PAGE_SIZE: i64 = 500;
+
+#[derive(Debug, Clone)]
+pub struct EnterpriseService {
+    enterprises: Enterprises,
+}
+
+impl EnterpriseService {
+    pub fn new(enterprises: Enterprises) -> Self {
+        Self { enterprises }
+    }
+}
+
+pub fn class_from_proto(class: ProtoClass) -> Option<CreditClass> {
+    match class {
+        ProtoClass::Unspecified => None,
+        ProtoClass::AdvancedCertified => Some(CreditClass::AdvancedCertified),
+        ProtoClass::GeneralCertified => Some(CreditClass::GeneralCertified),
+        ProtoClass::GeneralCredit => Some(CreditClass::GeneralCredit),
+        ProtoClass::Discredited => Some(CreditClass::Discredited),
+    }
+}
+
+pub fn class_to_proto(class: CreditClass) -> ProtoClass {
+    match class {
+        CreditClass::AdvancedCertified => ProtoClass::AdvancedCertified,
+        CreditClass::GeneralCertified => ProtoClass::GeneralCertified,
+        CreditClass::GeneralCredit => ProtoClass::GeneralCredit,
+        CreditClass::Discredited => ProtoClass::Discredited,
+    }
+}
+
+fn kind_from_proto(kind: pb::EnterpriseKind) -> Option<EnterpriseKind> {
+    match kind {
+        pb::EnterpriseKind::Unspecified => None,
+        pb::EnterpriseKind::Trader => Some(EnterpriseKind::Trader),
+        pb::EnterpriseKind::Broker => Some(EnterpriseKind::Broker),
+    }
+}
+
+fn enterprise_message(record: EnterpriseRecord) -> pb::Enterprise {
+    pb::Enterprise {
+        code: record.code,
+        name: record.name,
+        kind: match record.kind {
+            EnterpriseKind::Trader => pb::EnterpriseKind::Trader,
+            EnterpriseKind::Broker => pb::EnterpriseKind::Broker,
+        } as i32,
+        credit_class: class_to_proto(record.credit_class) as i32,
+        home_house: record.home_house,
+        suspended: record.suspended,
+        suspension_reason: record.suspension_reason,
+        registered_at: Some(timestamp(record.registered_at)),
+        updated_at: Some(timestamp(record.updated_at)),
+    }
+}
+
+fn code(field: &str, value: &str) -> Result<String, Status> {
+    Ok(parse_enterprise_code(field, value).map_err(Error::from)?)
+}
+
+fn reason(value: &str) -> Result<&str, Status> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(Error::invalid("reason", "REQUIRED", "a reason is required").into());
+    }
+    Ok(value)
+}
+
+#[tonic::async_trait]
+impl EnterpriseServiceApi for EnterpriseService {
+    async fn register_enterprise(
+        &self,
+        request: Request<pb::RegisterEnterpriseRequest>,
+    ) -> Result<Response<pb::Enterprise>, Status> {
+        let message = request.into_inner();
+        if message.request_id.trim().is_empty() {
+            return Err(Error::invalid(
+                "request_id",
+                "REQUIRED",
+                "a client request id is required",
+            )
+            .into());
+        }
+        let enterprise = NewEnterprise::parse(
+            &message.code,
+            &message.name,
+            kind_from_proto(message.kind()),
+            class_from_proto(message.credit_class()),
+            &message.home_house,
+        )?;
+        let record = self
+            .enterprises
+            .register(message.request_id.trim(), enterprise)
+            .await?;
+        Ok(Response::new(enterprise_message(record)))
+    }
+
+    async fn get_enterprise(
+        &self,
+        request: Request<pb::GetEnterpriseRequest>,
+    ) -> Result<Response<pb::Enterprise>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let code = code("code", &request.get_ref().code)?;
+        if matches!(caller.role, Role::Enterprise)
+            && caller.enterprise.as_deref() != Some(code.as_str())
+        {
+            return Err(Error::permission_denied(
+                "ENTERPRISE_NOT_YOURS",
+                "an enterprise may read only itself",
+            )
+            .into());
+        }
+        Ok(Response::new(enterprise_message(
+            self.enterprises.get(&code).await?,
+        )))
+    }
+
+    async fn list_enterprises(
+        &self,
+        request: Request<pb::ListEnterprisesRequest>,
+    ) -> Result<Response<pb::ListEnterprisesResponse>, Status> {
+        let message = request.into_inner();
+        let mut violations = Violations::new();
+        let after = (!message.page_token.is_empty())
+            .then(|| {
+                keep(
+                    &mut violations,
+                    parse_enterprise_code("page_token", &message.page_token),
+                )
+            })
+            .flatten();
+        if message.page_size < 0 {
+            violations.push("page_size", "PAGE_SIZE_NEGATIVE", "must not be negative");
+        }
+        violations.into_result()?;
+        let limit = match i64::from(message.page_size) {
+            0 => DEFAULT_PAGE_SIZE,
+            size => size.min(MAX_PAGE_SIZE),
+        };
+        let filter = EnterpriseFilter {
+            kind: kind_from_proto(message.kind()),
+            home_house: (!message.home_house.is_empty()).then(|| message.home_house.clone()),
+            after,
+            limit: limit + 1,
+        };
+        let mut found = self.enterprises.list(&filter).await?;
+        let next_page_token = if found.len() as i64 > limit {
+            found.truncate(limit as usize);
+            found.last().map(|e| e.code.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListEnterprisesResponse {
+            enterprises: found.into_iter().map(enterprise_message).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn update_credit_class(
+        &self,
+        request: Request<pb::UpdateCreditClassRequest>,
+    ) -> Result<Response<pb::Enterprise>, Status> {
+        let message = request.into_inner();
+        let mut violations = Violations::new();
+        let code = keep(
+            &mut violations,
+            parse_enterprise_code("code", &message.code),
+        );
+        let class = class_from_proto(message.credit_class());
+        if class.is_none() {
+            violations.push(
+                "credit_class",
+                "REQUIRED",
+                "the new credit class is required",
+            );
+        }
+        let effective_from = match &message.effective_from {
+            None => Some(today()),
+            Some(date) => keep(
+                &mut violations,
+                time::Date::try_from(date).map_err(|_| {
+                    customs_common::error::FieldViolation::new(
+                        "effective_from",
+                        "DATE_INVALID",
+                        "not a calendar day",
+                    )
+                }),
+            ),
+        };
+        if message.reason.trim().is_empty() {
+            violations.push("reason", "REQUIRED", "a reason is required");
+        }
+        violations.into_result()?;
+        let (Some(code), Some(class), Some(effective_from)) = (code, class, effective_from) else {
+            return Err(missing_field().into());
+        };
+        let record = self
+            .enterprises
+            .change_credit_class(&code, class, effective_from, message.reason.trim())
+            .await?;
+        Ok(Response::new(enterprise_message(record)))
+    }
+
+    async fn suspend_enterprise(
+        &self,
+        request: Request<pb::SuspendEnterpriseRequest>,
+    ) -> Result<Response<pb::Enterprise>, Status> {
+        let code = code("code", &request.get_ref().code)?;
+        let reason = reason(&request.get_ref().reason)?;
+        Ok(Response::new(enterprise_message(
+            self.enterprises.set_suspended(&code, true, reason).await?,
+        )))
+    }
+
+    async fn reinstate_enterprise(
+        &self,
+        request: Request<pb::ReinstateEnterpriseRequest>,
+    ) -> Result<Response<pb::Enterprise>, Status> {
+        let code = code("code", &request.get_ref().code)?;
+        let reason = reason(&request.get_ref().reason)?;
+        Ok(Response::new(enterprise_message(
+            self.enterprises.set_suspended(&code, false, reason).await?,
+        )))
+    }
+}

@@ -1,0 +1,333 @@
+//! Declarations, their numbering, their lifecycle events, and their hand-offs.
+
+use customs_common::{Error, Result, db::Database, on_pool};
+use time::OffsetDateTime;
+
+use crate::{
+    domain::lifecycle::Stage,
+    outbox::{ENQUEUE, Job, now_millis},
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclarationRecord {
+    pub declaration_number: String,
+    pub request_id: String,
+    pub enterprise_code: String,
+    pub broker_code: String,
+    pub declaring_office: String,
+    pub stage: Stage,
+    pub handling_house: String,
+    pub lane: String,
+    pub review_sub_centre: String,
+    /// The encoded `customs.common.v1.DeclarationContent`.
+    pub content: Vec<u8>,
+    pub submitted_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub version: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct DeclarationRow {
+    declaration_number: String,
+    request_id: String,
+    enterprise_code: String,
+    broker_code: String,
+    declaring_office: String,
+    stage: String,
+    handling_house: String,
+    lane: String,
+    review_sub_centre: String,
+    content: Vec<u8>,
+    submitted_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    version: i64,
+}
+
+impl TryFrom<DeclarationRow> for DeclarationRecord {
+    type Error = Error;
+
+    fn try_from(row: DeclarationRow) -> Result<Self> {
+        let stage = Stage::parse(&row.stage).ok_or_else(|| {
+            Error::internal(anyhow::anyhow!(
+                "declaration {} has a corrupt stage",
+                row.declaration_number
+            ))
+        })?;
+        Ok(Self {
+            declaration_number: row.declaration_number,
+            request_id: row.request_id,
+            enterprise_code: row.enterprise_code,
+            broker_code: row.broker_code,
+            declaring_office: row.declaring_office,
+            stage,
+            handling_house: row.handling_house,
+            lane: row.lane,
+            review_sub_centre: row.review_sub_centre,
+            content: row.content,
+            submitted_at: row.submitted_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EventRecord {
+    pub from_stage: String,
+    pub to_stage: String,
+    pub actor: String,
+    pub house_code: String,
+    pub reason: String,
+    pub occurred_at: OffsetDateTime,
+}
+
+/// A new declaration, before its number.
+#[derive(Debug, Clone)]
+pub struct NewDeclaration {
+    pub request_id: String,
+    pub enterprise_code: String,
+    pub broker_code: String,
+    pub declaring_office: String,
+    pub handling_house: String,
+    /// `1` import, `0` export.
+    pub direction_flag: char,
+    pub year: i32,
+    pub content: Vec<u8>,
+    pub actor: String,
+}
+
+/// A transition to record.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub to: Stage,
+    pub actor: String,
+    pub house_code: String,
+    pub reason: String,
+    pub lane: Option<String>,
+    pub review_sub_centre: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeclarationFilter {
+    /// Declarations where this enterprise is the owner or the broker.
+    pub party: Option<String>,
+    pub enterprise_code: Option<String>,
+    pub declaring_office: Option<String>,
+    pub stage: Option<Stage>,
+    pub submitted_after: Option<OffsetDateTime>,
+    pub submitted_before: Option<OffsetDateTime>,
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+const COLUMNS: &str = "declaration_number, request_id, enterprise_code, broker_code, declaring_office, stage, \
+     handling_house, lane, review_sub_centre, content, submitted_at, updated_at, version";
+
+const NEXT_SEQUENCE: &str = "INSERT INTO declaration_sequences (site, year, direction, last_value) VALUES ($1, $2, $3, 1)
+     ON CONFLICT (site, year, direction) DO UPDATE SET last_value = declaration_sequences.last_value + 1
+     RETURNING last_value";
+
+#[derive(Debug, Clone)]
+pub struct DeclarationRepository {
+    database: Database,
+}
+
+/// Whether an error is a unique-constraint violation (a concurrent duplicate).
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|e| e.is_unique_violation())
+}
+
+impl DeclarationRepository {
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+
+    /// Numbers and stores a declaration with its first event and its screening
+    /// hand-off, all in one transaction; a repeated request id returns the first
+    /// declaration (also when both arrive at once). Returns it and whether it is new.
+    pub async fn submit(&self, new: &NewDeclaration) -> Result<(DeclarationRecord, bool)> {
+        if let Some(existing) = self.find_by_request_id(&new.request_id).await? {
+            return Ok((existing, false));
+        }
+        let now = OffsetDateTime::now_utc();
+        let outcome: std::result::Result<String, sqlx::Error> = on_pool!(&self.database, pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                let direction = new.direction_flag.to_string();
+                let sequence: i64 = sqlx::query_scalar(NEXT_SEQUENCE)
+                    .bind(&new.declaring_office)
+                    .bind(new.year)
+                    .bind(&direction)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let number = format!("{}{:04}{}{:09}", new.declaring_office, new.year, new.direction_flag, sequence);
+                sqlx::query(
+                    "INSERT INTO declarations (declaration_number, request_id, enterprise_code, broker_code,
+                         declaring_office, stage, handling_house, content, submitted_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                )
+                .bind(&number)
+                .bind(&new.request_id)
+                .bind(&new.enterprise_code)
+                .bind(&new.broker_code)
+                .bind(&new.declaring_office)
+                .bind(Stage::Submitted.as_str())
+                .bind(&new.handling_house)
+                .bind(&new.content)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at)
+                     VALUES ($1, '', $2, $3, $4, 'declared', $5)",
+                )
+                .bind(&number)
+                .bind(Stage::Submitted.as_str())
+                .bind(&new.actor)
+                .bind(&new.handling_house)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let job = Job::ScreenDeclaration { declaration_number: number.clone() };
+                sqlx::query(ENQUEUE)
+                    .bind(job.kind())
+                    .bind(job.payload().map_err(|e| sqlx::Error::Protocol(e.to_string()))?)
+                    .bind(now)
+                    .bind(now_millis())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(number)
+            }
+            .await
+        });
+        match outcome {
+            Ok(number) => {
+                let record = self.get(&number).await?.ok_or_else(|| {
+                    Error::internal(anyhow::anyhow!("declaration {number} vanished"))
+                })?;
+                Ok((record, true))
+            }
+            Err(error) if is_unique_violation(&error) => {
+                // The same request arrived twice at once: the other one won.
+                let first = self
+                    .find_by_request_id(&new.request_id)
+                    .await?
+                    .ok_or_else(|| Error::from(error))?;
+                Ok((first, false))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn find_by_request_id(&self, request_id: &str) -> Result<Option<DeclarationRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM declarations WHERE request_id = $1"
+        ));
+        let row: Option<DeclarationRow> = on_pool!(&self.database, pool => {
+            sqlx::query_as(sql).bind(request_id).fetch_optional(pool).await?
+        });
+        row.map(DeclarationRecord::try_from).transpose()
+    }
+
+    pub async fn get(&self, number: &str) -> Result<Option<DeclarationRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM declarations WHERE declaration_number = $1"
+        ));
+        let row: Option<DeclarationRow> = on_pool!(&self.database, pool => {
+            sqlx::query_as(sql).bind(number).fetch_optional(pool).await?
+        });
+        row.map(DeclarationRecord::try_from).transpose()
+    }
+
+    pub async fn events(&self, number: &str) -> Result<Vec<EventRecord>> {
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query_as(
+                "SELECT from_stage, to_stage, actor, house_code, reason, occurred_at FROM declaration_events
+                 WHERE declaration_number = $1 ORDER BY id",
+            )
+            .bind(number)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    pub async fn list(&self, filter: &DeclarationFilter) -> Result<Vec<DeclarationRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM declarations
+             WHERE ($1 IS NULL OR enterprise_code = $1 OR broker_code = $1)
+               AND ($2 IS NULL OR enterprise_code = $2)
+               AND ($3 IS NULL OR declaring_office = $3)
+               AND ($4 IS NULL OR stage = $4)
+               AND ($5 IS NULL OR submitted_at >= $5)
+               AND ($6 IS NULL OR submitted_at < $6)
+               AND ($7 IS NULL OR declaration_number > $7)
+             ORDER BY declaration_number LIMIT $8"
+        ));
+        let rows: Vec<DeclarationRow> = on_pool!(&self.database, pool => {
+            sqlx::query_as(sql)
+                .bind(&filter.party)
+                .bind(&filter.enterprise_code)
+                .bind(&filter.declaring_office)
+                .bind(filter.stage.map(Stage::as_str))
+                .bind(filter.submitted_after)
+                .bind(filter.submitted_before)
+                .bind(&filter.after)
+                .bind(filter.limit)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(DeclarationRecord::try_from).collect()
+    }
+
+    /// Moves a declaration from `from` (its stage as read, at `version`) to
+    /// `transition.to`, appending the event. `false` when someone else moved it first.
+    pub async fn transition(
+        &self,
+        number: &str,
+        from: Stage,
+        version: i64,
+        transition: &Transition,
+    ) -> Result<bool> {
+        let now = OffsetDateTime::now_utc();
+        Ok(on_pool!(&self.database, pool => {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE declarations SET stage = $1, updated_at = $2, version = version + 1,
+                     lane = COALESCE($3, lane), review_sub_centre = COALESCE($4, review_sub_centre),
+                     handling_house = $5
+                 WHERE declaration_number = $6 AND version = $7",
+            )
+            .bind(transition.to.as_str())
+            .bind(now)
+            .bind(&transition.lane)
+            .bind(&transition.review_sub_centre)
+            .bind(&transition.house_code)
+            .bind(number)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if updated {
+                sqlx::query(
+                    "INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(number)
+                .bind(from.as_str())
+                .bind(transition.to.as_str())
+                .bind(&transition.actor)
+                .bind(&transition.house_code)
+                .bind(&transition.reason)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+            }
+            updated
+        }))
+    }
+}

@@ -1,0 +1,228 @@
+//! Enterprises, brokers and their credit-class history.
+
+use customs_common::{Error, Result, db::Database, on_pool};
+use time::{Date, OffsetDateTime};
+
+use crate::domain::enterprise::{CreditClass, EnterpriseKind, NewEnterprise};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnterpriseRecord {
+    pub code: String,
+    pub name: String,
+    pub kind: EnterpriseKind,
+    pub credit_class: CreditClass,
+    pub home_house: String,
+    pub suspended: bool,
+    pub suspension_reason: String,
+    pub registered_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct EnterpriseRow {
+    code: String,
+    name: String,
+    kind: String,
+    credit_class: String,
+    home_house: String,
+    suspended: bool,
+    suspension_reason: String,
+    registered_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<EnterpriseRow> for EnterpriseRecord {
+    type Error = Error;
+
+    fn try_from(row: EnterpriseRow) -> Result<Self> {
+        let corrupt = |what: &str| {
+            Error::internal(anyhow::anyhow!(
+                "enterprise {} has a corrupt {what}",
+                row.code
+            ))
+        };
+        Ok(Self {
+            kind: EnterpriseKind::parse(&row.kind).ok_or_else(|| corrupt("kind"))?,
+            credit_class: CreditClass::parse(&row.credit_class)
+                .ok_or_else(|| corrupt("credit class"))?,
+            code: row.code,
+            name: row.name,
+            home_house: row.home_house,
+            suspended: row.suspended,
+            suspension_reason: row.suspension_reason,
+            registered_at: row.registered_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "code, name, kind, credit_class, home_house, suspended, suspension_reason, registered_at, updated_at";
+
+#[derive(Debug, Clone, Default)]
+pub struct EnterpriseFilter {
+    pub kind: Option<EnterpriseKind>,
+    pub home_house: Option<String>,
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnterpriseRepository {
+    database: Database,
+}
+
+impl EnterpriseRepository {
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+
+    /// Registers once per request id and once per code. Returns the enterprise this
+    /// request registered (now, or the first time) and whether it was created now;
+    /// `None` when the code was already registered by another request.
+    pub async fn insert(
+        &self,
+        request_id: &str,
+        enterprise: &NewEnterprise,
+    ) -> Result<Option<(EnterpriseRecord, bool)>> {
+        let now = OffsetDateTime::now_utc();
+        let inserted = on_pool!(&self.database, pool => {
+            let mut tx = pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO enterprises (code, request_id, name, kind, credit_class, home_house, registered_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT DO NOTHING",
+            )
+            .bind(&enterprise.code)
+            .bind(request_id)
+            .bind(&enterprise.name)
+            .bind(enterprise.kind.as_str())
+            .bind(enterprise.credit_class.as_str())
+            .bind(&enterprise.home_house)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if inserted {
+                sqlx::query(
+                    "INSERT INTO credit_class_history (code, credit_class, effective_from, reason, recorded_at)
+                     VALUES ($1, $2, $3, 'registration', $4)",
+                )
+                .bind(&enterprise.code)
+                .bind(enterprise.credit_class.as_str())
+                .bind(now.date())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            inserted
+        });
+        let first_for_request: Option<String> = on_pool!(&self.database, pool => {
+            sqlx::query_scalar("SELECT code FROM enterprises WHERE request_id = $1")
+                .bind(request_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        // The code was taken by another registration: not this request's to return.
+        let Some(code) = first_for_request else {
+            return Ok(None);
+        };
+        let record = self
+            .get(&code)
+            .await?
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("enterprise {code} vanished")))?;
+        Ok(Some((record, inserted)))
+    }
+
+    pub async fn get(&self, code: &str) -> Result<Option<EnterpriseRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM enterprises WHERE code = $1"));
+        let row: Option<EnterpriseRow> = on_pool!(&self.database, pool => {
+            sqlx::query_as(sql).bind(code).fetch_optional(pool).await?
+        });
+        row.map(EnterpriseRecord::try_from).transpose()
+    }
+
+    pub async fn list(&self, filter: &EnterpriseFilter) -> Result<Vec<EnterpriseRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM enterprises
+             WHERE ($1 IS NULL OR kind = $1) AND ($2 IS NULL OR home_house = $2) AND ($3 IS NULL OR code > $3)
+             ORDER BY code LIMIT $4"
+        ));
+        let rows: Vec<EnterpriseRow> = on_pool!(&self.database, pool => {
+            sqlx::query_as(sql)
+                .bind(filter.kind.map(EnterpriseKind::as_str))
+                .bind(&filter.home_house)
+                .bind(&filter.after)
+                .bind(filter.limit)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(EnterpriseRecord::try_from).collect()
+    }
+
+    /// Records a credit-class change effective from `effective_from`; the class in force
+    /// today is the enterprise's current class.
+    pub async fn change_credit_class(
+        &self,
+        code: &str,
+        class: CreditClass,
+        effective_from: Date,
+        reason: &str,
+    ) -> Result<bool> {
+        let now = OffsetDateTime::now_utc();
+        let updated = on_pool!(&self.database, pool => {
+            let mut tx = pool.begin().await?;
+            let exists = sqlx::query("INSERT INTO credit_class_history (code, credit_class, effective_from, reason, recorded_at)
+                     SELECT code, $2, $3, $4, $5 FROM enterprises WHERE code = $1")
+                .bind(code)
+                .bind(class.as_str())
+                .bind(effective_from)
+                .bind(reason)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            if exists && effective_from <= now.date() {
+                sqlx::query("UPDATE enterprises SET credit_class = $1, updated_at = $2 WHERE code = $3")
+                    .bind(class.as_str())
+                    .bind(now)
+                    .bind(code)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            exists
+        });
+        Ok(updated)
+    }
+
+    /// The class in force on `day`, from the effective-dated history.
+    pub async fn credit_class_on(&self, code: &str, day: Date) -> Result<Option<CreditClass>> {
+        let class: Option<String> = on_pool!(&self.database, pool => {
+            sqlx::query_scalar(
+                "SELECT credit_class FROM credit_class_history WHERE code = $1 AND effective_from <= $2
+                 ORDER BY effective_from DESC, recorded_at DESC LIMIT 1",
+            )
+            .bind(code)
+            .bind(day)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(class.as_deref().and_then(CreditClass::parse))
+    }
+
+    pub async fn set_suspended(&self, code: &str, suspended: bool, reason: &str) -> Result<bool> {
+        let updated = on_pool!(&self.database, pool => {
+            sqlx::query("UPDATE enterprises SET suspended = $1, suspension_reason = $2, updated_at = $3 WHERE code = $4")
+                .bind(suspended)
+                .bind(reason)
+                .bind(OffsetDateTime::now_utc())
+                .bind(code)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(updated == 1)
+    }
+}
