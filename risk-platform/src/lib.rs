@@ -4,6 +4,8 @@
 //! Not implemented yet (issue: declaration and risk platforms): every method answers
 //! `UNIMPLEMENTED`, so that what is missing is visible to any client.
 
+pub mod domain;
+
 use customs_common::{
     auth::{AccessPolicy, Role},
     config::PlatformName,
