@@ -23,6 +23,44 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
     pub clients: ClientSettings,
+    pub ports: Vec<PortSettings>,
+    /// CNY per unit of each currency.
+    pub exchange_rates: std::collections::BTreeMap<String, rust_decimal::Decimal>,
+    pub risk: RiskSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortKindSetting {
+    Sea,
+    Air,
+    Land,
+    Rail,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PortSettings {
+    pub code: String,
+    pub house: String,
+    pub kind: PortKindSetting,
+    pub name_zh: String,
+    pub name_en: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LaneRates {
+    pub red: rust_decimal::Decimal,
+    pub yellow: rust_decimal::Decimal,
+    pub blue: rust_decimal::Decimal,
+}
+
+/// Defaults of the risk parameters, before an operator versions their own.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RiskSettings {
+    pub sampling_seed: String,
+    pub land_port_integrated_from: String,
+    /// Per credit class (`ADVANCED_CERTIFIED`, …).
+    pub sampling: std::collections::BTreeMap<String, LaneRates>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +186,24 @@ mod tests {
         assert_eq!(settings.shared_store.backend, SharedStoreBackend::Sql);
         assert!(settings.auth.uses_development_secret());
         assert_eq!(settings.server.platforms.len(), 4);
+        assert!(
+            settings
+                .ports
+                .iter()
+                .any(|p| p.kind == PortKindSetting::Land)
+        );
+        assert_eq!(
+            settings.exchange_rates["USD"],
+            rust_decimal::Decimal::new(71, 1)
+        );
+        assert_eq!(settings.risk.sampling.len(), 4);
+        assert!(
+            settings
+                .risk
+                .land_port_integrated_from
+                .parse::<String>()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! The unified risk-control platform: logic checks, screening against control
 //! instructions, and the channel (lane) decision.
 //!
-//! Not implemented yet (issue: declaration and risk platforms): every method answers
-//! `UNIMPLEMENTED`, so that what is missing is visible to any client.
+//! Every method is built: the logic checks over facts looked up from the declaration
+//! and review platforms, screening through the instruction index, and the lane decision.
 
 pub mod domain;
+pub mod grpc;
+pub mod risk;
+pub mod storage;
 
 use customs_common::{
     auth::{AccessPolicy, Role},
@@ -12,11 +15,9 @@ use customs_common::{
     server::{MountedPlatform, PlatformContext, PlatformModule},
 };
 use customs_proto::risk::{
-    control_instruction_service_server::{
-        ControlInstructionService, ControlInstructionServiceServer,
-    },
-    risk_parameter_service_server::{RiskParameterService, RiskParameterServiceServer},
-    risk_service_server::{RiskService, RiskServiceServer},
+    control_instruction_service_server::ControlInstructionServiceServer,
+    risk_parameter_service_server::RiskParameterServiceServer,
+    risk_service_server::RiskServiceServer,
 };
 use tonic::service::RoutesBuilder;
 
@@ -28,7 +29,7 @@ pub const SERVICES: &[&str] = &[
 
 pub const MODULE: PlatformModule = PlatformModule {
     name: PlatformName::Risk,
-    migrations: || None,
+    migrations: storage::migrations,
     mount,
 };
 
@@ -63,23 +64,35 @@ pub fn access_policy() -> AccessPolicy {
     policy
 }
 
-fn mount(
-    _context: &PlatformContext,
-    routes: &mut RoutesBuilder,
-) -> anyhow::Result<MountedPlatform> {
+fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Result<MountedPlatform> {
+    let clients = &context.settings.clients;
+    let peers = risk::Peers {
+        declaration: customs_common::clients::channel(
+            &clients.declaration_url,
+            context.local_addr,
+        )?,
+        review: customs_common::clients::channel(&clients.review_url, context.local_addr)?,
+        credentials: customs_common::clients::ServiceCredentials::new(
+            "risk-platform",
+            &context.settings.auth,
+            &clients.service_token,
+        )?,
+    };
+    let risk = risk::Risk::new(
+        storage::risk::RiskRepository::new(context.database.clone()),
+        context.settings.clone(),
+        peers,
+    );
+    risk.spawn_index_refresh();
+    let service = grpc::risk::RiskService::new(risk.clone());
     routes
-        .add_service(RiskServiceServer::new(Pending))
-        .add_service(ControlInstructionServiceServer::new(Pending))
-        .add_service(RiskParameterServiceServer::new(Pending));
+        .add_service(RiskServiceServer::new(service.clone()))
+        .add_service(ControlInstructionServiceServer::new(
+            grpc::instructions::ControlInstructionService::new(risk),
+        ))
+        .add_service(RiskParameterServiceServer::new(service));
     Ok(MountedPlatform {
         services: SERVICES,
         policy: access_policy(),
     })
 }
-
-/// Services whose methods are not implemented yet: each answers `UNIMPLEMENTED`.
-struct Pending;
-
-impl RiskService for Pending {}
-impl ControlInstructionService for Pending {}
-impl RiskParameterService for Pending {}

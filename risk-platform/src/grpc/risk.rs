@@ -1,0 +1,293 @@
+//! `customs.risk.v1.RiskService` and `RiskParameterService`.
+
+use std::{collections::BTreeMap, str::FromStr};
+
+use customs_common::{Error, auth::Caller, codes::parse_declaration_number, day::today};
+use customs_proto::{
+    common::CreditClass,
+    convert::timestamp,
+    risk::{
+        self as pb, risk_parameter_service_server::RiskParameterService as RiskParameterServiceApi,
+        risk_service_server::RiskService as RiskServiceApi,
+    },
+};
+use rust_decimal::Decimal;
+use tonic::{Request, Response, Status};
+
+use super::lane_to_proto;
+use crate::{
+    domain::screening::{Lane, SamplingRates},
+    risk::Risk,
+    storage::risk::{DecisionRecord, Parameters, VersionedParameters},
+};
+
+#[derive(Debug, Clone)]
+pub struct RiskService {
+    risk: Risk,
+}
+
+impl RiskService {
+    pub fn new(risk: Risk) -> Self {
+        Self { risk }
+    }
+}
+
+fn declaration_date(date: Option<&customs_proto::common::Date>) -> Result<time::Date, Error> {
+    match date {
+        None => Ok(today()),
+        Some(date) => time::Date::try_from(date)
+            .map_err(|_| Error::invalid("declaration_date", "DATE_INVALID", "not a calendar day")),
+    }
+}
+
+fn rate_list(rates: &SamplingRates) -> Vec<pb::LaneRate> {
+    [
+        (Lane::Red, rates.red),
+        (Lane::Yellow, rates.yellow),
+        (Lane::Blue, rates.blue),
+    ]
+    .into_iter()
+    .map(|(lane, rate)| pb::LaneRate {
+        lane: lane_to_proto(lane) as i32,
+        rate: rate.to_string(),
+    })
+    .collect()
+}
+
+fn class_to_proto(class: &str) -> CreditClass {
+    CreditClass::from_str_name(&format!("CREDIT_CLASS_{class}")).unwrap_or_default()
+}
+
+fn decision_message(
+    record: DecisionRecord,
+    rates: Option<&SamplingRates>,
+) -> pb::ScreeningDecision {
+    let decision = record.decision;
+    pb::ScreeningDecision {
+        decision_id: record.decision_id,
+        declaration_number: record.declaration_number,
+        lane: lane_to_proto(decision.lane) as i32,
+        hits: decision
+            .hits
+            .into_iter()
+            .map(|hit| pb::InstructionHit {
+                instruction_id: hit.instruction_id,
+                lane: lane_to_proto(hit.lane) as i32,
+                line_nos: hit.line_nos,
+                reason: hit.reason,
+            })
+            .collect(),
+        sampling: Some(pb::SamplingDraw {
+            credit_class: class_to_proto(&record.credit_class) as i32,
+            draw: decision.draw.to_string(),
+            rates: rates.map(rate_list).unwrap_or_default(),
+            lane: decision
+                .sampled
+                .map_or(0, |lane| lane_to_proto(lane) as i32),
+        }),
+        inspection_ordered: decision.inspection_ordered,
+        parameters_version: record.parameters_version,
+        decided_at: Some(timestamp(record.decided_at)),
+    }
+}
+
+#[tonic::async_trait]
+impl RiskServiceApi for RiskService {
+    async fn check_declaration(
+        &self,
+        request: Request<pb::CheckDeclarationRequest>,
+    ) -> Result<Response<pb::CheckDeclarationResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let message = request.into_inner();
+        let content = message.content.unwrap_or_default();
+        if matches!(
+            caller.role,
+            customs_common::auth::Role::Enterprise | customs_common::auth::Role::Broker
+        ) && caller.enterprise.as_deref() != Some(content.enterprise_code.as_str())
+            && caller.enterprise.as_deref() != Some(content.broker_code.as_str())
+        {
+            return Err(Error::permission_denied(
+                "DECLARANT_MISMATCH",
+                "an enterprise checks its own declarations",
+            )
+            .into());
+        }
+        let date = declaration_date(message.declaration_date.as_ref())?;
+        let violations = self.risk.check(&content, date).await?;
+        if !violations.is_empty() {
+            return Err(Error::InvalidArgument(violations).into());
+        }
+        Ok(Response::new(pb::CheckDeclarationResponse {
+            violations: Vec::new(),
+        }))
+    }
+
+    async fn screen_declaration(
+        &self,
+        request: Request<pb::ScreenDeclarationRequest>,
+    ) -> Result<Response<pb::ScreeningDecision>, Status> {
+        let message = request.into_inner();
+        let number = parse_declaration_number("declaration_number", &message.declaration_number)
+            .map_err(Error::from)?;
+        let Some(content) = message.content else {
+            return Err(Error::invalid(
+                "content",
+                "REQUIRED",
+                "the declaration's content is required",
+            )
+            .into());
+        };
+        let date = declaration_date(message.declaration_date.as_ref())?;
+        let record = self.risk.screen(&number, &content, date).await?;
+        let parameters = self.risk.parameters().await?;
+        let rates = parameters
+            .parameters
+            .sampling
+            .get(&record.credit_class)
+            .cloned();
+        Ok(Response::new(decision_message(record, rates.as_ref())))
+    }
+
+    async fn get_decision(
+        &self,
+        request: Request<pb::GetDecisionRequest>,
+    ) -> Result<Response<pb::ScreeningDecision>, Status> {
+        let record = self
+            .risk
+            .decision(request.get_ref().decision_id.trim())
+            .await?;
+        let parameters = self.risk.parameters().await?;
+        let rates = (parameters.version == record.parameters_version)
+            .then(|| {
+                parameters
+                    .parameters
+                    .sampling
+                    .get(&record.credit_class)
+                    .cloned()
+            })
+            .flatten();
+        Ok(Response::new(decision_message(record, rates.as_ref())))
+    }
+}
+
+fn parameters_message(versioned: VersionedParameters) -> pb::RiskParameters {
+    let date = time::Date::parse(
+        &versioned.parameters.land_port_integrated_from,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok();
+    pb::RiskParameters {
+        version: versioned.version,
+        sampling: versioned
+            .parameters
+            .sampling
+            .iter()
+            .map(|(class, rates)| pb::CreditClassRates {
+                credit_class: class_to_proto(class) as i32,
+                rates: rate_list(rates),
+            })
+            .collect(),
+        sampling_seed: versioned.parameters.sampling_seed,
+        land_port_integrated_from: date.map(Into::into),
+        updated_at: Some(timestamp(versioned.updated_at)),
+        updated_by: versioned.updated_by,
+    }
+}
+
+fn parse_parameters(message: &pb::RiskParameters) -> Result<Parameters, Error> {
+    let mut violations = customs_common::Violations::new();
+    let mut sampling = BTreeMap::new();
+    for (i, class) in message.sampling.iter().enumerate() {
+        let name = class
+            .credit_class()
+            .as_str_name()
+            .trim_start_matches("CREDIT_CLASS_")
+            .to_owned();
+        if class.credit_class() == CreditClass::Unspecified {
+            violations.push(
+                format!("parameters.sampling[{i}].credit_class"),
+                "REQUIRED",
+                "the credit class",
+            );
+        }
+        let mut rates = SamplingRates {
+            red: Decimal::ZERO,
+            yellow: Decimal::ZERO,
+            blue: Decimal::ZERO,
+        };
+        for (j, rate) in class.rates.iter().enumerate() {
+            let field = format!("parameters.sampling[{i}].rates[{j}].rate");
+            let value = match Decimal::from_str(rate.rate.trim()) {
+                Ok(value) if value >= Decimal::ZERO && value <= Decimal::ONE => value,
+                _ => {
+                    violations.push(field, "RATE_INVALID", "a rate is a decimal from 0 to 1");
+                    continue;
+                }
+            };
+            match rate.lane() {
+                customs_proto::common::Lane::Red => rates.red = value,
+                customs_proto::common::Lane::Yellow => rates.yellow = value,
+                customs_proto::common::Lane::Blue => rates.blue = value,
+                _ => violations.push(
+                    field,
+                    "LANE_NOT_SAMPLED",
+                    "only RED, YELLOW and BLUE are sampled",
+                ),
+            }
+        }
+        if rates.red + rates.yellow + rates.blue > Decimal::ONE {
+            violations.push(
+                format!("parameters.sampling[{i}].rates"),
+                "RATES_EXCEED_ONE",
+                "the rates add up to more than 1",
+            );
+        }
+        sampling.insert(name, rates);
+    }
+    if message.sampling_seed.trim().is_empty() {
+        violations.push("parameters.sampling_seed", "REQUIRED", "the sampling seed");
+    }
+    let land = message
+        .land_port_integrated_from
+        .as_ref()
+        .and_then(|d| time::Date::try_from(d).ok());
+    if land.is_none() {
+        violations.push(
+            "parameters.land_port_integrated_from",
+            "REQUIRED",
+            "a calendar day",
+        );
+    }
+    violations.into_result()?;
+    Ok(Parameters {
+        sampling,
+        sampling_seed: message.sampling_seed.trim().to_owned(),
+        land_port_integrated_from: land.map(|d| d.to_string()).unwrap_or_default(),
+    })
+}
+
+#[tonic::async_trait]
+impl RiskParameterServiceApi for RiskService {
+    async fn get_risk_parameters(
+        &self,
+        _request: Request<pb::GetRiskParametersRequest>,
+    ) -> Result<Response<pb::RiskParameters>, Status> {
+        Ok(Response::new(parameters_message(
+            self.risk.parameters().await?,
+        )))
+    }
+
+    async fn update_risk_parameters(
+        &self,
+        request: Request<pb::UpdateRiskParametersRequest>,
+    ) -> Result<Response<pb::RiskParameters>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let message = request.into_inner();
+        let parameters = parse_parameters(&message.parameters.unwrap_or_default())?;
+        let updated = self
+            .risk
+            .update_parameters(message.expected_version, parameters, &caller.subject)
+            .await?;
+        Ok(Response::new(parameters_message(updated)))
+    }
+}

@@ -1,0 +1,488 @@
+//! Electronic review, the same for all seven houses: logic checks over facts looked
+//! up from the other platforms, screening against the indexed control instructions,
+//! and the lane decision, recorded once per declaration so it can be replayed.
+
+use std::{
+    collections::HashMap,
+    str::FromStr,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use customs_common::{
+    Error, Result,
+    clients::ServiceCredentials,
+    config::{PortKindSetting, Settings},
+    error::FieldViolation,
+    rulings::{RulingKind, RulingRecord},
+};
+use customs_proto::{
+    common::DeclarationContent,
+    declaration::{
+        GetEnterpriseRequest, GetManifestRequest,
+        enterprise_service_client::EnterpriseServiceClient,
+        manifest_service_client::ManifestServiceClient,
+    },
+    review::{GetRulingRequest, ruling_service_client::RulingServiceClient},
+};
+use rust_decimal::Decimal;
+use time::{Date, OffsetDateTime};
+use tonic::{Code, transport::Channel};
+
+use crate::{
+    domain::{
+        checks::{EnterpriseFact, Facts, ManifestFact, PortFact, cited_rulings, logic_checks},
+        screening::{
+            Decision, Instruction, InstructionIndex, SamplingRates, ScreenInput, ScreenItem, decide,
+        },
+    },
+    storage::risk::{
+        DecisionRecord, InstructionRecord, Parameters, RiskRepository, VersionedParameters,
+    },
+};
+
+#[derive(Debug, Clone)]
+pub struct Peers {
+    pub declaration: Channel,
+    pub review: Channel,
+    pub credentials: ServiceCredentials,
+}
+
+#[derive(Debug, Clone)]
+pub struct Risk {
+    repository: RiskRepository,
+    index: Arc<RwLock<Arc<InstructionIndex>>>,
+    settings: Arc<Settings>,
+    peers: Peers,
+}
+
+fn unavailable(what: &str, status: &tonic::Status) -> Error {
+    Error::unavailable(
+        "PEER_UNAVAILABLE",
+        format!("{what}: {:?} {}", status.code(), status.message()),
+    )
+}
+
+fn now_seconds() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl Risk {
+    pub fn new(repository: RiskRepository, settings: Arc<Settings>, peers: Peers) -> Self {
+        Self {
+            repository,
+            index: Arc::new(RwLock::new(Arc::new(InstructionIndex::default()))),
+            settings,
+            peers,
+        }
+    }
+
+    /// Keeps the instruction index fresh: now, and every few seconds (instructions
+    /// issued through other replicas).
+    pub fn spawn_index_refresh(&self) {
+        let risk = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = risk.refresh_index().await {
+                    tracing::error!(error = %error, "cannot refresh the control instruction index");
+                }
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        });
+    }
+
+    pub async fn refresh_index(&self) -> Result<()> {
+        let active = self.repository.active_instructions(now_seconds()).await?;
+        let index = Arc::new(InstructionIndex::new(active));
+        let mut current = self
+            .index
+            .write()
+            .map_err(|_| Error::internal(anyhow::anyhow!("index lock poisoned")))?;
+        *current = index;
+        Ok(())
+    }
+
+    fn current_index(&self) -> Result<Arc<InstructionIndex>> {
+        Ok(self
+            .index
+            .read()
+            .map_err(|_| Error::internal(anyhow::anyhow!("index lock poisoned")))?
+            .clone())
+    }
+
+    /// The parameters in force: the latest version, or the configured defaults (version 0).
+    pub async fn parameters(&self) -> Result<VersionedParameters> {
+        if let Some(stored) = self.repository.parameters().await? {
+            return Ok(stored);
+        }
+        let risk = &self.settings.risk;
+        Ok(VersionedParameters {
+            version: 0,
+            parameters: Parameters {
+                sampling: risk
+                    .sampling
+                    .iter()
+                    .map(|(class, rates)| {
+                        (
+                            class.clone(),
+                            SamplingRates {
+                                red: rates.red,
+                                yellow: rates.yellow,
+                                blue: rates.blue,
+                            },
+                        )
+                    })
+                    .collect(),
+                sampling_seed: risk.sampling_seed.clone(),
+                land_port_integrated_from: risk.land_port_integrated_from.clone(),
+            },
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+            updated_by: "configuration".to_owned(),
+        })
+    }
+
+    pub async fn update_parameters(
+        &self,
+        expected_version: i64,
+        parameters: Parameters,
+        by: &str,
+    ) -> Result<VersionedParameters> {
+        if !self
+            .repository
+            .put_parameters(expected_version, &parameters, by)
+            .await?
+        {
+            return Err(Error::failed_precondition(
+                "PARAMETERS_VERSION_CONFLICT",
+                format!(
+                    "the risk parameters are no longer at version {expected_version}; read them again"
+                ),
+            ));
+        }
+        tracing::info!(
+            version = expected_version + 1,
+            by,
+            "risk parameters updated"
+        );
+        self.parameters().await
+    }
+
+    async fn enterprise(&self, code: &str) -> Result<Option<EnterpriseFact>> {
+        if code.is_empty() {
+            return Ok(None);
+        }
+        let request = self.peers.credentials.request(GetEnterpriseRequest {
+            code: code.to_owned(),
+        })?;
+        match EnterpriseServiceClient::new(self.peers.declaration.clone())
+            .get_enterprise(request)
+            .await
+        {
+            Ok(found) => {
+                let enterprise = found.into_inner();
+                Ok(Some(EnterpriseFact {
+                    is_broker: enterprise.kind()
+                        == customs_proto::declaration::EnterpriseKind::Broker,
+                    suspended: enterprise.suspended,
+                    credit_class: enterprise
+                        .credit_class()
+                        .as_str_name()
+                        .trim_start_matches("CREDIT_CLASS_")
+                        .to_owned(),
+                }))
+            }
+            Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
+                Ok(None)
+            }
+            Err(status) => Err(unavailable("enterprise registry", &status)),
+        }
+    }
+
+    async fn manifest(&self, bill: &str) -> Result<Option<ManifestFact>> {
+        if bill.trim().is_empty() {
+            return Ok(None);
+        }
+        let request = self.peers.credentials.request(GetManifestRequest {
+            bill_of_lading: bill.trim().to_owned(),
+        })?;
+        match ManifestServiceClient::new(self.peers.declaration.clone())
+            .get_manifest(request)
+            .await
+        {
+            Ok(found) => {
+                let manifest = found.into_inner();
+                Ok(Some(ManifestFact {
+                    import: manifest.direction() == customs_proto::common::Direction::Import,
+                    port_code: manifest.port_code,
+                    containers: manifest
+                        .containers
+                        .into_iter()
+                        .map(|c| c.container_number)
+                        .collect(),
+                }))
+            }
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(unavailable("manifests", &status)),
+        }
+    }
+
+    async fn ruling(&self, id: &str) -> Result<Option<(RulingRecord, Option<i64>)>> {
+        let request = self.peers.credentials.request(GetRulingRequest {
+            ruling_id: id.to_owned(),
+        })?;
+        match RulingServiceClient::new(self.peers.review.clone())
+            .get_ruling(request)
+            .await
+        {
+            Ok(found) => Ok(Some(ruling_record(found.into_inner()))),
+            Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
+                Ok(None)
+            }
+            Err(status) => Err(unavailable("rulings", &status)),
+        }
+    }
+
+    async fn facts(
+        &self,
+        content: &DeclarationContent,
+        date: Date,
+        parameters: &Parameters,
+    ) -> Result<Facts> {
+        let mut rulings = HashMap::new();
+        for id in cited_rulings(content) {
+            if let Some(found) = self.ruling(&id).await? {
+                rulings.insert(id, found);
+            }
+        }
+        Ok(Facts {
+            declarant: self.enterprise(&content.enterprise_code).await?,
+            broker: self.enterprise(&content.broker_code).await?,
+            port: self
+                .settings
+                .ports
+                .iter()
+                .find(|port| port.code == content.port_code)
+                .map(|port| PortFact {
+                    is_land: port.kind == PortKindSetting::Land,
+                }),
+            manifest: self.manifest(&content.bill_of_lading).await?,
+            rulings,
+            land_port_integrated_from: Date::parse(
+                &parameters.land_port_integrated_from,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|e| Error::internal(anyhow::anyhow!("land_port_integrated_from: {e}")))?,
+            date,
+        })
+    }
+
+    /// The logic checks alone: every violation.
+    pub async fn check(
+        &self,
+        content: &DeclarationContent,
+        date: Date,
+    ) -> Result<Vec<FieldViolation>> {
+        let parameters = self.parameters().await?.parameters;
+        let facts = self.facts(content, date, &parameters).await?;
+        Ok(logic_checks(content, &facts))
+    }
+
+    /// Checks, screens and decides the lane, once per declaration: a repeated call
+    /// returns the first decision.
+    pub async fn screen(
+        &self,
+        declaration_number: &str,
+        content: &DeclarationContent,
+        date: Date,
+    ) -> Result<DecisionRecord> {
+        if let Some(existing) = self.repository.decision_for(declaration_number).await? {
+            return Ok(existing);
+        }
+        let versioned = self.parameters().await?;
+        let facts = self.facts(content, date, &versioned.parameters).await?;
+        let violations = logic_checks(content, &facts);
+        if !violations.is_empty() {
+            tracing::info!(
+                declaration = declaration_number,
+                violations = violations.len(),
+                "declaration refused by the logic checks"
+            );
+            return Err(Error::InvalidArgument(violations));
+        }
+        let credit_class = facts.declarant.map(|d| d.credit_class).unwrap_or_default();
+        let input = screen_input(
+            declaration_number,
+            content,
+            &credit_class,
+            &self.settings.exchange_rates,
+        );
+        let no_sampling = SamplingRates {
+            red: Decimal::ZERO,
+            yellow: Decimal::ZERO,
+            blue: Decimal::ZERO,
+        };
+        let rates = versioned
+            .parameters
+            .sampling
+            .get(&credit_class)
+            .unwrap_or(&no_sampling);
+        let index = self.current_index()?;
+        let decision: Decision = decide(&index, &input, &versioned.parameters.sampling_seed, rates);
+        let record = DecisionRecord {
+            decision_id: format!("D{}", uuid::Uuid::new_v4().simple()).to_ascii_uppercase(),
+            declaration_number: declaration_number.to_owned(),
+            decision,
+            parameters_version: versioned.version,
+            credit_class,
+            decided_at: OffsetDateTime::now_utc(),
+        };
+        let stored = self.repository.insert_decision(&record).await?;
+        tracing::info!(declaration = declaration_number, decision = %stored.decision_id, lane = stored.decision.lane.as_str(), hits = stored.decision.hits.len(), "lane decided");
+        Ok(stored)
+    }
+
+    pub async fn decision(&self, decision_id: &str) -> Result<DecisionRecord> {
+        self.repository.decision(decision_id).await?.ok_or_else(|| {
+            Error::not_found("DECISION_NOT_FOUND", format!("no decision {decision_id}"))
+        })
+    }
+
+    pub async fn create_instruction(
+        &self,
+        request_id: &str,
+        instruction: Instruction,
+    ) -> Result<InstructionRecord> {
+        let (record, created) = self
+            .repository
+            .insert_instruction(request_id, &instruction)
+            .await?;
+        if created {
+            tracing::info!(instruction = %record.instruction.id, lane = record.instruction.lane.as_str(), house = %record.instruction.issuing_house, "control instruction issued");
+            self.refresh_index().await?;
+        }
+        Ok(record)
+    }
+
+    pub async fn instruction(&self, id: &str) -> Result<InstructionRecord> {
+        self.repository.instruction(id).await?.ok_or_else(|| {
+            Error::not_found(
+                "INSTRUCTION_NOT_FOUND",
+                format!("no control instruction {id}"),
+            )
+        })
+    }
+
+    pub async fn instructions(
+        &self,
+        revoked: Option<bool>,
+        house: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<InstructionRecord>> {
+        self.repository
+            .instructions(revoked, house, after, limit)
+            .await
+    }
+
+    pub async fn revoke_instruction(&self, id: &str, reason: &str) -> Result<InstructionRecord> {
+        if !self.repository.revoke_instruction(id, reason).await? {
+            return Err(Error::not_found(
+                "INSTRUCTION_NOT_FOUND",
+                format!("no control instruction {id}"),
+            ));
+        }
+        tracing::info!(instruction = id, reason, "control instruction revoked");
+        self.refresh_index().await?;
+        self.instruction(id).await
+    }
+}
+
+/// The declaration as screening sees it; unit values in CNY at the configured rates.
+pub fn screen_input(
+    declaration_number: &str,
+    content: &DeclarationContent,
+    credit_class: &str,
+    rates: &std::collections::BTreeMap<String, Decimal>,
+) -> ScreenInput {
+    ScreenInput {
+        declaration_number: declaration_number.to_owned(),
+        enterprise_code: content.enterprise_code.clone(),
+        port_code: content.port_code.clone(),
+        trade_mode: content.trade_mode.clone(),
+        clearance_mode: content
+            .clearance_mode()
+            .as_str_name()
+            .trim_start_matches("CLEARANCE_MODE_")
+            .to_owned(),
+        credit_class: credit_class.to_owned(),
+        items: content
+            .items
+            .iter()
+            .map(|item| {
+                let value = item.declared_value.clone().unwrap_or_default();
+                let unit_value_cny = match (
+                    Decimal::from_str(value.amount.trim()),
+                    Decimal::from_str(item.quantity.trim()),
+                    rates.get(&value.currency_code),
+                ) {
+                    (Ok(amount), Ok(quantity), Some(rate)) if !quantity.is_zero() => {
+                        Some(amount / quantity * rate)
+                    }
+                    _ => None,
+                };
+                ScreenItem {
+                    line_no: item.line_no,
+                    hs_code: item.hs_code.clone(),
+                    origin_country: item.origin_country.clone(),
+                    unit_value_cny,
+                }
+            })
+            .collect(),
+        at: now_seconds(),
+    }
+}
+
+/// A ruling as the review platform answers it, for the citation check.
+fn ruling_record(ruling: customs_proto::review::Ruling) -> (RulingRecord, Option<i64>) {
+    use customs_proto::common::RulingKind as P;
+    let kind = match ruling.kind() {
+        P::PricePreReview => RulingKind::PricePreReview,
+        P::OriginPreDetermination => RulingKind::OriginPreDetermination,
+        P::Licence => RulingKind::Licence,
+        P::ProfessionalDetermination => RulingKind::ProfessionalDetermination,
+        P::TemporaryAdmission => RulingKind::TemporaryAdmission,
+        P::PreClassification | P::Unspecified => RulingKind::PreClassification,
+    };
+    let milli = |text: &str| {
+        Decimal::from_str(text)
+            .ok()
+            .and_then(|q| i64::try_from(q * Decimal::ONE_THOUSAND).ok())
+    };
+    let day = |date: Option<&customs_proto::common::Date>| {
+        date.map_or(0, |d| d.year * 10_000 + d.month * 100 + d.day)
+    };
+    let remaining = milli(&ruling.quantity_remaining);
+    let record = RulingRecord {
+        kind,
+        issuing_house: ruling.issuing_house,
+        holder: ruling.holder,
+        subject: ruling.subject,
+        hs_code: (!ruling.hs_code.is_empty()).then_some(ruling.hs_code),
+        unit_price: ruling.unit_price.and_then(|price| {
+            Decimal::from_str(&price.amount)
+                .ok()
+                .map(|amount| (price.currency_code, amount))
+        }),
+        origin_country: (!ruling.origin_country.is_empty()).then_some(ruling.origin_country),
+        quantity_granted_milli: milli(&ruling.quantity_granted),
+        unit: (!ruling.unit.is_empty()).then_some(ruling.unit),
+        valid_from: day(ruling.valid_from.as_ref()),
+        valid_until: day(ruling.valid_until.as_ref()),
+        revoked: ruling.status == customs_proto::review::RulingStatus::Revoked as i32,
+        replaced_by: (!ruling.replaced_by.is_empty()).then_some(ruling.replaced_by),
+        revocation_reason: (!ruling.revocation_reason.is_empty())
+            .then_some(ruling.revocation_reason),
+        id: ruling.ruling_id,
+    };
+    (record, remaining)
+}
