@@ -74,7 +74,7 @@ pub fn access_policy() -> AccessPolicy {
         .allow(
             manifests,
             &["GetManifest"],
-            &[Enterprise, Broker, Officer, Reviewer, Gate],
+            &[Enterprise, Broker, Officer, Reviewer, Gate, Admin],
         );
     let declarations = SERVICES[2];
     policy

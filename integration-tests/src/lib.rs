@@ -124,6 +124,7 @@ pub fn authorized<T>(message: T, token: &str) -> Request<T> {
 }
 
 pub mod scenarios;
+pub mod story;
 
 /// Every backend the end-to-end tests run against.
 pub const BACKENDS: [Backend; 2] = [Backend::Embedded, Backend::Production];

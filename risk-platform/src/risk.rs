@@ -56,11 +56,18 @@ pub struct Risk {
     peers: Peers,
 }
 
-fn unavailable(what: &str, status: &tonic::Status) -> Error {
-    Error::unavailable(
-        "PEER_UNAVAILABLE",
-        format!("{what}: {:?} {}", status.code(), status.message()),
-    )
+/// A failed call to another platform: retryable when the peer is down or slow, an
+/// internal error (logged with its cause) when the peer refused us.
+fn peer_error(what: &str, status: &tonic::Status) -> Error {
+    let message = format!("{what}: {:?} {}", status.code(), status.message());
+    match status.code() {
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::Cancelled
+        | Code::ResourceExhausted
+        | Code::Unknown => Error::unavailable("PEER_UNAVAILABLE", message),
+        _ => Error::internal(anyhow::anyhow!(message)),
+    }
 }
 
 fn now_seconds() -> i64 {
@@ -194,7 +201,7 @@ impl Risk {
             Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
                 Ok(None)
             }
-            Err(status) => Err(unavailable("enterprise registry", &status)),
+            Err(status) => Err(peer_error("enterprise registry", &status)),
         }
     }
 
@@ -222,7 +229,7 @@ impl Risk {
                 }))
             }
             Err(status) if status.code() == Code::NotFound => Ok(None),
-            Err(status) => Err(unavailable("manifests", &status)),
+            Err(status) => Err(peer_error("manifests", &status)),
         }
     }
 
@@ -238,7 +245,7 @@ impl Risk {
             Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
                 Ok(None)
             }
-            Err(status) => Err(unavailable("rulings", &status)),
+            Err(status) => Err(peer_error("rulings", &status)),
         }
     }
 

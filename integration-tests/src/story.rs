@@ -1,0 +1,146 @@
+//! The end-to-end story's building blocks, shared by the tests and the load generator:
+//! register the parties, file the manifest, and build a declaration that passes every
+//! logic check.
+
+use customs_proto::{
+    common::{ClearanceMode, CreditClass, DeclarationContent, DeclarationItem, Direction, Money},
+    declaration::{
+        self as pb, enterprise_service_client::EnterpriseServiceClient,
+        manifest_service_client::ManifestServiceClient,
+    },
+};
+use tonic::transport::Channel;
+
+use crate::authorized;
+
+pub const TRADER: &str = "4403960001";
+pub const BROKER: &str = "4403980001";
+pub const PORT: &str = "5316";
+pub const CONTAINER: &str = "MSKU1234565";
+
+/// Registers an enterprise (idempotent on `code`).
+pub async fn register(
+    channel: &Channel,
+    officer: &str,
+    code: &str,
+    kind: pb::EnterpriseKind,
+    class: CreditClass,
+) -> anyhow::Result<()> {
+    EnterpriseServiceClient::new(channel.clone())
+        .register_enterprise(authorized(
+            pb::RegisterEnterpriseRequest {
+                request_id: format!("register-{code}"),
+                code: code.into(),
+                name: format!("Enterprise {code}"),
+                kind: kind as i32,
+                credit_class: class as i32,
+                home_house: "5300".into(),
+            },
+            officer,
+        ))
+        .await?;
+    Ok(())
+}
+
+/// Files the manifest for `bill` at Yantian with one container.
+pub async fn manifest(channel: &Channel, officer: &str, bill: &str) -> anyhow::Result<()> {
+    ManifestServiceClient::new(channel.clone())
+        .submit_manifest(authorized(
+            pb::SubmitManifestRequest {
+                request_id: format!("manifest-{bill}"),
+                manifest: Some(pb::Manifest {
+                    bill_of_lading: bill.into(),
+                    conveyance: "COSCO SHIPPING ARIES 042E".into(),
+                    port_code: PORT.into(),
+                    direction: Direction::Import as i32,
+                    containers: vec![pb::ManifestContainer {
+                        container_number: CONTAINER.into(),
+                        seal_number: "SL778812".into(),
+                        gross_weight_kg: "18250.5".into(),
+                    }],
+                    ..Default::default()
+                }),
+            },
+            officer,
+        ))
+        .await?;
+    Ok(())
+}
+
+/// The trader, a broker and a manifest: what a declaration needs to pass its checks.
+pub async fn parties(channel: &Channel, officer: &str, bill: &str) -> anyhow::Result<()> {
+    register(
+        channel,
+        officer,
+        TRADER,
+        pb::EnterpriseKind::Trader,
+        CreditClass::AdvancedCertified,
+    )
+    .await?;
+    register(
+        channel,
+        officer,
+        BROKER,
+        pb::EnterpriseKind::Broker,
+        CreditClass::GeneralCredit,
+    )
+    .await?;
+    manifest(channel, officer, bill).await
+}
+
+fn usd(amount: &str) -> Option<Money> {
+    Some(Money {
+        currency_code: "USD".into(),
+        amount: amount.into(),
+    })
+}
+
+/// An import declared at Shenzhen's first office for Yantian, integrated mode, with
+/// `items` lines (notebook computers and frozen beef alternately).
+pub fn declaration(bill: &str, items: usize) -> DeclarationContent {
+    let lines: Vec<DeclarationItem> = (0..items)
+        .map(|i| {
+            let beef = i % 2 == 1;
+            DeclarationItem {
+                line_no: i as i32 + 1,
+                hs_code: if beef { "0202300090" } else { "8471300000" }.into(),
+                description: if beef {
+                    "frozen boneless beef"
+                } else {
+                    "notebook computers"
+                }
+                .into(),
+                origin_country: if beef { "AU" } else { "JP" }.into(),
+                quantity: if beef { "1000" } else { "10" }.into(),
+                unit: if beef { "KGM" } else { "PCE" }.into(),
+                declared_value: usd(if beef { "5250.00" } else { "5000.00" }),
+                rulings: Vec::new(),
+            }
+        })
+        .collect();
+    let total: rust_decimal::Decimal = lines
+        .iter()
+        .map(|l| {
+            l.declared_value
+                .as_ref()
+                .map_or(rust_decimal::Decimal::ZERO, |m| {
+                    m.amount.parse().unwrap_or_default()
+                })
+        })
+        .sum();
+    DeclarationContent {
+        direction: Direction::Import as i32,
+        clearance_mode: ClearanceMode::RegionalIntegrated as i32,
+        declaring_office: "5301".into(),
+        port_code: PORT.into(),
+        enterprise_code: TRADER.into(),
+        broker_code: BROKER.into(),
+        trade_mode: "0110".into(),
+        bill_of_lading: bill.into(),
+        container_numbers: vec![CONTAINER.into()],
+        total_value: usd(&format!("{total:.2}")),
+        items: lines,
+        guarantee_reference: String::new(),
+        trading_country: "JP".into(),
+    }
+}

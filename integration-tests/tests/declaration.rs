@@ -1,0 +1,533 @@
+//! Declare at any house, electronic review, channel decision: the story through the
+//! public API, as the gateway, the houses and the hotline would call it.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use customs_common::{auth::Role, config::PlatformName};
+use customs_proto::{
+    common::{DeclarationStage, Lane, RulingCitation, RulingKind},
+    declaration::{
+        self as pb, declaration_service_client::DeclarationServiceClient as Declarations,
+    },
+    review::{self as review_pb, ruling_service_client::RulingServiceClient},
+    risk::{
+        self as risk_pb, control_instruction_service_client::ControlInstructionServiceClient,
+        risk_service_client::RiskServiceClient,
+    },
+};
+use integration_tests::{
+    BACKENDS, Backend, TestApp, authorized,
+    story::{self, BROKER, TRADER},
+};
+use secrecy::SecretString;
+use tonic::{Code, transport::Channel};
+use tonic_types::StatusExt;
+
+fn broker_token(app: &TestApp) -> String {
+    app.token(Role::Broker, "5300", Some(BROKER))
+}
+
+async fn submit(
+    channel: &Channel,
+    token: &str,
+    request_id: &str,
+    content: customs_proto::common::DeclarationContent,
+) -> Result<pb::Declaration, tonic::Status> {
+    Declarations::new(channel.clone())
+        .submit_declaration(authorized(
+            pb::SubmitDeclarationRequest {
+                request_id: request_id.into(),
+                content: Some(content),
+            },
+            token,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Polls the hotline's view until the declaration leaves SUBMITTED.
+async fn settled(channel: &Channel, token: &str, number: &str) -> pb::DeclarationStatus {
+    for _ in 0..200 {
+        let status = Declarations::new(channel.clone())
+            .get_status(authorized(
+                pb::GetStatusRequest {
+                    declaration_number: number.into(),
+                },
+                token,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        if status.stage() != DeclarationStage::Submitted
+            && status.stage() != DeclarationStage::Accepted
+        {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("declaration {number} was never screened");
+}
+
+#[tokio::test]
+async fn a_declaration_is_numbered_screened_and_shown_to_the_hotline_without_detail() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let officer = app.token(Role::Officer, "5300", None);
+        story::parties(&app.channel, &officer, "BL-STORY-1")
+            .await
+            .unwrap();
+        let broker = broker_token(&app);
+
+        let declared = submit(
+            &app.channel,
+            &broker,
+            "gateway-1",
+            story::declaration("BL-STORY-1", 2),
+        )
+        .await
+        .unwrap();
+        let number = declared.declaration_number.clone();
+        assert_eq!(number.len(), 18);
+        assert!(
+            number.starts_with(&format!("5301{}1", customs_common::day::today().year())),
+            "{number}"
+        );
+        assert_eq!(declared.stage(), DeclarationStage::Submitted);
+
+        // A resubmission returns the first result.
+        let again = submit(
+            &app.channel,
+            &broker,
+            "gateway-1",
+            story::declaration("BL-STORY-1", 2),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.declaration_number, number);
+
+        let hotline = app.token(Role::Hotline, "5300", None);
+        let status = settled(&app.channel, &hotline, &number).await;
+        assert_eq!(
+            status.stage(),
+            DeclarationStage::LaneDecided,
+            "{backend:?}: {status:?}"
+        );
+        assert_eq!(
+            (
+                status.handling_house.as_str(),
+                status.handling_house_name_en.as_str()
+            ),
+            ("5300", "Shenzhen Customs")
+        );
+        assert_eq!(status.handling_house_name_zh, "深圳海关");
+        assert!(!status.stage_text_zh.is_empty() && !status.stage_text_en.is_empty());
+        let stages: Vec<_> = status.timeline.iter().map(|e| e.stage()).collect();
+        assert_eq!(
+            stages,
+            [
+                DeclarationStage::Submitted,
+                DeclarationStage::Accepted,
+                DeclarationStage::LaneDecided
+            ]
+        );
+        // Nothing of the risk decision reaches the public view.
+        let shown = format!("{status:?}");
+        for secret in [
+            "LANE_",
+            "decision",
+            "instruction",
+            "risk-platform",
+            "D0",
+            "sampling",
+        ] {
+            assert!(!shown.contains(secret), "{secret} leaked into {shown}");
+        }
+
+        // The officer sees the lane and every event with who, where and why.
+        let full = Declarations::new(app.channel.clone())
+            .get_declaration(authorized(
+                pb::GetDeclarationRequest {
+                    declaration_number: number.clone(),
+                },
+                &officer,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_ne!(full.lane(), Lane::Unspecified);
+        assert_eq!(full.events.len(), 3);
+        assert!(
+            full.events
+                .iter()
+                .all(|e| !e.actor.is_empty() && !e.house_code.is_empty())
+        );
+
+        // The decision can be replayed by an auditor.
+        let decision_id = full.events[2]
+            .reason
+            .trim_start_matches("decision ")
+            .to_owned();
+        let decision = RiskServiceClient::new(app.channel.clone())
+            .get_decision(authorized(
+                risk_pb::GetDecisionRequest { decision_id },
+                &officer,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(decision.lane, full.lane);
+        assert_eq!(decision.declaration_number, number);
+        assert!(!decision.sampling.unwrap().draw.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn an_enterprise_cannot_read_another_enterprises_declarations() {
+    let app = TestApp::spawn(Backend::Embedded).await.unwrap();
+    let officer = app.token(Role::Officer, "5300", None);
+    story::parties(&app.channel, &officer, "BL-ISO-1")
+        .await
+        .unwrap();
+    let declared = submit(
+        &app.channel,
+        &broker_token(&app),
+        "iso-1",
+        story::declaration("BL-ISO-1", 1),
+    )
+    .await
+    .unwrap();
+    let stranger = app.token(Role::Enterprise, "5300", Some("4403960999"));
+    let client = Declarations::new(app.channel.clone());
+    let hidden = client
+        .clone()
+        .get_declaration(authorized(
+            pb::GetDeclarationRequest {
+                declaration_number: declared.declaration_number.clone(),
+            },
+            &stranger,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound);
+    let listed = client
+        .clone()
+        .list_declarations(authorized(
+            pb::ListDeclarationsRequest::default(),
+            &stranger,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.declarations.is_empty());
+    let owner = app.token(Role::Enterprise, "5300", Some(TRADER));
+    let mine = client
+        .clone()
+        .list_declarations(authorized(pb::ListDeclarationsRequest::default(), &owner))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(mine.declarations.len(), 1);
+    // Declaring another enterprise's goods is refused.
+    let forged = submit(
+        &app.channel,
+        &stranger,
+        "forged",
+        story::declaration("BL-ISO-1", 1),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(forged.code(), Code::PermissionDenied);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn numbers_are_unique_and_gap_free_under_concurrency_and_duplicates_collapse() {
+    for backend in BACKENDS {
+        let app = Arc::new(TestApp::spawn(backend).await.unwrap());
+        let officer = app.token(Role::Officer, "5300", None);
+        story::parties(&app.channel, &officer, "BL-SEQ-1")
+            .await
+            .unwrap();
+        let broker = broker_token(&app);
+        let mut tasks = Vec::new();
+        // 40 distinct submissions, each sent twice at once.
+        for n in 0..40 {
+            for _ in 0..2 {
+                let (app, broker) = (app.clone(), broker.clone());
+                tasks.push(tokio::spawn(async move {
+                    let declared = submit(
+                        &app.channel,
+                        &broker,
+                        &format!("seq-{n}"),
+                        story::declaration("BL-SEQ-1", 1),
+                    )
+                    .await
+                    .unwrap();
+                    (n, declared.declaration_number)
+                }));
+            }
+        }
+        let mut by_request = std::collections::HashMap::new();
+        for task in tasks {
+            let (n, number) = task.await.unwrap();
+            let first = by_request.entry(n).or_insert_with(|| number.clone());
+            assert_eq!(*first, number, "{backend:?}: request {n} got two numbers");
+        }
+        let sequences: HashSet<u64> = by_request
+            .values()
+            .map(|n| n[9..].parse().unwrap())
+            .collect();
+        assert_eq!(sequences.len(), 40);
+        assert_eq!(
+            sequences,
+            (1..=40).collect::<HashSet<u64>>(),
+            "{backend:?}: numbers skip or repeat"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_declaration_failing_its_checks_is_refused_with_every_reason() {
+    let app = TestApp::spawn(Backend::Embedded).await.unwrap();
+    let officer = app.token(Role::Officer, "5300", None);
+    story::parties(&app.channel, &officer, "BL-BAD-1")
+        .await
+        .unwrap();
+    let mut content = story::declaration("BL-BAD-1", 2);
+    content.items[0].hs_code = "7701000000".into();
+    content.container_numbers.push("CSQU3054383".into());
+    content.total_value = Some(customs_proto::common::Money {
+        currency_code: "USD".into(),
+        amount: "1.00".into(),
+    });
+
+    // The pre-check gives every violation, field by field.
+    let checked = RiskServiceClient::new(app.channel.clone())
+        .check_declaration(authorized(
+            risk_pb::CheckDeclarationRequest {
+                content: Some(content.clone()),
+                ..Default::default()
+            },
+            &broker_token(&app),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(checked.code(), Code::InvalidArgument, "{checked:?}");
+    let fields: Vec<_> = checked
+        .get_error_details()
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect();
+    for expected in [
+        "container_numbers[1]",
+        "items[0].hs_code",
+        "total_value.amount",
+    ] {
+        assert!(
+            fields.iter().any(|f| f == expected),
+            "{expected} missing from {fields:?}"
+        );
+    }
+
+    let declared = submit(&app.channel, &broker_token(&app), "bad-1", content)
+        .await
+        .unwrap();
+    let hotline = app.token(Role::Hotline, "5300", None);
+    let status = settled(&app.channel, &hotline, &declared.declaration_number).await;
+    assert_eq!(status.stage(), DeclarationStage::Refused);
+    let full = Declarations::new(app.channel.clone())
+        .get_declaration(authorized(
+            pb::GetDeclarationRequest {
+                declaration_number: declared.declaration_number,
+            },
+            &officer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let refusal = &full.events.last().unwrap().reason;
+    assert!(
+        refusal.contains("HS_CODE_RESERVED_CHAPTER")
+            && refusal.contains("CONTAINER_NOT_ON_MANIFEST"),
+        "{refusal}"
+    );
+}
+
+#[tokio::test]
+async fn a_control_instruction_forces_its_lane_and_a_cited_ruling_is_checked_at_acceptance() {
+    let app = TestApp::spawn(Backend::Production).await.unwrap();
+    let officer = app.token(Role::Officer, "5300", None);
+    story::parties(&app.channel, &officer, "BL-RED-1")
+        .await
+        .unwrap();
+    ControlInstructionServiceClient::new(app.channel.clone())
+        .create_control_instruction(authorized(
+            risk_pb::CreateControlInstructionRequest {
+                request_id: "beef-from-au".into(),
+                instruction: Some(risk_pb::ControlInstruction {
+                    conditions: Some(risk_pb::InstructionConditions {
+                        hs_prefixes: vec!["0202".into()],
+                        origin_countries: vec!["AU".into()],
+                        ..Default::default()
+                    }),
+                    lane: Lane::Red as i32,
+                    order_inspection: true,
+                    reason: "frozen beef: residue alert".into(),
+                    ..Default::default()
+                }),
+            },
+            &officer,
+        ))
+        .await
+        .unwrap();
+    // A licence issued at Guangzhou, cited in Shenzhen.
+    let licence = RulingServiceClient::new(app.channel.clone())
+        .issue_ruling(authorized(
+            review_pb::IssueRulingRequest {
+                request_id: "beef-licence".into(),
+                ruling: Some(review_pb::Ruling {
+                    kind: RulingKind::Licence as i32,
+                    holder: TRADER.into(),
+                    subject: "frozen beef import licence".into(),
+                    hs_code: "0202".into(),
+                    quantity_granted: "500".into(),
+                    unit: "KGM".into(),
+                    valid_from: Some(customs_proto::common::Date {
+                        year: 2020,
+                        month: 1,
+                        day: 1,
+                    }),
+                    valid_until: Some(customs_proto::common::Date {
+                        year: 2099,
+                        month: 12,
+                        day: 31,
+                    }),
+                    ..Default::default()
+                }),
+                replaces: String::new(),
+            },
+            &app.token(Role::Officer, "5100", None),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // 1,000 kg against a 500 kg licence: refused at acceptance.
+    let mut over = story::declaration("BL-RED-1", 2);
+    over.items[1].rulings.push(RulingCitation {
+        ruling_id: licence.ruling_id.clone(),
+        kind: RulingKind::Licence as i32,
+        quantity: "1000".into(),
+    });
+    let hotline = app.token(Role::Hotline, "5300", None);
+    let refused = submit(&app.channel, &broker_token(&app), "over-licence", over)
+        .await
+        .unwrap();
+    assert_eq!(
+        settled(&app.channel, &hotline, &refused.declaration_number)
+            .await
+            .stage(),
+        DeclarationStage::Refused
+    );
+
+    // Within the licence: accepted, and the instruction sends it down the red lane.
+    let mut within = story::declaration("BL-RED-1", 2);
+    within.items[1].quantity = "400".into();
+    within.items[1].rulings.push(RulingCitation {
+        ruling_id: licence.ruling_id.clone(),
+        kind: RulingKind::Licence as i32,
+        quantity: "400".into(),
+    });
+    let declared = submit(&app.channel, &broker_token(&app), "within-licence", within)
+        .await
+        .unwrap();
+    assert_eq!(
+        settled(&app.channel, &hotline, &declared.declaration_number)
+            .await
+            .stage(),
+        DeclarationStage::LaneDecided
+    );
+    let full = Declarations::new(app.channel.clone())
+        .get_declaration(authorized(
+            pb::GetDeclarationRequest {
+                declaration_number: declared.declaration_number.clone(),
+            },
+            &officer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(full.lane(), Lane::Red);
+}
+
+#[tokio::test]
+async fn submissions_are_committed_while_the_risk_platform_is_down_and_screened_once_it_is_back() {
+    // The risk platform's future address: reserved, then left empty.
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let risk_address = reserved.local_addr().unwrap();
+    drop(reserved);
+
+    let database = customs_common::testing::TestDatabase::sqlite()
+        .await
+        .unwrap();
+    let mut settings = customs_common::config::Settings::defaults().unwrap();
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.database.url = SecretString::from(database.url());
+    settings.server.platforms = vec![
+        PlatformName::Declaration,
+        PlatformName::Review,
+        PlatformName::Field,
+    ];
+    settings.clients.risk_url = format!("http://{risk_address}");
+    let app = TestApp::spawn_with(settings.clone(), database, None)
+        .await
+        .unwrap();
+    let officer = app.token(Role::Officer, "5300", None);
+    story::parties(&app.channel, &officer, "BL-DOWN-1")
+        .await
+        .unwrap();
+    let declared = submit(
+        &app.channel,
+        &broker_token(&app),
+        "while-down",
+        story::declaration("BL-DOWN-1", 1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        declared.stage(),
+        DeclarationStage::Submitted,
+        "accepted and committed without the risk platform"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let hotline = app.token(Role::Hotline, "5300", None);
+    let waiting = Declarations::new(app.channel.clone())
+        .get_status(authorized(
+            pb::GetStatusRequest {
+                declaration_number: declared.declaration_number.clone(),
+            },
+            &hotline,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(waiting.stage(), DeclarationStage::Submitted);
+
+    // The risk platform comes up at its address, reading the others at the first process.
+    let mut risk_settings = settings;
+    risk_settings.server.listen = risk_address;
+    risk_settings.server.platforms = vec![PlatformName::Risk];
+    risk_settings.clients.declaration_url = app.address.clone();
+    risk_settings.clients.review_url = app.address.clone();
+    let risk_database = customs_common::testing::TestDatabase::sqlite()
+        .await
+        .unwrap();
+    risk_settings.database.url = SecretString::from(risk_database.url());
+    let _risk = TestApp::spawn_with(risk_settings, risk_database, None)
+        .await
+        .unwrap();
+    let status = settled(&app.channel, &hotline, &declared.declaration_number).await;
+    assert_eq!(status.stage(), DeclarationStage::LaneDecided);
+}
