@@ -18,11 +18,13 @@ use crate::{
         DeclarationFilter, DeclarationRecord, DeclarationRepository, EventRecord, NewDeclaration,
         Transition,
     },
+    storage::submission_writer::SubmissionWriter,
 };
 
 #[derive(Debug, Clone)]
 pub struct Declarations {
     repository: DeclarationRepository,
+    writer: SubmissionWriter,
     outbox: Outbox,
     /// Declaration numbers whose stage changed in this process, for status watchers.
     changes: broadcast::Sender<String>,
@@ -44,10 +46,13 @@ pub fn may_see(caller: &Caller, record: &DeclarationRecord) -> bool {
 }
 
 impl Declarations {
+    /// Must run inside the runtime: it starts the submissions' group-commit writer.
     pub fn new(repository: DeclarationRepository, outbox: Outbox) -> Self {
         let (changes, _) = broadcast::channel(1024);
+        let writer = SubmissionWriter::spawn(repository.clone());
         Self {
             repository,
+            writer,
             outbox,
             changes,
         }
@@ -132,7 +137,11 @@ impl Declarations {
             content: content.encode_to_vec(),
             actor: caller.subject.clone(),
         };
-        let (record, created) = self.repository.submit(&new).await?;
+        // Checked here, in parallel across requests; the writer's batch catches a race.
+        let (record, created) = match self.repository.find_by_request_id(&new.request_id).await? {
+            Some(first) => (first, false),
+            None => self.writer.submit(new).await?,
+        };
         if created {
             tracing::info!(declaration = %record.declaration_number, enterprise = %record.enterprise_code, house = %record.handling_house, "declaration submitted");
             self.outbox.wake();

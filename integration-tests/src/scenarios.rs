@@ -2,15 +2,22 @@
 //! makes realistic, distinct requests: call `n` never repeats a request that must be
 //! fresh (a declaration number, a client request id).
 
+use std::time::Duration;
+
 use anyhow::Context as _;
+use customs_common::{
+    auth::{Role, mint_token},
+    config::AuthSettings,
+};
 use customs_proto::{
     common::{Date, Money},
+    declaration::{SubmitDeclarationRequest, declaration_service_client::DeclarationServiceClient},
     field::{self as pb, guarantee_service_client::GuaranteeServiceClient},
 };
 use tonic::{Code, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-use crate::authorized;
+use crate::{authorized, story};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScenarioKind {
@@ -20,6 +27,9 @@ pub enum ScenarioKind {
     ReserveHot,
     /// `GuaranteeService/ReserveDuties` spread over 100 guarantees.
     ReserveSpread,
+    /// `DeclarationService/SubmitDeclaration` by a broker: a fresh request id and a
+    /// 3-item declaration every call (each is then screened in the background).
+    Submit,
 }
 
 const HOUSES: [&str; 7] = ["5100", "5200", "5300", "5700", "6000", "6700", "6800"];
@@ -30,6 +40,10 @@ const SPREAD: usize = 100;
 pub struct Scenario {
     kind: ScenarioKind,
     token: String,
+    /// The broker's token, for submissions.
+    broker_token: String,
+    /// The bill of lading the submissions travel under.
+    bill: String,
     /// (reference, access code) of the guarantees reserved against.
     guarantees: Vec<(String, String)>,
 }
@@ -38,10 +52,30 @@ impl Scenario {
     pub async fn prepare(
         kind: ScenarioKind,
         channel: Channel,
-        token: String,
+        auth: &AuthSettings,
     ) -> anyhow::Result<Self> {
+        let mint = |role, enterprise| {
+            mint_token(
+                auth,
+                &format!("loadgen-{role}"),
+                role,
+                "5300",
+                enterprise,
+                Duration::from_secs(3600),
+            )
+        };
+        let token = mint(Role::Admin, None)?;
+        let broker_token = mint(Role::Broker, Some(story::BROKER))?;
+        let bill = format!(
+            "LOADGEN-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        )
+        .to_ascii_uppercase();
+        if kind == ScenarioKind::Submit {
+            story::parties(&channel, &mint(Role::Officer, None)?, &bill).await?;
+        }
         let count = match kind {
-            ScenarioKind::Health => 0,
+            ScenarioKind::Health | ScenarioKind::Submit => 0,
             ScenarioKind::ReserveHot => 1,
             ScenarioKind::ReserveSpread => SPREAD,
         };
@@ -79,6 +113,8 @@ impl Scenario {
         Ok(Self {
             kind,
             token,
+            broker_token,
+            bill,
             guarantees,
         })
     }
@@ -88,6 +124,7 @@ impl Scenario {
             ScenarioKind::Health => "health",
             ScenarioKind::ReserveHot => "reserve-hot",
             ScenarioKind::ReserveSpread => "reserve-spread",
+            ScenarioKind::Submit => "submit",
         }
     }
 
@@ -99,6 +136,18 @@ impl Scenario {
                     .check(HealthCheckRequest {
                         service: String::new(),
                     })
+                    .await
+                    .map_err(|status| status.code())?;
+            }
+            ScenarioKind::Submit => {
+                DeclarationServiceClient::new(channel)
+                    .submit_declaration(authorized(
+                        SubmitDeclarationRequest {
+                            request_id: uuid::Uuid::new_v4().to_string(),
+                            content: Some(story::declaration(&self.bill, 3)),
+                        },
+                        &self.broker_token,
+                    ))
                     .await
                     .map_err(|status| status.code())?;
             }

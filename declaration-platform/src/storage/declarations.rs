@@ -222,7 +222,143 @@ impl DeclarationRepository {
         }
     }
 
-    async fn find_by_request_id(&self, request_id: &str) -> Result<Option<DeclarationRecord>> {
+    /// Numbers and stores several declarations in one transaction (group commit):
+    /// each site, year and direction's sequence moves once by the batch's count, so
+    /// numbers stay gap-free. Request ids already stored answer with the first
+    /// declaration. On any failure nothing of the batch is written.
+    pub async fn submit_batch(
+        &self,
+        batch: &[NewDeclaration],
+    ) -> Result<Vec<(DeclarationRecord, bool)>> {
+        let now = OffsetDateTime::now_utc();
+        // Earlier submissions of the same request ids, and duplicates within the batch.
+        let mut answers: Vec<Option<(DeclarationRecord, bool)>> = Vec::with_capacity(batch.len());
+        let mut first_in_batch = std::collections::HashMap::new();
+        for (i, new) in batch.iter().enumerate() {
+            let earlier = self.find_by_request_id(&new.request_id).await?;
+            if earlier.is_none() {
+                first_in_batch.entry(new.request_id.as_str()).or_insert(i);
+            }
+            answers.push(earlier.map(|record| (record, false)));
+        }
+        let fresh: Vec<usize> = (0..batch.len())
+            .filter(|i| first_in_batch.get(batch[*i].request_id.as_str()) == Some(i))
+            .collect();
+        let mut groups: std::collections::BTreeMap<(String, i32, char), Vec<usize>> =
+            std::collections::BTreeMap::new();
+        for &i in &fresh {
+            let new = &batch[i];
+            groups
+                .entry((new.declaring_office.clone(), new.year, new.direction_flag))
+                .or_default()
+                .push(i);
+        }
+        let numbers: std::result::Result<Vec<(usize, String)>, sqlx::Error> = on_pool!(&self.database, pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                let mut numbered = Vec::with_capacity(fresh.len());
+                for ((site, year, direction), members) in &groups {
+                    let count = members.len() as i64;
+                    let last: i64 = sqlx::query_scalar(
+                        "INSERT INTO declaration_sequences (site, year, direction, last_value) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (site, year, direction) DO UPDATE SET last_value = declaration_sequences.last_value + $4
+                         RETURNING last_value",
+                    )
+                    .bind(site)
+                    .bind(year)
+                    .bind(direction.to_string())
+                    .bind(count)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    for (offset, &i) in members.iter().enumerate() {
+                        let sequence = last - count + 1 + offset as i64;
+                        numbered.push((i, format!("{site}{year:04}{direction}{sequence:09}")));
+                    }
+                }
+                for (i, number) in &numbered {
+                    let new = &batch[*i];
+                    sqlx::query(
+                        "INSERT INTO declarations (declaration_number, request_id, enterprise_code, broker_code,
+                             declaring_office, stage, handling_house, content, submitted_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                    )
+                    .bind(number)
+                    .bind(&new.request_id)
+                    .bind(&new.enterprise_code)
+                    .bind(&new.broker_code)
+                    .bind(&new.declaring_office)
+                    .bind(Stage::Submitted.as_str())
+                    .bind(&new.handling_house)
+                    .bind(&new.content)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at)
+                         VALUES ($1, '', $2, $3, $4, 'declared', $5)",
+                    )
+                    .bind(number)
+                    .bind(Stage::Submitted.as_str())
+                    .bind(&new.actor)
+                    .bind(&new.handling_house)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    let job = Job::ScreenDeclaration { declaration_number: number.clone() };
+                    sqlx::query(ENQUEUE)
+                        .bind(job.kind())
+                        .bind(job.payload().map_err(|e| sqlx::Error::Protocol(e.to_string()))?)
+                        .bind(now)
+                        .bind(now_millis())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(numbered)
+            }
+            .await
+        });
+        for (i, number) in numbers? {
+            let new = &batch[i];
+            answers[i] = Some((
+                DeclarationRecord {
+                    declaration_number: number,
+                    request_id: new.request_id.clone(),
+                    enterprise_code: new.enterprise_code.clone(),
+                    broker_code: new.broker_code.clone(),
+                    declaring_office: new.declaring_office.clone(),
+                    stage: Stage::Submitted,
+                    handling_house: new.handling_house.clone(),
+                    lane: String::new(),
+                    review_sub_centre: String::new(),
+                    content: new.content.clone(),
+                    submitted_at: now,
+                    updated_at: now,
+                    version: 1,
+                },
+                true,
+            ));
+        }
+        // A request repeated inside the batch answers with its first submission.
+        for i in 0..batch.len() {
+            if answers[i].is_none() {
+                let first = first_in_batch[batch[i].request_id.as_str()];
+                answers[i] = answers[first]
+                    .as_ref()
+                    .map(|(record, _)| (record.clone(), false));
+            }
+        }
+        answers
+            .into_iter()
+            .map(|answer| {
+                answer.ok_or_else(|| {
+                    Error::internal(anyhow::anyhow!("a batched submission got no answer"))
+                })
+            })
+            .collect()
+    }
+
+    pub async fn find_by_request_id(&self, request_id: &str) -> Result<Option<DeclarationRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM declarations WHERE request_id = $1"
         ));

@@ -4,6 +4,7 @@
 pub mod declarations;
 pub mod enterprises;
 pub mod manifests;
+pub mod submission_writer;
 
 use customs_common::db::Migrations;
 

@@ -16,7 +16,7 @@ use std::{
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use customs_common::{auth::Role, config::Settings};
+use customs_common::config::Settings;
 use hdrhistogram::Histogram;
 use integration_tests::scenarios::{Scenario, ScenarioKind};
 use tokio::sync::Mutex;
@@ -55,6 +55,8 @@ enum ScenarioArg {
     ReserveHot,
     /// GuaranteeService/ReserveDuties spread over 100 guarantees.
     ReserveSpread,
+    /// DeclarationService/SubmitDeclaration, a fresh 3-item declaration every call.
+    Submit,
 }
 
 impl From<ScenarioArg> for ScenarioKind {
@@ -63,6 +65,7 @@ impl From<ScenarioArg> for ScenarioKind {
             ScenarioArg::Health => ScenarioKind::Health,
             ScenarioArg::ReserveHot => ScenarioKind::ReserveHot,
             ScenarioArg::ReserveSpread => ScenarioKind::ReserveSpread,
+            ScenarioArg::Submit => ScenarioKind::Submit,
         }
     }
 }
@@ -86,16 +89,9 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("connecting to {}", args.target))?;
         channels.push(channel);
     }
-    let token = customs_common::auth::mint_token(
-        &settings.auth,
-        "loadgen",
-        Role::Admin,
-        "5300",
-        None,
-        Duration::from_secs(3600),
-    )?;
-    let scenario =
-        Arc::new(Scenario::prepare(args.scenario.into(), channels[0].clone(), token).await?);
+    let scenario = Arc::new(
+        Scenario::prepare(args.scenario.into(), channels[0].clone(), &settings.auth).await?,
+    );
     eprintln!(
         "scenario {} · {} connection(s) · concurrency {} · warm-up {} s · {} s measured",
         scenario.name(),

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -147,13 +149,21 @@ impl Instruction {
     }
 }
 
+/// An HS prefix as an index key: its digits as a number, and its length.
+fn prefix_key(digits: &str) -> Option<u64> {
+    let value: u64 = digits.parse().ok()?;
+    Some(value << 4 | digits.len() as u64)
+}
+
 /// Active instructions, indexed by their most selective condition so that screening
-/// evaluates only candidates: an HS prefix (looked up for each prefix length of each
-/// item), else an enterprise, else an origin, else a port; the rest are always tried.
+/// evaluates only candidates: an HS prefix (looked up for each prefix length in use, for
+/// each item), else an enterprise, else an origin, else a port; the rest are always tried.
 #[derive(Debug, Default)]
 pub struct InstructionIndex {
     instructions: Vec<Instruction>,
-    by_hs_prefix: HashMap<String, Vec<usize>>,
+    by_hs_prefix: FxHashMap<u64, Vec<usize>>,
+    /// The prefix lengths some instruction uses, ascending.
+    prefix_lengths: Vec<usize>,
     by_enterprise: HashMap<String, Vec<usize>>,
     by_origin: HashMap<String, Vec<usize>>,
     by_port: HashMap<String, Vec<usize>>,
@@ -165,9 +175,17 @@ impl InstructionIndex {
         let mut index = Self::default();
         for (position, instruction) in instructions.iter().enumerate() {
             let c = &instruction.conditions;
-            let (map, keys) = if !c.hs_prefixes.is_empty() {
-                (&mut index.by_hs_prefix, &c.hs_prefixes)
-            } else if !c.enterprise_codes.is_empty() {
+            let keys: Option<Vec<u64>> = c.hs_prefixes.iter().map(|p| prefix_key(p)).collect();
+            if let (false, Some(keys)) = (c.hs_prefixes.is_empty(), keys) {
+                for (key, prefix) in keys.into_iter().zip(&c.hs_prefixes) {
+                    index.by_hs_prefix.entry(key).or_default().push(position);
+                    if !index.prefix_lengths.contains(&prefix.len()) {
+                        index.prefix_lengths.push(prefix.len());
+                    }
+                }
+                continue;
+            }
+            let (map, keys) = if !c.enterprise_codes.is_empty() {
                 (&mut index.by_enterprise, &c.enterprise_codes)
             } else if !c.origin_countries.is_empty() {
                 (&mut index.by_origin, &c.origin_countries)
@@ -181,6 +199,7 @@ impl InstructionIndex {
                 map.entry(key.clone()).or_default().push(position);
             }
         }
+        index.prefix_lengths.sort_unstable();
         index.instructions = instructions;
         index
     }
@@ -204,10 +223,20 @@ impl InstructionIndex {
         extend(&self.by_enterprise, &input.enterprise_code);
         extend(&self.by_port, &input.port_code);
         for item in &input.items {
-            for length in 2..=item.hs_code.len().min(10) {
-                extend(&self.by_hs_prefix, &item.hs_code[..length]);
-            }
             extend(&self.by_origin, &item.origin_country);
+        }
+        for item in &input.items {
+            for &length in self
+                .prefix_lengths
+                .iter()
+                .take_while(|&&length| length <= item.hs_code.len())
+            {
+                if let Some(found) =
+                    prefix_key(&item.hs_code[..length]).and_then(|key| self.by_hs_prefix.get(&key))
+                {
+                    candidates.extend_from_slice(found);
+                }
+            }
         }
         candidates.sort_unstable();
         candidates.dedup();
