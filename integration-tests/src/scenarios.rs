@@ -11,7 +11,10 @@ use customs_common::{
 };
 use customs_proto::{
     common::{Date, Money},
-    declaration::{SubmitDeclarationRequest, declaration_service_client::DeclarationServiceClient},
+    declaration::{
+        GetStatusRequest, SubmitDeclarationRequest,
+        declaration_service_client::DeclarationServiceClient,
+    },
     field::{self as pb, guarantee_service_client::GuaranteeServiceClient},
 };
 use tonic::{Code, transport::Channel};
@@ -30,6 +33,9 @@ pub enum ScenarioKind {
     /// `DeclarationService/SubmitDeclaration` by a broker: a fresh request id and a
     /// 3-item declaration every call (each is then screened in the background).
     Submit,
+    /// `DeclarationService/GetStatus` by the hotline, over 200 declarations submitted
+    /// during preparation.
+    Status,
 }
 
 const HOUSES: [&str; 7] = ["5100", "5200", "5300", "5700", "6000", "6700", "6800"];
@@ -44,6 +50,9 @@ pub struct Scenario {
     broker_token: String,
     /// The bill of lading the submissions travel under.
     bill: String,
+    /// The hotline's token and the declarations it looks up.
+    hotline_token: String,
+    declarations: Vec<String>,
     /// (reference, access code) of the guarantees reserved against.
     guarantees: Vec<(String, String)>,
 }
@@ -71,11 +80,29 @@ impl Scenario {
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         )
         .to_ascii_uppercase();
-        if kind == ScenarioKind::Submit {
+        let hotline_token = mint(Role::Hotline, None)?;
+        let mut declarations = Vec::new();
+        if matches!(kind, ScenarioKind::Submit | ScenarioKind::Status) {
             story::parties(&channel, &mint(Role::Officer, None)?, &bill).await?;
         }
+        if kind == ScenarioKind::Status {
+            let mut client = DeclarationServiceClient::new(channel.clone());
+            for _ in 0..200 {
+                let declared = client
+                    .submit_declaration(authorized(
+                        SubmitDeclarationRequest {
+                            request_id: uuid::Uuid::new_v4().to_string(),
+                            content: Some(story::declaration(&bill, 3)),
+                        },
+                        &broker_token,
+                    ))
+                    .await
+                    .context("submitting the declarations to look up")?;
+                declarations.push(declared.into_inner().declaration_number);
+            }
+        }
         let count = match kind {
-            ScenarioKind::Health | ScenarioKind::Submit => 0,
+            ScenarioKind::Health | ScenarioKind::Submit | ScenarioKind::Status => 0,
             ScenarioKind::ReserveHot => 1,
             ScenarioKind::ReserveSpread => SPREAD,
         };
@@ -115,6 +142,8 @@ impl Scenario {
             token,
             broker_token,
             bill,
+            hotline_token,
+            declarations,
             guarantees,
         })
     }
@@ -125,6 +154,7 @@ impl Scenario {
             ScenarioKind::ReserveHot => "reserve-hot",
             ScenarioKind::ReserveSpread => "reserve-spread",
             ScenarioKind::Submit => "submit",
+            ScenarioKind::Status => "status",
         }
     }
 
@@ -147,6 +177,18 @@ impl Scenario {
                             content: Some(story::declaration(&self.bill, 3)),
                         },
                         &self.broker_token,
+                    ))
+                    .await
+                    .map_err(|status| status.code())?;
+            }
+            ScenarioKind::Status => {
+                let number = &self.declarations[(n as usize) % self.declarations.len()];
+                DeclarationServiceClient::new(channel)
+                    .get_status(authorized(
+                        GetStatusRequest {
+                            declaration_number: number.clone(),
+                        },
+                        &self.hotline_token,
                     ))
                     .await
                     .map_err(|status| status.code())?;

@@ -57,6 +57,8 @@ enum ScenarioArg {
     ReserveSpread,
     /// DeclarationService/SubmitDeclaration, a fresh 3-item declaration every call.
     Submit,
+    /// DeclarationService/GetStatus by the hotline over 200 declarations.
+    Status,
 }
 
 impl From<ScenarioArg> for ScenarioKind {
@@ -66,6 +68,7 @@ impl From<ScenarioArg> for ScenarioKind {
             ScenarioArg::ReserveHot => ScenarioKind::ReserveHot,
             ScenarioArg::ReserveSpread => ScenarioKind::ReserveSpread,
             ScenarioArg::Submit => ScenarioKind::Submit,
+            ScenarioArg::Status => ScenarioKind::Status,
         }
     }
 }
