@@ -10,6 +10,7 @@ pub mod day;
 pub mod db;
 pub mod error;
 pub mod money;
+pub mod paging;
 pub mod rulings;
 pub mod server;
 pub mod store;

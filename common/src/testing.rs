@@ -223,6 +223,39 @@ pub async fn sql_store(database: &TestDatabase) -> anyhow::Result<SharedStore> {
     }
 }
 
+/// Runs every listed suite function against a fresh SQLite database and a fresh
+/// PostgreSQL database: one repository suite, both native backends.
+///
+/// `$setup` is an `async fn(&TestDatabase) -> R` (migrate, build the repository);
+/// each `$name` is an `async fn(R)`.
+#[macro_export]
+macro_rules! database_suite {
+    ($setup:path; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let database = $crate::testing::TestDatabase::sqlite().await.unwrap();
+                    assert!(matches!(database.database, $crate::db::Database::Sqlite(_)));
+                    super::$name($setup(&database).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let database = $crate::testing::TestDatabase::postgres().await.unwrap();
+                    assert!(matches!(database.database, $crate::db::Database::Postgres(_)));
+                    super::$name($setup(&database).await).await;
+                }
+            )*
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! One repository suite, run against PostgreSQL and SQLite.
 
-use customs_common::{db::Database, store::StoredReservation, testing::TestDatabase};
+use customs_common::{store::StoredReservation, testing::TestDatabase};
 use field_platform::{
     domain::guarantee::HolderRestriction,
     storage::{
@@ -195,34 +195,8 @@ async fn suspension_and_restrictions_persist(repository: GuaranteeRepository) {
     );
 }
 
-macro_rules! repository_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let database = TestDatabase::sqlite().await.unwrap();
-                    assert!(matches!(database.database, Database::Sqlite(_)));
-                    super::$name(repository(&database).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let database = TestDatabase::postgres().await.unwrap();
-                    assert!(matches!(database.database, Database::Postgres(_)));
-                    super::$name(repository(&database).await).await;
-                }
-            )*
-        }
-    };
-}
-
-repository_suite!(
+customs_common::database_suite!(
+    repository;
     registration_is_idempotent_per_request_id,
     ledger_lines_are_recorded_once_and_rebuild_reservations,
     suspension_and_restrictions_persist,

@@ -1,7 +1,6 @@
 //! One repository suite, run against PostgreSQL and SQLite.
 
 use customs_common::{
-    db::Database,
     rulings::{RulingKind, RulingRecord},
     store::StoredDraw,
     testing::TestDatabase,
@@ -199,34 +198,8 @@ async fn draws_are_recorded_once(repository: RulingRepository) {
     assert_eq!(draws, [draw("D1", 500), draw("D2", 700)]);
 }
 
-macro_rules! repository_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let database = TestDatabase::sqlite().await.unwrap();
-                    assert!(matches!(database.database, Database::Sqlite(_)));
-                    super::$name(repository(&database).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let database = TestDatabase::postgres().await.unwrap();
-                    assert!(matches!(database.database, Database::Postgres(_)));
-                    super::$name(repository(&database).await).await;
-                }
-            )*
-        }
-    };
-}
-
-repository_suite!(
+customs_common::database_suite!(
+    repository;
     rulings_round_trip_and_issue_once_per_request,
     a_replacement_revokes_and_links_the_old_ruling,
     rulings_are_found_by_holder_kind_and_page,

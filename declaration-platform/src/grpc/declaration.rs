@@ -6,6 +6,7 @@ use customs_common::{
     Error, Violations,
     auth::{Caller, Role},
     codes::{house, parse_declaration_number, parse_enterprise_code, parse_house_code},
+    paging::{next_page_token, page_limit},
 };
 use customs_proto::{
     common::{DeclarationStage as ProtoStage, Lane, StatusEvent},
@@ -24,9 +25,6 @@ use crate::{
     domain::lifecycle::Stage,
     storage::declarations::{DeclarationFilter, DeclarationRecord, Transition},
 };
-
-const DEFAULT_PAGE_SIZE: i64 = 50;
-const MAX_PAGE_SIZE: i64 = 500;
 
 #[derive(Debug, Clone)]
 pub struct DeclarationService {
@@ -197,9 +195,6 @@ impl DeclarationServiceApi for DeclarationService {
                 )
             })
             .flatten();
-        if message.page_size < 0 {
-            violations.push("page_size", "PAGE_SIZE_NEGATIVE", "must not be negative");
-        }
         violations.into_result()?;
         let party = match caller.role {
             Role::Enterprise | Role::Broker => {
@@ -209,10 +204,7 @@ impl DeclarationServiceApi for DeclarationService {
             }
             _ => None,
         };
-        let limit = match i64::from(message.page_size) {
-            0 => DEFAULT_PAGE_SIZE,
-            size => size.min(MAX_PAGE_SIZE),
-        };
+        let limit = page_limit(message.page_size)?;
         let filter = DeclarationFilter {
             party,
             enterprise_code,
@@ -224,15 +216,7 @@ impl DeclarationServiceApi for DeclarationService {
             limit: limit + 1,
         };
         let mut found = self.declarations.list(&filter).await?;
-        let next_page_token = if found.len() as i64 > limit {
-            found.truncate(limit as usize);
-            found
-                .last()
-                .map(|d| d.declaration_number.clone())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page_token(&mut found, limit, |d| d.declaration_number.clone());
         let mut declarations = Vec::with_capacity(found.len());
         for record in found {
             declarations.push(declaration_message(&self.declarations, record).await?);

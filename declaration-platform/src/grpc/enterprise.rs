@@ -5,6 +5,7 @@ use customs_common::{
     auth::{Caller, Role},
     codes::parse_enterprise_code,
     day::today,
+    paging::{next_page_token, page_limit},
 };
 use customs_proto::{
     common::CreditClass as ProtoClass,
@@ -21,9 +22,6 @@ use crate::{
     enterprises::Enterprises,
     storage::enterprises::{EnterpriseFilter, EnterpriseRecord},
 };
-
-const DEFAULT_PAGE_SIZE: i64 = 50;
-const MAX_PAGE_SIZE: i64 = 500;
 
 #[derive(Debug, Clone)]
 pub struct EnterpriseService {
@@ -155,14 +153,8 @@ impl EnterpriseServiceApi for EnterpriseService {
                 )
             })
             .flatten();
-        if message.page_size < 0 {
-            violations.push("page_size", "PAGE_SIZE_NEGATIVE", "must not be negative");
-        }
         violations.into_result()?;
-        let limit = match i64::from(message.page_size) {
-            0 => DEFAULT_PAGE_SIZE,
-            size => size.min(MAX_PAGE_SIZE),
-        };
+        let limit = page_limit(message.page_size)?;
         let filter = EnterpriseFilter {
             kind: kind_from_proto(message.kind()),
             home_house: (!message.home_house.is_empty()).then(|| message.home_house.clone()),
@@ -170,12 +162,7 @@ impl EnterpriseServiceApi for EnterpriseService {
             limit: limit + 1,
         };
         let mut found = self.enterprises.list(&filter).await?;
-        let next_page_token = if found.len() as i64 > limit {
-            found.truncate(limit as usize);
-            found.last().map(|e| e.code.clone()).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page_token(&mut found, limit, |e| e.code.clone());
         Ok(Response::new(pb::ListEnterprisesResponse {
             enterprises: found.into_iter().map(enterprise_message).collect(),
             next_page_token,

@@ -123,20 +123,9 @@ pub struct DeclarationFilter {
 const COLUMNS: &str = "declaration_number, request_id, enterprise_code, broker_code, declaring_office, stage, \
      handling_house, lane, review_sub_centre, content, submitted_at, updated_at, version";
 
-const NEXT_SEQUENCE: &str = "INSERT INTO declaration_sequences (site, year, direction, last_value) VALUES ($1, $2, $3, 1)
-     ON CONFLICT (site, year, direction) DO UPDATE SET last_value = declaration_sequences.last_value + 1
-     RETURNING last_value";
-
 #[derive(Debug, Clone)]
 pub struct DeclarationRepository {
     database: Database,
-}
-
-/// Whether an error is a unique-constraint violation (a concurrent duplicate).
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .is_some_and(|e| e.is_unique_violation())
 }
 
 impl DeclarationRepository {
@@ -144,81 +133,22 @@ impl DeclarationRepository {
         Self { database }
     }
 
-    /// Numbers and stores a declaration with its first event and its screening
-    /// hand-off, all in one transaction; a repeated request id returns the first
-    /// declaration (also when both arrive at once). Returns it and whether it is new.
+    /// Numbers and stores one declaration with its first event and its screening
+    /// hand-off, in one transaction; a repeated request id returns the first declaration
+    /// (also when both arrive at once). Returns it and whether it is new.
     pub async fn submit(&self, new: &NewDeclaration) -> Result<(DeclarationRecord, bool)> {
         if let Some(existing) = self.find_by_request_id(&new.request_id).await? {
             return Ok((existing, false));
         }
-        let now = OffsetDateTime::now_utc();
-        let outcome: std::result::Result<String, sqlx::Error> = on_pool!(&self.database, pool => {
-            async {
-                let mut tx = pool.begin().await?;
-                let direction = new.direction_flag.to_string();
-                let sequence: i64 = sqlx::query_scalar(NEXT_SEQUENCE)
-                    .bind(&new.declaring_office)
-                    .bind(new.year)
-                    .bind(&direction)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let number = format!("{}{:04}{}{:09}", new.declaring_office, new.year, new.direction_flag, sequence);
-                sqlx::query(
-                    "INSERT INTO declarations (declaration_number, request_id, enterprise_code, broker_code,
-                         declaring_office, stage, handling_house, content, submitted_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-                )
-                .bind(&number)
-                .bind(&new.request_id)
-                .bind(&new.enterprise_code)
-                .bind(&new.broker_code)
-                .bind(&new.declaring_office)
-                .bind(Stage::Submitted.as_str())
-                .bind(&new.handling_house)
-                .bind(&new.content)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at)
-                     VALUES ($1, '', $2, $3, $4, 'declared', $5)",
-                )
-                .bind(&number)
-                .bind(Stage::Submitted.as_str())
-                .bind(&new.actor)
-                .bind(&new.handling_house)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                let job = Job::ScreenDeclaration { declaration_number: number.clone() };
-                sqlx::query(ENQUEUE)
-                    .bind(job.kind())
-                    .bind(job.payload().map_err(|e| sqlx::Error::Protocol(e.to_string()))?)
-                    .bind(now)
-                    .bind(now_millis())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(number)
-            }
-            .await
-        });
-        match outcome {
-            Ok(number) => {
-                let record = self.get(&number).await?.ok_or_else(|| {
-                    Error::internal(anyhow::anyhow!("declaration {number} vanished"))
-                })?;
-                Ok((record, true))
-            }
-            Err(error) if is_unique_violation(&error) => {
-                // The same request arrived twice at once: the other one won.
-                let first = self
-                    .find_by_request_id(&new.request_id)
-                    .await?
-                    .ok_or_else(|| Error::from(error))?;
-                Ok((first, false))
-            }
-            Err(error) => Err(error.into()),
+        match self.submit_batch(std::slice::from_ref(new)).await {
+            Ok(mut answers) => answers
+                .pop()
+                .ok_or_else(|| Error::internal(anyhow::anyhow!("a submission got no answer"))),
+            // The same request arrived twice at once and the other one won.
+            Err(error) => match self.find_by_request_id(&new.request_id).await? {
+                Some(first) => Ok((first, false)),
+                None => Err(error),
+            },
         }
     }
 

@@ -5,6 +5,7 @@ use customs_common::{
     auth::{Caller, Role},
     codes::{directly_under_house, parse_declaration_number, parse_enterprise_code, parse_hs_code},
     day::date_of_day,
+    paging::{next_page_token, page_limit},
     rulings::RulingKind,
 };
 use customs_proto::{
@@ -21,9 +22,6 @@ use crate::{
     rulings::{RulingView, Rulings},
     storage::rulings::RulingFilter,
 };
-
-const DEFAULT_PAGE_SIZE: i64 = 50;
-const MAX_PAGE_SIZE: i64 = 500;
 
 #[derive(Debug, Clone)]
 pub struct RulingService {
@@ -209,9 +207,6 @@ impl RulingServiceApi for RulingService {
                     .ok()
             })
             .flatten();
-        if message.page_size < 0 {
-            violations.push("page_size", "PAGE_SIZE_NEGATIVE", "must not be negative");
-        }
         violations.into_result()?;
         if matches!(caller.role, Role::Enterprise | Role::Broker) {
             match (&holder, &caller.enterprise) {
@@ -225,10 +220,7 @@ impl RulingServiceApi for RulingService {
                 _ => holder = caller.enterprise.clone(),
             }
         }
-        let limit = match i64::from(message.page_size) {
-            0 => DEFAULT_PAGE_SIZE,
-            size => size.min(MAX_PAGE_SIZE),
-        };
+        let limit = page_limit(message.page_size)?;
         let filter = RulingFilter {
             holder,
             kind: kind_from_proto(message.kind()),
@@ -237,15 +229,7 @@ impl RulingServiceApi for RulingService {
             limit: limit + 1,
         };
         let mut found = self.rulings.find(&filter).await?;
-        let next_page_token = if found.len() as i64 > limit {
-            found.truncate(limit as usize);
-            found
-                .last()
-                .map(|view| view.record.id.clone())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page_token(&mut found, limit, |view| view.record.id.clone());
         Ok(Response::new(pb::FindRulingsResponse {
             rulings: found.into_iter().map(ruling_message).collect(),
             next_page_token,

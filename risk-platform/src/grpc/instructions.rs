@@ -9,6 +9,7 @@ use customs_common::{
         directly_under_house, parse_country, parse_enterprise_code, parse_house_code,
         parse_hs_prefix,
     },
+    paging::{next_page_token, page_limit},
 };
 use customs_proto::{
     convert::{instant, timestamp},
@@ -28,8 +29,6 @@ use crate::{
     storage::risk::InstructionRecord,
 };
 
-const DEFAULT_PAGE_SIZE: i64 = 50;
-const MAX_PAGE_SIZE: i64 = 500;
 /// "No end": 9999-12-31.
 const FOREVER: i64 = 253_402_214_400;
 
@@ -269,10 +268,7 @@ impl ControlInstructionServiceApi for ControlInstructionService {
                 Error::invalid("page_size", "PAGE_SIZE_NEGATIVE", "must not be negative").into(),
             );
         }
-        let limit = match i64::from(message.page_size) {
-            0 => DEFAULT_PAGE_SIZE,
-            size => size.min(MAX_PAGE_SIZE),
-        };
+        let limit = page_limit(message.page_size)?;
         let revoked = match message.state() {
             pb::InstructionState::Unspecified => None,
             pb::InstructionState::Active => Some(false),
@@ -284,15 +280,7 @@ impl ControlInstructionServiceApi for ControlInstructionService {
             .risk
             .instructions(revoked, house, after, limit + 1)
             .await?;
-        let next_page_token = if found.len() as i64 > limit {
-            found.truncate(limit as usize);
-            found
-                .last()
-                .map(|r| r.instruction.id.clone())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page_token(&mut found, limit, |r| r.instruction.id.clone());
         Ok(Response::new(pb::ListControlInstructionsResponse {
             instructions: found.into_iter().map(instruction_message).collect(),
             next_page_token,
