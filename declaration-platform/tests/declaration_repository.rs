@@ -1,0 +1,224 @@
+//! One repository suite for declarations, run against PostgreSQL and SQLite.
+
+use customs_common::testing::TestDatabase;
+use declaration_platform::{
+    domain::lifecycle::Stage,
+    outbox::{Job, Outbox},
+    storage::{
+        declarations::{DeclarationFilter, DeclarationRepository, NewDeclaration, Transition},
+        migrations,
+    },
+};
+
+struct Fixture {
+    declarations: DeclarationRepository,
+    outbox: Outbox,
+}
+
+async fn fixture(database: &TestDatabase) -> Fixture {
+    for _ in 0..2 {
+        let mut migrations = migrations().unwrap();
+        database.database.migrate(&mut migrations).await.unwrap();
+    }
+    Fixture {
+        declarations: DeclarationRepository::new(database.database.clone()),
+        outbox: Outbox::new(database.database.clone()),
+    }
+}
+
+fn new(request_id: &str, office: &str, flag: char) -> NewDeclaration {
+    NewDeclaration {
+        request_id: request_id.into(),
+        enterprise_code: "4403960001".into(),
+        broker_code: "4403980001".into(),
+        declaring_office: office.into(),
+        handling_house: format!("{}00", &office[..2]),
+        direction_flag: flag,
+        year: 2026,
+        content: vec![1, 2, 3],
+        actor: "broker@5300".into(),
+    }
+}
+
+async fn numbers_follow_site_year_and_direction_without_gaps(f: Fixture) {
+    let (first, created) = f.declarations.submit(&new("a", "5301", '1')).await.unwrap();
+    assert!(created);
+    assert_eq!(first.declaration_number, "530120261000000001");
+    let (again, created) = f.declarations.submit(&new("a", "5301", '1')).await.unwrap();
+    assert!(!created);
+    assert_eq!(again.declaration_number, first.declaration_number);
+    // A batch: two sites, both directions, and a request repeated inside the batch.
+    let batch = [
+        new("b", "5301", '1'),
+        new("c", "5301", '0'),
+        new("b", "5301", '1'),
+        new("d", "5101", '1'),
+        new("e", "5301", '1'),
+    ];
+    let answers = f.declarations.submit_batch(&batch).await.unwrap();
+    let numbers: Vec<_> = answers
+        .iter()
+        .map(|(record, _)| record.declaration_number.as_str())
+        .collect();
+    assert_eq!(
+        numbers,
+        [
+            "530120261000000002",
+            "530120260000000001",
+            "530120261000000002",
+            "510120261000000001",
+            "530120261000000003"
+        ]
+    );
+    assert_eq!(
+        answers
+            .iter()
+            .map(|(_, created)| *created)
+            .collect::<Vec<_>>(),
+        [true, true, false, true, true]
+    );
+    // Every new declaration carries its first event and its screening hand-off.
+    assert_eq!(f.outbox.pending().await.unwrap(), 5);
+    let claimed = f.outbox.claim(10).await.unwrap();
+    assert!(
+        claimed
+            .iter()
+            .all(|c| matches!(c.job, Job::ScreenDeclaration { .. }))
+    );
+    assert!(
+        f.outbox.claim(10).await.unwrap().is_empty(),
+        "claimed jobs are not handed out twice"
+    );
+    let events = f.declarations.events("530120261000000001").await.unwrap();
+    assert_eq!(
+        (events.len(), events[0].to_stage.as_str()),
+        (1, "SUBMITTED")
+    );
+}
+
+async fn transitions_append_events_and_refuse_a_stale_version(f: Fixture) {
+    let (record, _) = f.declarations.submit(&new("a", "5301", '1')).await.unwrap();
+    let number = record.declaration_number.clone();
+    let accepted = Transition {
+        to: Stage::Accepted,
+        actor: "risk-platform".into(),
+        house_code: "5300".into(),
+        reason: "checks passed".into(),
+        lane: None,
+        review_sub_centre: None,
+    };
+    assert!(
+        f.declarations
+            .transition(&number, Stage::Submitted, record.version, &accepted)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !f.declarations
+            .transition(&number, Stage::Submitted, record.version, &accepted)
+            .await
+            .unwrap(),
+        "a transition read at an old version loses"
+    );
+    let lane = Transition {
+        to: Stage::LaneDecided,
+        lane: Some("RED".into()),
+        ..accepted.clone()
+    };
+    assert!(
+        f.declarations
+            .transition(&number, Stage::Accepted, record.version + 1, &lane)
+            .await
+            .unwrap()
+    );
+    let stored = f.declarations.get(&number).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.stage, stored.lane.as_str(), stored.version),
+        (Stage::LaneDecided, "RED", 3)
+    );
+    let events = f.declarations.events(&number).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.to_stage.as_str())
+            .collect::<Vec<_>>(),
+        ["SUBMITTED", "ACCEPTED", "LANE_DECIDED"]
+    );
+    assert_eq!(events[1].from_stage, "SUBMITTED");
+}
+
+async fn lists_filter_by_party_office_and_stage_and_page(f: Fixture) {
+    for (id, office) in [("a", "5301"), ("b", "5301"), ("c", "5101")] {
+        f.declarations.submit(&new(id, office, '1')).await.unwrap();
+    }
+    let mut other = new("d", "5301", '1');
+    other.enterprise_code = "4403960002".into();
+    other.broker_code = String::new();
+    f.declarations.submit(&other).await.unwrap();
+    let count = |filter: DeclarationFilter| {
+        let declarations = f.declarations.clone();
+        async move { declarations.list(&filter).await.unwrap().len() }
+    };
+    let base = DeclarationFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(count(base.clone()).await, 4);
+    assert_eq!(
+        count(DeclarationFilter {
+            party: Some("4403980001".into()),
+            ..base.clone()
+        })
+        .await,
+        3,
+        "the broker's"
+    );
+    assert_eq!(
+        count(DeclarationFilter {
+            party: Some("4403960002".into()),
+            ..base.clone()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        count(DeclarationFilter {
+            declaring_office: Some("5101".into()),
+            ..base.clone()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        count(DeclarationFilter {
+            stage: Some(Stage::Accepted),
+            ..base.clone()
+        })
+        .await,
+        0
+    );
+    let first_page = f
+        .declarations
+        .list(&DeclarationFilter {
+            limit: 2,
+            ..base.clone()
+        })
+        .await
+        .unwrap();
+    let after = first_page.last().unwrap().declaration_number.clone();
+    assert_eq!(
+        count(DeclarationFilter {
+            after: Some(after),
+            ..base
+        })
+        .await,
+        2
+    );
+}
+
+customs_common::database_suite!(
+    fixture;
+    numbers_follow_site_year_and_direction_without_gaps,
+    transitions_append_events_and_refuse_a_stale_version,
+    lists_filter_by_party_office_and_stage_and_page,
+);
