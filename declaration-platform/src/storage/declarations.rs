@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::{
     domain::lifecycle::Stage,
-    outbox::{ENQUEUE, Job, now_millis},
+    outbox::{Job, now_millis},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,43 +205,55 @@ impl DeclarationRepository {
                         numbered.push((i, format!("{site}{year:04}{direction}{sequence:09}")));
                     }
                 }
-                for (i, number) in &numbered {
-                    let new = &batch[*i];
-                    sqlx::query(
-                        "INSERT INTO declarations (declaration_number, request_id, enterprise_code, broker_code,
-                             declaring_office, stage, handling_house, content, submitted_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-                    )
-                    .bind(number)
-                    .bind(&new.request_id)
-                    .bind(&new.enterprise_code)
-                    .bind(&new.broker_code)
-                    .bind(&new.declaring_office)
-                    .bind(Stage::Submitted.as_str())
-                    .bind(&new.handling_house)
-                    .bind(&new.content)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at)
-                         VALUES ($1, '', $2, $3, $4, 'declared', $5)",
-                    )
-                    .bind(number)
-                    .bind(Stage::Submitted.as_str())
-                    .bind(&new.actor)
-                    .bind(&new.handling_house)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    let job = Job::ScreenDeclaration { declaration_number: number.clone() };
-                    sqlx::query(ENQUEUE)
-                        .bind(job.kind())
-                        .bind(job.payload().map_err(|e| sqlx::Error::Protocol(e.to_string()))?)
-                        .bind(now)
-                        .bind(now_millis())
-                        .execute(&mut *tx)
-                        .await?;
+                if !numbered.is_empty() {
+                    // Three multi-row statements for the whole batch, not three per declaration.
+                    let mut declarations = sqlx::QueryBuilder::new(
+                        "INSERT INTO declarations (declaration_number, request_id, enterprise_code, broker_code, \
+                         declaring_office, stage, handling_house, content, submitted_at, updated_at) ",
+                    );
+                    declarations.push_values(&numbered, |mut row, (i, number)| {
+                        let new = &batch[*i];
+                        row.push_bind(number.as_str())
+                            .push_bind(new.request_id.as_str())
+                            .push_bind(new.enterprise_code.as_str())
+                            .push_bind(new.broker_code.as_str())
+                            .push_bind(new.declaring_office.as_str())
+                            .push_bind(Stage::Submitted.as_str())
+                            .push_bind(new.handling_house.as_str())
+                            .push_bind(new.content.as_slice())
+                            .push_bind(now)
+                            .push_bind(now);
+                    });
+                    declarations.build().execute(&mut *tx).await?;
+                    let mut events = sqlx::QueryBuilder::new(
+                        "INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at) ",
+                    );
+                    events.push_values(&numbered, |mut row, (i, number)| {
+                        let new = &batch[*i];
+                        row.push_bind(number.as_str())
+                            .push_bind("")
+                            .push_bind(Stage::Submitted.as_str())
+                            .push_bind(new.actor.as_str())
+                            .push_bind(new.handling_house.as_str())
+                            .push_bind("declared")
+                            .push_bind(now);
+                    });
+                    events.build().execute(&mut *tx).await?;
+                    let jobs = numbered
+                        .iter()
+                        .map(|(_, number)| {
+                            let job = Job::ScreenDeclaration { declaration_number: number.clone() };
+                            job.payload().map(|payload| (job.kind(), payload))
+                        })
+                        .collect::<Result<Vec<_>>>()
+                        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+                    let mut outbox =
+                        sqlx::QueryBuilder::new("INSERT INTO outbox (kind, payload, created_at, next_attempt_at) ");
+                    let due = now_millis();
+                    outbox.push_values(&jobs, |mut row, (kind, payload)| {
+                        row.push_bind(*kind).push_bind(payload.as_str()).push_bind(now).push_bind(due);
+                    });
+                    outbox.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(numbered)
