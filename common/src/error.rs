@@ -61,6 +61,11 @@ impl Violations {
         self.0.extend(other);
     }
 
+    /// The value of a field's parse, or `None` with its violation collected.
+    pub fn keep<T>(&mut self, parsed: Result<T, FieldViolation>) -> Option<T> {
+        parsed.map_err(|violation| self.0.push(violation)).ok()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -80,9 +80,7 @@ impl NewEnterprise {
         home_house: &str,
     ) -> Result<Self, Error> {
         let mut violations = Violations::new();
-        let code = parse_enterprise_code("code", code)
-            .map_err(|v| violations.extend([v]))
-            .ok();
+        let code = violations.keep(parse_enterprise_code("code", code));
         if name.trim().is_empty() {
             violations.push(
                 "name",

@@ -19,7 +19,7 @@ use futures::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{keep, missing_field};
+use super::missing_field;
 use crate::{
     declarations::{Declarations, may_see},
     domain::lifecycle::Stage,
@@ -173,27 +173,22 @@ impl DeclarationServiceApi for DeclarationService {
         let mut violations = Violations::new();
         let enterprise_code = (!message.enterprise_code.is_empty())
             .then(|| {
-                keep(
-                    &mut violations,
-                    parse_enterprise_code("enterprise_code", &message.enterprise_code),
-                )
+                violations.keep(parse_enterprise_code(
+                    "enterprise_code",
+                    &message.enterprise_code,
+                ))
             })
             .flatten();
         let declaring_office = (!message.declaring_office.is_empty())
             .then(|| {
-                keep(
-                    &mut violations,
-                    parse_house_code("declaring_office", &message.declaring_office),
-                )
+                violations.keep(parse_house_code(
+                    "declaring_office",
+                    &message.declaring_office,
+                ))
             })
             .flatten();
         let after = (!message.page_token.is_empty())
-            .then(|| {
-                keep(
-                    &mut violations,
-                    parse_declaration_number("page_token", &message.page_token),
-                )
-            })
+            .then(|| violations.keep(parse_declaration_number("page_token", &message.page_token)))
             .flatten();
         violations.into_result()?;
         let party = match caller.role {
@@ -288,10 +283,10 @@ impl DeclarationServiceApi for DeclarationService {
         let caller = Caller::of(&request)?.clone();
         let message = request.into_inner();
         let mut violations = Violations::new();
-        let number = keep(
-            &mut violations,
-            parse_declaration_number("declaration_number", &message.declaration_number),
-        );
+        let number = violations.keep(parse_declaration_number(
+            "declaration_number",
+            &message.declaration_number,
+        ));
         let to = stage_from_proto(message.to_stage());
         if to.is_none() {
             violations.push("to_stage", "REQUIRED", "the stage to move to");
@@ -301,7 +296,7 @@ impl DeclarationServiceApi for DeclarationService {
         } else {
             message.house_code.clone()
         };
-        keep(&mut violations, parse_house_code("house_code", &house_code));
+        violations.keep(parse_house_code("house_code", &house_code));
         violations.into_result()?;
         let (Some(number), Some(to)) = (number, to) else {
             return Err(missing_field().into());

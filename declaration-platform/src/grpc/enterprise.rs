@@ -16,7 +16,7 @@ use customs_proto::{
 };
 use tonic::{Request, Response, Status};
 
-use super::{keep, missing_field};
+use super::missing_field;
 use crate::{
     domain::enterprise::{CreditClass, EnterpriseKind, NewEnterprise},
     enterprises::Enterprises,
@@ -146,12 +146,7 @@ impl EnterpriseServiceApi for EnterpriseService {
         let message = request.into_inner();
         let mut violations = Violations::new();
         let after = (!message.page_token.is_empty())
-            .then(|| {
-                keep(
-                    &mut violations,
-                    parse_enterprise_code("page_token", &message.page_token),
-                )
-            })
+            .then(|| violations.keep(parse_enterprise_code("page_token", &message.page_token)))
             .flatten();
         violations.into_result()?;
         let limit = page_limit(message.page_size)?;
@@ -175,10 +170,7 @@ impl EnterpriseServiceApi for EnterpriseService {
     ) -> Result<Response<pb::Enterprise>, Status> {
         let message = request.into_inner();
         let mut violations = Violations::new();
-        let code = keep(
-            &mut violations,
-            parse_enterprise_code("code", &message.code),
-        );
+        let code = violations.keep(parse_enterprise_code("code", &message.code));
         let class = class_from_proto(message.credit_class());
         if class.is_none() {
             violations.push(
@@ -189,16 +181,13 @@ impl EnterpriseServiceApi for EnterpriseService {
         }
         let effective_from = match &message.effective_from {
             None => Some(today()),
-            Some(date) => keep(
-                &mut violations,
-                time::Date::try_from(date).map_err(|_| {
-                    customs_common::error::FieldViolation::new(
-                        "effective_from",
-                        "DATE_INVALID",
-                        "not a calendar day",
-                    )
-                }),
-            ),
+            Some(date) => violations.keep(time::Date::try_from(date).map_err(|_| {
+                customs_common::error::FieldViolation::new(
+                    "effective_from",
+                    "DATE_INVALID",
+                    "not a calendar day",
+                )
+            })),
         };
         if message.reason.trim().is_empty() {
             violations.push("reason", "REQUIRED", "a reason is required");

@@ -111,9 +111,7 @@ fn date(date: Option<&customs_proto::common::Date>) -> Option<time::Date> {
 
 fn parse_reserve(request: &pb::ReserveDutiesRequest) -> Result<Reserve, Error> {
     let mut violations = Violations::new();
-    let reference = GuaranteeReference::parse("reference", &request.reference)
-        .map_err(|v| violations.extend([v]))
-        .ok();
+    let reference = violations.keep(GuaranteeReference::parse("reference", &request.reference));
     if request.access_code.trim().is_empty() {
         violations.push(
             "access_code",
@@ -121,16 +119,12 @@ fn parse_reserve(request: &pb::ReserveDutiesRequest) -> Result<Reserve, Error> {
             "the guarantee's access code is required",
         );
     }
-    let holder = parse_enterprise_code("holder", &request.holder)
-        .map_err(|v| violations.extend([v]))
-        .ok();
-    let declaration_number =
-        parse_declaration_number("declaration_number", &request.declaration_number)
-            .map_err(|v| violations.extend([v]))
-            .ok();
-    let house_code = parse_house_code("house_code", &request.house_code)
-        .map_err(|v| violations.extend([v]))
-        .ok();
+    let holder = violations.keep(parse_enterprise_code("holder", &request.holder));
+    let declaration_number = violations.keep(parse_declaration_number(
+        "declaration_number",
+        &request.declaration_number,
+    ));
+    let house_code = violations.keep(parse_house_code("house_code", &request.house_code));
     let amount_fen = match &request.amount {
         None => {
             violations.push("amount", "REQUIRED", "the duties to reserve are required");
@@ -274,13 +268,11 @@ impl GuaranteeServiceApi for GuaranteeService {
         let caller = Caller::of(&request)?.clone();
         let message = request.into_inner();
         let mut violations = Violations::new();
-        let reference = GuaranteeReference::parse("reference", &message.reference)
-            .map_err(|v| violations.extend([v]))
-            .ok();
-        let declaration_number =
-            parse_declaration_number("declaration_number", &message.declaration_number)
-                .map_err(|v| violations.extend([v]))
-                .ok();
+        let reference = violations.keep(GuaranteeReference::parse("reference", &message.reference));
+        let declaration_number = violations.keep(parse_declaration_number(
+            "declaration_number",
+            &message.declaration_number,
+        ));
         violations.into_result()?;
         let (Some(reference), Some(declaration_number)) = (reference, declaration_number) else {
             return Err(
@@ -319,9 +311,7 @@ impl GuaranteeServiceApi for GuaranteeService {
     ) -> Result<Response<pb::HolderRestrictions>, Status> {
         let message = request.into_inner();
         let mut violations = Violations::new();
-        let holder = parse_enterprise_code("holder", &message.holder)
-            .map_err(|v| violations.extend([v]))
-            .ok();
+        let holder = violations.keep(parse_enterprise_code("holder", &message.holder));
         let restriction = match message.restriction() {
             pb::HolderRestriction::Discredited => Some(HolderRestriction::Discredited),
             pb::HolderRestriction::Arrears => Some(HolderRestriction::Arrears),

@@ -69,13 +69,6 @@ pub fn parse_quantity_milli(field: &str, quantity: &str) -> Result<i64, FieldVio
     }
 }
 
-/// The value of `result`, or `None` with its violation collected.
-fn keep<T>(violations: &mut Violations, result: Result<T, FieldViolation>) -> Option<T> {
-    result
-        .map_err(|violation| violations.extend([violation]))
-        .ok()
-}
-
 /// A positive unit price in a valid currency.
 fn parse_unit_price((currency, amount): (&str, &str)) -> Result<(String, Decimal), FieldViolation> {
     let currency = parse_currency("ruling.unit_price.currency_code", currency)?;
@@ -99,10 +92,7 @@ impl NewRuling {
     /// Validates every field at once, by the ruling's kind.
     pub fn parse(draft: &RulingDraft<'_>) -> Result<Self, Error> {
         let mut violations = Violations::new();
-        let holder = keep(
-            &mut violations,
-            parse_enterprise_code("ruling.holder", draft.holder),
-        );
+        let holder = violations.keep(parse_enterprise_code("ruling.holder", draft.holder));
         if draft.subject.trim().is_empty() {
             violations.push(
                 "ruling.subject",
@@ -116,13 +106,10 @@ impl NewRuling {
         match draft.kind {
             None => violations.push("ruling.kind", "REQUIRED", "the kind of ruling is required"),
             Some(RulingKind::PreClassification) => {
-                hs_code = keep(
-                    &mut violations,
-                    parse_hs_code("ruling.hs_code", draft.hs_code),
-                );
+                hs_code = violations.keep(parse_hs_code("ruling.hs_code", draft.hs_code));
             }
             Some(RulingKind::PricePreReview) => match draft.unit_price {
-                Some(price) => unit_price = keep(&mut violations, parse_unit_price(price)),
+                Some(price) => unit_price = violations.keep(parse_unit_price(price)),
                 None => violations.push(
                     "ruling.unit_price",
                     "REQUIRED",
@@ -130,22 +117,17 @@ impl NewRuling {
                 ),
             },
             Some(RulingKind::OriginPreDetermination) => {
-                origin_country = keep(
-                    &mut violations,
-                    parse_country("ruling.origin_country", draft.origin_country),
-                );
+                origin_country =
+                    violations.keep(parse_country("ruling.origin_country", draft.origin_country));
             }
             Some(RulingKind::Licence) => {
                 if stated_hs {
-                    hs_code = keep(
-                        &mut violations,
-                        parse_hs_prefix("ruling.hs_code", draft.hs_code),
-                    );
+                    hs_code = violations.keep(parse_hs_prefix("ruling.hs_code", draft.hs_code));
                 }
-                quantity_granted_milli = keep(
-                    &mut violations,
-                    parse_quantity_milli("ruling.quantity_granted", draft.quantity_granted),
-                );
+                quantity_granted_milli = violations.keep(parse_quantity_milli(
+                    "ruling.quantity_granted",
+                    draft.quantity_granted,
+                ));
                 if draft.unit.trim().is_empty() {
                     violations.push(
                         "ruling.unit",
@@ -158,13 +140,10 @@ impl NewRuling {
             }
             Some(RulingKind::ProfessionalDetermination) => {
                 if stated_hs {
-                    hs_code = keep(
-                        &mut violations,
-                        parse_hs_code("ruling.hs_code", draft.hs_code),
-                    );
+                    hs_code = violations.keep(parse_hs_code("ruling.hs_code", draft.hs_code));
                 }
                 if let Some(price) = draft.unit_price {
-                    unit_price = keep(&mut violations, parse_unit_price(price));
+                    unit_price = violations.keep(parse_unit_price(price));
                 }
                 if !stated_hs && draft.unit_price.is_none() {
                     violations.push(

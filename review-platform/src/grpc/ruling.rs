@@ -118,11 +118,7 @@ impl RulingServiceApi for RulingService {
             violations.push("request_id", "REQUIRED", "a client request id is required");
         }
         let replaces = (!message.replaces.trim().is_empty())
-            .then(|| {
-                parse_ruling_id("replaces", &message.replaces)
-                    .map_err(|v| violations.extend([v]))
-                    .ok()
-            })
+            .then(|| violations.keep(parse_ruling_id("replaces", &message.replaces)))
             .flatten();
         let price = ruling.unit_price.as_ref();
         let draft = RulingDraft {
@@ -187,25 +183,13 @@ impl RulingServiceApi for RulingService {
         let message = request.into_inner();
         let mut violations = Violations::new();
         let mut holder = (!message.holder.is_empty())
-            .then(|| {
-                parse_enterprise_code("holder", &message.holder)
-                    .map_err(|v| violations.extend([v]))
-                    .ok()
-            })
+            .then(|| violations.keep(parse_enterprise_code("holder", &message.holder)))
             .flatten();
         let hs_code = (!message.hs_code.is_empty())
-            .then(|| {
-                parse_hs_code("hs_code", &message.hs_code)
-                    .map_err(|v| violations.extend([v]))
-                    .ok()
-            })
+            .then(|| violations.keep(parse_hs_code("hs_code", &message.hs_code)))
             .flatten();
         let after = (!message.page_token.is_empty())
-            .then(|| {
-                parse_ruling_id("page_token", &message.page_token)
-                    .map_err(|v| violations.extend([v]))
-                    .ok()
-            })
+            .then(|| violations.keep(parse_ruling_id("page_token", &message.page_token)))
             .flatten();
         violations.into_result()?;
         if matches!(caller.role, Role::Enterprise | Role::Broker) {
@@ -256,16 +240,12 @@ impl RulingServiceApi for RulingService {
         let caller = Caller::of(&request)?.clone();
         let message = request.into_inner();
         let mut violations = Violations::new();
-        let id = parse_ruling_id("ruling_id", &message.ruling_id)
-            .map_err(|v| violations.extend([v]))
-            .ok();
-        let declaration =
-            parse_declaration_number("declaration_number", &message.declaration_number)
-                .map_err(|v| violations.extend([v]))
-                .ok();
-        let quantity = parse_quantity_milli("quantity", &message.quantity)
-            .map_err(|v| violations.extend([v]))
-            .ok();
+        let id = violations.keep(parse_ruling_id("ruling_id", &message.ruling_id));
+        let declaration = violations.keep(parse_declaration_number(
+            "declaration_number",
+            &message.declaration_number,
+        ));
+        let quantity = violations.keep(parse_quantity_milli("quantity", &message.quantity));
         violations.into_result()?;
         let (Some(id), Some(declaration), Some(quantity)) = (id, declaration, quantity) else {
             return Err(

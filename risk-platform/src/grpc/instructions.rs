@@ -112,9 +112,10 @@ fn conditions(message: &pb::InstructionConditions, violations: &mut Violations) 
                 .iter()
                 .enumerate()
                 .filter_map(|(i, value)| {
-                    parse(&format!("instruction.conditions.{field}[{i}]"), value)
-                        .map_err(|v| violations.extend([v]))
-                        .ok()
+                    violations.keep(parse(
+                        &format!("instruction.conditions.{field}[{i}]"),
+                        value,
+                    ))
                 })
                 .collect::<Vec<_>>()
         };
