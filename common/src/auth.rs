@@ -110,6 +110,22 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Whether the caller acts for one enterprise (the enterprise and broker roles),
+    /// and so sees only what concerns that enterprise.
+    pub fn acts_for_an_enterprise(&self) -> bool {
+        matches!(self.role, Role::Enterprise | Role::Broker)
+    }
+
+    /// Whether the caller may see something whose parties are `parties`: customs roles
+    /// see everything; an enterprise or broker only what names its own enterprise.
+    pub fn may_see(&self, parties: &[&str]) -> bool {
+        !self.acts_for_an_enterprise()
+            || self
+                .enterprise
+                .as_deref()
+                .is_some_and(|own| parties.contains(&own))
+    }
+
     /// The caller of a request that went through [`AuthLayer`].
     pub fn of<T>(request: &tonic::Request<T>) -> Result<&Caller, Error> {
         request.extensions().get::<Caller>().ok_or_else(|| {
@@ -481,6 +497,21 @@ mod tests {
             .verify(&token)
             .unwrap_err();
         assert_eq!(error.reason(), "TOKEN_WRONG_AUDIENCE");
+    }
+
+    #[test]
+    fn enterprise_side_callers_see_only_what_names_their_enterprise() {
+        let caller = |role, enterprise: Option<&str>| Caller {
+            subject: "s".into(),
+            role,
+            house: "5300".into(),
+            enterprise: enterprise.map(str::to_owned),
+        };
+        assert!(caller(Role::Officer, None).may_see(&["4403960001"]));
+        assert!(caller(Role::Hotline, None).may_see(&[]));
+        assert!(caller(Role::Broker, Some("4403980001")).may_see(&["4403960001", "4403980001"]));
+        assert!(!caller(Role::Enterprise, Some("4403960002")).may_see(&["4403960001"]));
+        assert!(!caller(Role::Enterprise, None).may_see(&["4403960001"]));
     }
 
     #[test]

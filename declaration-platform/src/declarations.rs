@@ -36,13 +36,7 @@ fn unknown(number: &str) -> Error {
 
 /// Whether `caller` may see `record`: an enterprise or broker only its own.
 pub fn may_see(caller: &Caller, record: &DeclarationRecord) -> bool {
-    match caller.role {
-        Role::Enterprise | Role::Broker => caller
-            .enterprise
-            .as_deref()
-            .is_some_and(|own| own == record.enterprise_code || own == record.broker_code),
-        _ => true,
-    }
+    caller.may_see(&[&record.enterprise_code, &record.broker_code])
 }
 
 impl Declarations {

@@ -4,7 +4,7 @@ use std::{pin::Pin, time::Duration};
 
 use customs_common::{
     Error, Violations,
-    auth::{Caller, Role},
+    auth::Caller,
     codes::{house, parse_declaration_number, parse_enterprise_code, parse_house_code},
     paging::{next_page_token, page_limit},
 };
@@ -191,13 +191,12 @@ impl DeclarationServiceApi for DeclarationService {
             .then(|| violations.keep(parse_declaration_number("page_token", &message.page_token)))
             .flatten();
         violations.into_result()?;
-        let party = match caller.role {
-            Role::Enterprise | Role::Broker => {
-                Some(caller.enterprise.clone().ok_or_else(|| {
-                    Error::permission_denied("ENTERPRISE_UNKNOWN", "the token names no enterprise")
-                })?)
-            }
-            _ => None,
+        let party = if caller.acts_for_an_enterprise() {
+            Some(caller.enterprise.clone().ok_or_else(|| {
+                Error::permission_denied("ENTERPRISE_UNKNOWN", "the token names no enterprise")
+            })?)
+        } else {
+            None
         };
         let limit = page_limit(message.page_size)?;
         let filter = DeclarationFilter {

@@ -78,15 +78,13 @@ fn reservation_message(view: ReservationView) -> pb::Reservation {
 
 /// Enterprises and brokers see only guarantees they hold.
 fn ensure_may_read(caller: &Caller, holder: &str) -> Result<(), Error> {
-    match caller.role {
-        Role::Enterprise | Role::Broker if caller.enterprise.as_deref() != Some(holder) => {
-            Err(Error::permission_denied(
-                "GUARANTEE_NOT_YOURS",
-                "an enterprise may read only its own guarantees",
-            ))
-        }
-        _ => Ok(()),
+    if caller.may_see(&[holder]) {
+        return Ok(());
     }
+    Err(Error::permission_denied(
+        "GUARANTEE_NOT_YOURS",
+        "an enterprise may read only its own guarantees",
+    ))
 }
 
 /// Officers act for their own house; admins for any.

@@ -2,7 +2,7 @@
 
 use customs_common::{
     Error, Violations,
-    auth::{Caller, Role},
+    auth::Caller,
     codes::{directly_under_house, parse_declaration_number, parse_enterprise_code, parse_hs_code},
     day::date_of_day,
     paging::{next_page_token, page_limit},
@@ -94,12 +94,6 @@ fn ruling_message(view: RulingView) -> pb::Ruling {
     }
 }
 
-/// Enterprises and brokers see only rulings they hold.
-fn may_read(caller: &Caller, holder: &str) -> bool {
-    !matches!(caller.role, Role::Enterprise | Role::Broker)
-        || caller.enterprise.as_deref() == Some(holder)
-}
-
 fn ruling_id(field: &str, id: &str) -> Result<String, Status> {
     Ok(parse_ruling_id(field, id).map_err(Error::from)?)
 }
@@ -164,7 +158,7 @@ impl RulingServiceApi for RulingService {
         let caller = Caller::of(&request)?.clone();
         let id = ruling_id("ruling_id", &request.get_ref().ruling_id)?;
         let view = self.rulings.get(&id).await?;
-        if !may_read(&caller, &view.record.holder) {
+        if !caller.may_see(&[&view.record.holder]) {
             // Not revealing that another enterprise's ruling exists.
             return Err(Error::not_found(
                 "RULING_NOT_FOUND",
@@ -192,7 +186,7 @@ impl RulingServiceApi for RulingService {
             .then(|| violations.keep(parse_ruling_id("page_token", &message.page_token)))
             .flatten();
         violations.into_result()?;
-        if matches!(caller.role, Role::Enterprise | Role::Broker) {
+        if caller.acts_for_an_enterprise() {
             match (&holder, &caller.enterprise) {
                 (Some(asked), Some(own)) if asked != own => {
                     return Err(Error::permission_denied(

@@ -100,12 +100,7 @@ impl RiskServiceApi for RiskService {
         let caller = Caller::of(&request)?.clone();
         let message = request.into_inner();
         let content = message.content.unwrap_or_default();
-        if matches!(
-            caller.role,
-            customs_common::auth::Role::Enterprise | customs_common::auth::Role::Broker
-        ) && caller.enterprise.as_deref() != Some(content.enterprise_code.as_str())
-            && caller.enterprise.as_deref() != Some(content.broker_code.as_str())
-        {
+        if !caller.may_see(&[&content.enterprise_code, &content.broker_code]) {
             return Err(Error::permission_denied(
                 "DECLARANT_MISMATCH",
                 "an enterprise checks its own declarations",
