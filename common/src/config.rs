@@ -27,6 +27,29 @@ pub struct Settings {
     /// CNY per unit of each currency.
     pub exchange_rates: std::collections::BTreeMap<String, rust_decimal::Decimal>,
     pub risk: RiskSettings,
+    pub review: ReviewSettings,
+}
+
+/// One line of the routing table: HS chapters `first..=last` go to `sub_centre`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChapterRangeSetting {
+    pub first: u8,
+    pub last: u8,
+    pub sub_centre: String,
+}
+
+/// The review platform's defaults.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReviewSettings {
+    /// Seconds a claimed task stays with its reviewer before it returns to the queue.
+    pub claim_secs: u64,
+    /// The routing table in force when none has been published (version 1).
+    pub routing_effective_from: String,
+    pub routing: Vec<ChapterRangeSetting>,
+    /// Post-clearance re-review: the seed of the deterministic draw and the share of
+    /// non-BLUE released declarations drawn (every BLUE one is).
+    pub post_review_seed: String,
+    pub post_review_share: rust_decimal::Decimal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -58,7 +58,7 @@ impl Declarations {
 
     /// Checks what numbering and ownership need; the full logic checks are the risk
     /// platform's electronic review, which decides acceptance.
-    fn validate(caller: &Caller, content: &DeclarationContent) -> Result<()> {
+    pub(crate) fn validate(caller: &Caller, content: &DeclarationContent) -> Result<()> {
         let mut violations = Violations::new();
         if content.direction() == Direction::Unspecified {
             violations.push("content.direction", "REQUIRED", "import or export");
@@ -225,5 +225,6 @@ pub fn transition(to: Stage, actor: &str, house_code: &str, reason: &str) -> Tra
         reason: reason.to_owned(),
         lane: None,
         review_sub_centre: None,
+        content: None,
     }
 }

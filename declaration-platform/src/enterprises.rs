@@ -40,7 +40,7 @@ impl Enterprises {
                     tracing::info!(enterprise = %record.code, kind = record.kind.as_str(), house = %record.home_house, "enterprise registered");
                     if discredited {
                         self.outbox
-                            .enqueue(Job::HolderRestriction {
+                            .enqueue(&Job::HolderRestriction {
                                 holder: code,
                                 discredited: true,
                             })
@@ -90,7 +90,7 @@ impl Enterprises {
         let is = after.credit_class == CreditClass::Discredited;
         if was != is && effective_from <= today() {
             self.outbox
-                .enqueue(Job::HolderRestriction {
+                .enqueue(&Job::HolderRestriction {
                     holder: code.to_owned(),
                     discredited: is,
                 })

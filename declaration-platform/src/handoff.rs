@@ -1,22 +1,27 @@
-//! The relay that delivers the outbox's hand-offs: screening by the risk platform and
-//! summary-tax-payment restrictions at the field platform.
+//! The relay that delivers the outbox's hand-offs: screening by the risk platform and,
+//! for YELLOW and RED lanes, the review sub-centre's queue; change requests to the
+//! sub-centre that decides them; summary-tax-payment restrictions at the field
+//! platform. Receivers are idempotent, so a delivery may be repeated safely.
 
-use std::time::Duration;
-
-use customs_common::{Error, Result, clients::ServiceCredentials, day::today};
+use customs_common::{Error, Result, clients::ServiceCredentials, day::today, outbox::Delivery};
 use customs_proto::{
+    common::{DeclarationContent, Lane},
     field::{
         HolderRestriction, SetHolderRestrictionRequest,
         guarantee_service_client::GuaranteeServiceClient,
     },
+    review::{
+        EnqueueDeclarationRequest, ItemValue, TaskKind, review_service_client::ReviewServiceClient,
+    },
     risk::{ScreenDeclarationRequest, risk_service_client::RiskServiceClient},
 };
-use tonic::{Code, transport::Channel};
+use tonic::{Code, Status, transport::Channel};
 
 use crate::{
+    changes::ChangeRequests,
     declarations::{Declarations, transition},
     domain::lifecycle::Stage,
-    outbox::{Claimed, Job, Outbox, backoff},
+    outbox::{Job, Outbox},
 };
 
 const ACTOR: &str = "risk-platform";
@@ -25,134 +30,163 @@ const ACTOR: &str = "risk-platform";
 pub struct Relay {
     pub outbox: Outbox,
     pub declarations: Declarations,
+    pub changes: ChangeRequests,
     pub risk: Channel,
+    pub review: Channel,
     pub field: Channel,
     pub credentials: ServiceCredentials,
 }
 
-/// What became of one delivery.
-enum Delivery {
-    Done,
-    Retry(String),
+fn retry(platform: &str, status: &Status) -> Delivery {
+    Delivery::Retry(format!(
+        "{platform}: {:?} {}",
+        status.code(),
+        status.message()
+    ))
+}
+
+fn items(content: &DeclarationContent) -> Vec<ItemValue> {
+    content
+        .items
+        .iter()
+        .map(|item| ItemValue {
+            line_no: item.line_no,
+            hs_code: item.hs_code.clone(),
+            declared_value: item.declared_value.clone(),
+        })
+        .collect()
 }
 
 impl Relay {
     /// Runs until the process stops.
     pub fn spawn(self) {
-        tokio::spawn(async move {
-            loop {
-                match self.outbox.claim(16).await {
-                    Ok(jobs) if !jobs.is_empty() => {
-                        for job in jobs {
-                            self.deliver(job).await;
-                        }
-                    }
-                    Ok(_) => {
-                        tokio::select! {
-                            () = self.outbox.woken() => {}
-                            () = tokio::time::sleep(Duration::from_millis(500)) => {}
-                        }
-                    }
-                    Err(error) => {
-                        tracing::error!(error = %error, "outbox unavailable");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
+        let outbox = self.outbox.clone();
+        outbox.spawn_relay(move |job| {
+            let relay = self.clone();
+            async move { relay.deliver(job).await }
         });
     }
 
-    async fn deliver(&self, claimed: Claimed) {
-        let outcome = match &claimed.job {
-            Job::ScreenDeclaration { declaration_number } => self.screen(declaration_number).await,
+    async fn deliver(&self, job: Job) -> Result<Delivery> {
+        match job {
+            Job::ScreenDeclaration { declaration_number } => self.screen(&declaration_number).await,
             Job::HolderRestriction {
                 holder,
                 discredited,
-            } => self.restrict(holder, *discredited).await,
-        };
-        let recorded = match outcome {
-            Ok(Delivery::Done) => self.outbox.done(claimed.id).await,
-            Ok(Delivery::Retry(why)) => {
-                self.outbox
-                    .retry_later(
-                        claimed.id,
-                        claimed.attempts,
-                        &why,
-                        backoff(claimed.attempts),
-                    )
-                    .await
+            } => self.restrict(&holder, discredited).await,
+            Job::ForwardChangeRequest { change_request_id } => {
+                self.forward(&change_request_id).await
             }
-            Err(error) => {
-                let why = error.to_string();
-                self.outbox
-                    .retry_later(
-                        claimed.id,
-                        claimed.attempts,
-                        &why,
-                        backoff(claimed.attempts),
-                    )
-                    .await
-            }
-        };
-        if let Err(error) = recorded {
-            tracing::error!(outbox_id = claimed.id, error = %error, "cannot record the hand-off's outcome");
         }
     }
 
     async fn screen(&self, number: &str) -> Result<Delivery> {
-        let record = self.declarations.get(number).await?;
-        if record.stage != Stage::Submitted {
+        let mut record = self.declarations.get(number).await?;
+        if record.stage == Stage::Submitted {
+            let content = Declarations::content(&record)?;
+            let request = ScreenDeclarationRequest {
+                request_id: format!("screen-{number}"),
+                declaration_number: number.to_owned(),
+                content: Some(content),
+                declaration_date: Some(record.submitted_at.date().into()),
+            };
+            let house = record.handling_house.clone();
+            match RiskServiceClient::new(self.risk.clone())
+                .screen_declaration(self.credentials.request(request)?)
+                .await
+            {
+                Ok(response) => {
+                    let decision = response.into_inner();
+                    self.declarations
+                        .transition(
+                            number,
+                            transition(Stage::Accepted, ACTOR, &house, "logic checks passed"),
+                        )
+                        .await?;
+                    let lane = decision
+                        .lane()
+                        .as_str_name()
+                        .trim_start_matches("LANE_")
+                        .to_owned();
+                    let mut lane_decided = transition(
+                        Stage::LaneDecided,
+                        ACTOR,
+                        &house,
+                        &format!("decision {}", decision.decision_id),
+                    );
+                    lane_decided.lane = Some(lane);
+                    record = self.declarations.transition(number, lane_decided).await?;
+                }
+                Err(status) if status.code() == Code::InvalidArgument => {
+                    self.declarations
+                        .transition(
+                            number,
+                            transition(Stage::Refused, ACTOR, &house, status.message()),
+                        )
+                        .await?;
+                    return Ok(Delivery::Done);
+                }
+                Err(status) => return Ok(retry("risk platform", &status)),
+            }
+        }
+        // YELLOW and RED go to the review sub-centre (also when a crash came between
+        // the lane decision and this hand-off).
+        if record.stage != Stage::LaneDecided || !matches!(record.lane.as_str(), "YELLOW" | "RED") {
             return Ok(Delivery::Done);
         }
         let content = Declarations::content(&record)?;
-        let request = ScreenDeclarationRequest {
-            request_id: format!("screen-{number}"),
+        let request = EnqueueDeclarationRequest {
+            request_id: format!("review-{number}"),
             declaration_number: number.to_owned(),
-            content: Some(content),
-            declaration_date: Some(record.submitted_at.date().into()),
+            lane: Lane::from_str_name(&format!("LANE_{}", record.lane)).unwrap_or_default() as i32,
+            items: items(&content),
+            kind: TaskKind::DeclarationReview as i32,
+            change_request_id: String::new(),
         };
-        let house = record.handling_house.clone();
-        match RiskServiceClient::new(self.risk.clone())
-            .screen_declaration(self.credentials.request(request)?)
+        match ReviewServiceClient::new(self.review.clone())
+            .enqueue_declaration(self.credentials.request(request)?)
             .await
         {
-            Ok(response) => {
-                let decision = response.into_inner();
-                self.declarations
-                    .transition(
-                        number,
-                        transition(Stage::Accepted, ACTOR, &house, "logic checks passed"),
-                    )
-                    .await?;
-                let lane = decision
-                    .lane()
-                    .as_str_name()
-                    .trim_start_matches("LANE_")
-                    .to_owned();
-                let mut lane_decided = transition(
-                    Stage::LaneDecided,
-                    ACTOR,
-                    &house,
-                    &format!("decision {}", decision.decision_id),
-                );
-                lane_decided.lane = Some(lane);
-                self.declarations.transition(number, lane_decided).await?;
-                Ok(Delivery::Done)
-            }
+            Ok(_) => Ok(Delivery::Done),
             Err(status) if status.code() == Code::InvalidArgument => {
-                self.declarations
-                    .transition(
-                        number,
-                        transition(Stage::Refused, ACTOR, &house, status.message()),
-                    )
-                    .await?;
-                Ok(Delivery::Done)
+                Err(Error::internal(anyhow::anyhow!(
+                    "the review platform refused declaration {number}: {}",
+                    status.message()
+                )))
             }
-            Err(status) => Ok(Delivery::Retry(format!(
-                "risk platform: {:?} {}",
-                status.code(),
-                status.message()
-            ))),
+            Err(status) => Ok(retry("review platform", &status)),
+        }
+    }
+
+    async fn forward(&self, id: &str) -> Result<Delivery> {
+        let change = self.changes.get(id).await?;
+        let record = self.declarations.get(&change.declaration_number).await?;
+        let content = Declarations::content(&record)?;
+        let kind = if change.kind == "MODIFICATION" {
+            TaskKind::Modification
+        } else {
+            TaskKind::Cancellation
+        };
+        let request = EnqueueDeclarationRequest {
+            request_id: format!("change-{id}"),
+            declaration_number: record.declaration_number.clone(),
+            lane: Lane::from_str_name(&format!("LANE_{}", record.lane)).unwrap_or_default() as i32,
+            items: items(&content),
+            kind: kind as i32,
+            change_request_id: id.to_owned(),
+        };
+        match ReviewServiceClient::new(self.review.clone())
+            .enqueue_declaration(self.credentials.request(request)?)
+            .await
+        {
+            Ok(_) => Ok(Delivery::Done),
+            Err(status) if status.code() == Code::InvalidArgument => {
+                Err(Error::internal(anyhow::anyhow!(
+                    "the review platform refused change request {id}: {}",
+                    status.message()
+                )))
+            }
+            Err(status) => Ok(retry("review platform", &status)),
         }
     }
 
@@ -174,11 +208,7 @@ impl Relay {
                     status.message()
                 )))
             }
-            Err(status) => Ok(Delivery::Retry(format!(
-                "field platform: {:?} {}",
-                status.code(),
-                status.message()
-            ))),
+            Err(status) => Ok(retry("field platform", &status)),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! cancellation requests are not yet (they need the review platform's queues) and
 //! answer `UNIMPLEMENTED`.
 
+pub mod changes;
 pub mod declarations;
 pub mod domain;
 pub mod enterprises;
@@ -99,7 +100,7 @@ pub fn access_policy() -> AccessPolicy {
         )
         .allow(
             declarations,
-            &["RecordTransition"],
+            &["RecordTransition", "RecordChangeDecision"],
             &[Officer, Reviewer, Admin],
         );
     policy
@@ -107,7 +108,7 @@ pub fn access_policy() -> AccessPolicy {
 
 fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Result<MountedPlatform> {
     let database = &context.database;
-    let outbox = outbox::Outbox::new(database.clone());
+    let outbox = outbox::outbox(database.clone());
     let enterprises = enterprises::Enterprises::new(
         storage::enterprises::EnterpriseRepository::new(database.clone()),
         outbox.clone(),
@@ -116,11 +117,18 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         storage::declarations::DeclarationRepository::new(database.clone()),
         outbox.clone(),
     );
+    let changes = changes::ChangeRequests::new(
+        storage::changes::ChangeRepository::new(database.clone()),
+        declarations.clone(),
+        outbox.clone(),
+    );
     let clients = &context.settings.clients;
     handoff::Relay {
         outbox,
         declarations: declarations.clone(),
+        changes: changes.clone(),
         risk: customs_common::clients::channel(&clients.risk_url, context.local_addr)?,
+        review: customs_common::clients::channel(&clients.review_url, context.local_addr)?,
         field: customs_common::clients::channel(&clients.field_url, context.local_addr)?,
         credentials: customs_common::clients::ServiceCredentials::new(
             "declaration-platform",
@@ -139,7 +147,7 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
             )),
         ))
         .add_service(DeclarationServiceServer::new(
-            grpc::declaration::DeclarationService::new(declarations),
+            grpc::declaration::DeclarationService::new(declarations, changes),
         ));
     Ok(MountedPlatform {
         services: SERVICES,

@@ -22,7 +22,7 @@ async fn fixture(database: &TestDatabase) -> Fixture {
     }
     Fixture {
         declarations: DeclarationRepository::new(database.database.clone()),
-        outbox: Outbox::new(database.database.clone()),
+        outbox: declaration_platform::outbox::outbox(database.database.clone()),
     }
 }
 
@@ -106,6 +106,7 @@ async fn transitions_append_events_and_refuse_a_stale_version(f: Fixture) {
         reason: "checks passed".into(),
         lane: None,
         review_sub_centre: None,
+        content: None,
     };
     assert!(
         f.declarations

@@ -1,24 +1,28 @@
 //! The specialised review platform: routing by HS chapter to the review sub-centres,
 //! review queues, post-clearance batch re-review, and mutual-recognition rulings.
 //!
-//! `RulingService` is built. Routing, review queues and post-clearance re-review are
-//! not yet (issue: review platform): their methods answer `UNIMPLEMENTED`, so that what
-//! is missing is visible to any client.
+//! Review tasks reach the platform through `ReviewService.EnqueueDeclaration` (the
+//! declaration platform's hand-off for YELLOW and RED lanes, and its forwarded change
+//! requests); every action goes back to the declaration's lifecycle, and inspections
+//! are ordered at the field platform, through this platform's outbox.
 
 pub mod domain;
 pub mod grpc;
+pub mod outbox;
+pub mod post_review;
+pub mod reviews;
 pub mod rulings;
 pub mod storage;
 
+use anyhow::Context as _;
 use customs_common::{
     auth::{AccessPolicy, Role},
     config::PlatformName,
     server::{MountedPlatform, PlatformContext, PlatformModule},
 };
 use customs_proto::review::{
-    post_review_service_server::{PostReviewService, PostReviewServiceServer},
-    review_service_server::{ReviewService, ReviewServiceServer},
-    routing_service_server::{RoutingService, RoutingServiceServer},
+    post_review_service_server::PostReviewServiceServer,
+    review_service_server::ReviewServiceServer, routing_service_server::RoutingServiceServer,
     ruling_service_server::RulingServiceServer,
 };
 use tonic::service::RoutesBuilder;
@@ -87,14 +91,67 @@ pub fn access_policy() -> AccessPolicy {
 }
 
 fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Result<MountedPlatform> {
+    let settings = &context.settings;
+    let database = &context.database;
     let rulings = rulings::Rulings::new(
-        storage::rulings::RulingRepository::new(context.database.clone()),
+        storage::rulings::RulingRepository::new(database.clone()),
         context.store.clone(),
     );
+    let review = &settings.review;
+    let effective_from = time::Date::parse(
+        &review.routing_effective_from,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .context("review.routing_effective_from is not a day (YYYY-MM-DD)")?;
+    let ranges: Vec<domain::routing::ChapterRange> = review
+        .routing
+        .iter()
+        .map(|range| domain::routing::ChapterRange {
+            first: range.first,
+            last: range.last,
+            sub_centre: range.sub_centre.clone(),
+        })
+        .collect();
+    domain::routing::RoutingTable::new(1, effective_from, ranges.clone())
+        .map_err(|error| anyhow::anyhow!("review.routing is not a valid table: {error:?}"))?;
+    let reviews = reviews::Reviews::new(
+        storage::tasks::TaskRepository::new(database.clone()),
+        storage::routing::RoutingRepository::new(database.clone()),
+        outbox::outbox(database.clone()),
+        std::time::Duration::from_secs(review.claim_secs),
+        (effective_from, ranges),
+    );
+    let clients = &settings.clients;
+    let declaration =
+        customs_common::clients::channel(&clients.declaration_url, context.local_addr)?;
+    let field = customs_common::clients::channel(&clients.field_url, context.local_addr)?;
+    let credentials = customs_common::clients::ServiceCredentials::new(
+        "review-platform",
+        &settings.auth,
+        &clients.service_token,
+    )?;
+    reviews.spawn_relay(declaration.clone(), field, credentials.clone());
+    let rates = std::sync::Arc::new(settings.exchange_rates.clone());
+    let post_review = post_review::PostReview {
+        repository: storage::post_review::PostReviewRepository::new(database.clone()),
+        tasks: storage::tasks::TaskRepository::new(database.clone()),
+        reviews: reviews.clone(),
+        declaration,
+        credentials,
+        seed: review.post_review_seed.clone(),
+        share: review.post_review_share,
+        rates: rates.clone(),
+    };
     routes
-        .add_service(RoutingServiceServer::new(Pending))
-        .add_service(ReviewServiceServer::new(Pending))
-        .add_service(PostReviewServiceServer::new(Pending))
+        .add_service(RoutingServiceServer::new(
+            grpc::routing::RoutingService::new(reviews.clone(), rates.clone()),
+        ))
+        .add_service(ReviewServiceServer::new(grpc::review::ReviewService::new(
+            reviews, rates,
+        )))
+        .add_service(PostReviewServiceServer::new(
+            grpc::post_review::PostReviewService::new(post_review),
+        ))
         .add_service(RulingServiceServer::new(grpc::ruling::RulingService::new(
             rulings,
         )));
@@ -103,10 +160,3 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         policy: access_policy(),
     })
 }
-
-/// Services whose methods are not implemented yet: each answers `UNIMPLEMENTED`.
-struct Pending;
-
-impl RoutingService for Pending {}
-impl ReviewService for Pending {}
-impl PostReviewService for Pending {}

@@ -20,21 +20,102 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::missing_field;
+use prost::Message as _;
+
 use crate::{
+    changes::{ChangeKind, ChangeRequests},
     declarations::{Declarations, may_see},
     domain::lifecycle::Stage,
+    storage::changes::ChangeRecord,
     storage::declarations::{DeclarationFilter, DeclarationRecord, Transition},
 };
 
 #[derive(Debug, Clone)]
 pub struct DeclarationService {
     declarations: Declarations,
+    changes: ChangeRequests,
 }
 
 impl DeclarationService {
-    pub fn new(declarations: Declarations) -> Self {
-        Self { declarations }
+    pub fn new(declarations: Declarations, changes: ChangeRequests) -> Self {
+        Self {
+            declarations,
+            changes,
+        }
     }
+
+    async fn request_change(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        number: &str,
+        kind: ChangeKind,
+        reason: &str,
+        proposed: Option<&customs_proto::common::DeclarationContent>,
+    ) -> Result<Response<pb::ChangeRequest>, Status> {
+        let mut violations = Violations::new();
+        if request_id.trim().is_empty() {
+            violations.push("request_id", "REQUIRED", "a client request id is required");
+        }
+        let number = violations.keep(parse_declaration_number("declaration_number", number));
+        if reason.trim().is_empty() {
+            violations.push("reason", "REQUIRED", "why the change is asked for");
+        }
+        if kind == ChangeKind::Modification && proposed.is_none() {
+            violations.push(
+                "proposed_content",
+                "REQUIRED",
+                "the declaration as it should read",
+            );
+        }
+        violations.into_result()?;
+        let Some(number) = number else {
+            return Err(missing_field().into());
+        };
+        let change = self
+            .changes
+            .request(
+                caller,
+                request_id.trim(),
+                &number,
+                kind,
+                reason.trim(),
+                proposed,
+            )
+            .await?;
+        Ok(Response::new(change_message(change)?))
+    }
+}
+
+fn change_message(change: ChangeRecord) -> Result<pb::ChangeRequest, Error> {
+    let proposed_content = change
+        .proposed_content
+        .as_deref()
+        .map(customs_proto::common::DeclarationContent::decode)
+        .transpose()
+        .map_err(|e| {
+            Error::internal(anyhow::anyhow!(
+                "change request {} is corrupt: {e}",
+                change.id
+            ))
+        })?;
+    Ok(pb::ChangeRequest {
+        change_request_id: change.id,
+        declaration_number: change.declaration_number,
+        kind: pb::ChangeKind::from_str_name(&format!("CHANGE_KIND_{}", change.kind))
+            .unwrap_or_default() as i32,
+        state: pb::ChangeRequestState::from_str_name(&format!(
+            "CHANGE_REQUEST_STATE_{}",
+            change.state
+        ))
+        .unwrap_or_default() as i32,
+        reason: change.reason,
+        proposed_content,
+        deciding_house: change.deciding_house,
+        requested_at: Some(timestamp(change.requested_at)),
+        decided_at: change.decided_at.map(timestamp),
+        decision_reason: change.decision_reason,
+    })
 }
 
 fn stage_to_proto(stage: Stage) -> ProtoStage {
@@ -275,6 +356,73 @@ impl DeclarationServiceApi for DeclarationService {
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 
+    async fn request_modification(
+        &self,
+        request: Request<pb::RequestModificationRequest>,
+    ) -> Result<Response<pb::ChangeRequest>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let message = request.into_inner();
+        self.request_change(
+            &caller,
+            &message.request_id,
+            &message.declaration_number,
+            ChangeKind::Modification,
+            &message.reason,
+            message.proposed_content.as_ref(),
+        )
+        .await
+    }
+
+    async fn request_cancellation(
+        &self,
+        request: Request<pb::RequestCancellationRequest>,
+    ) -> Result<Response<pb::ChangeRequest>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let message = request.into_inner();
+        self.request_change(
+            &caller,
+            &message.request_id,
+            &message.declaration_number,
+            ChangeKind::Cancellation,
+            &message.reason,
+            None,
+        )
+        .await
+    }
+
+    async fn record_change_decision(
+        &self,
+        request: Request<pb::RecordChangeDecisionRequest>,
+    ) -> Result<Response<pb::ChangeRequest>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let message = request.into_inner();
+        if message.change_request_id.trim().is_empty() {
+            return Err(Error::invalid(
+                "change_request_id",
+                "REQUIRED",
+                "the change request decided",
+            )
+            .into());
+        }
+        let house_code = if message.house_code.is_empty() {
+            caller.house.clone()
+        } else {
+            message.house_code.clone()
+        };
+        parse_house_code("house_code", &house_code).map_err(Error::from)?;
+        let change = self
+            .changes
+            .decide(
+                message.change_request_id.trim(),
+                message.approve,
+                message.reason.trim(),
+                &house_code,
+                &caller.subject,
+            )
+            .await?;
+        Ok(Response::new(change_message(change)?))
+    }
+
     async fn record_transition(
         &self,
         request: Request<pb::RecordTransitionRequest>,
@@ -312,6 +460,7 @@ impl DeclarationServiceApi for DeclarationService {
             lane,
             review_sub_centre: (!message.review_sub_centre.is_empty())
                 .then(|| message.review_sub_centre.clone()),
+            content: None,
         };
         let record = self.declarations.transition(&number, transition).await?;
         if !may_see(&caller, &record) {

@@ -1,6 +1,6 @@
 //! Declarations, their numbering, their lifecycle events, and their hand-offs.
 
-use customs_common::{Error, Result, db::Database, on_pool};
+use customs_common::{Error, Result, db::Database, on_pool, outbox::OutboxJob};
 use time::OffsetDateTime;
 
 use crate::{
@@ -105,6 +105,8 @@ pub struct Transition {
     pub reason: String,
     pub lane: Option<String>,
     pub review_sub_centre: Option<String>,
+    /// Replaces the content (an approved modification).
+    pub content: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -375,7 +377,7 @@ impl DeclarationRepository {
             let updated = sqlx::query(
                 "UPDATE declarations SET stage = $1, updated_at = $2, version = version + 1,
                      lane = COALESCE($3, lane), review_sub_centre = COALESCE($4, review_sub_centre),
-                     handling_house = $5
+                     handling_house = $5, content = COALESCE($8, content)
                  WHERE declaration_number = $6 AND version = $7",
             )
             .bind(transition.to.as_str())
@@ -385,6 +387,7 @@ impl DeclarationRepository {
             .bind(&transition.house_code)
             .bind(number)
             .bind(version)
+            .bind(&transition.content)
             .execute(&mut *tx)
             .await?
             .rows_affected()

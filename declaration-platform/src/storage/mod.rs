@@ -1,6 +1,7 @@
 //! The declaration platform's repositories over PostgreSQL and SQLite; the SQL is
 //! written once and `customs_common::on_pool!` compiles it for each backend.
 
+pub mod changes;
 pub mod declarations;
 pub mod enterprises;
 pub mod manifests;

@@ -1,3 +1,6 @@
-//! The review platform's gRPC services: validate, convert, call the domain, convert back.
+//! The review platform's gRPC services.
 
+pub mod post_review;
+pub mod review;
+pub mod routing;
 pub mod ruling;

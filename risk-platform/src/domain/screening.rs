@@ -8,7 +8,6 @@ use rustc_hash::FxHashMap;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The lanes, weakest first: the strongest hit wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -273,12 +272,7 @@ pub struct SamplingRates {
 /// The draw in [0, 1) for a declaration: SHA-256 of the seed and the number, so any
 /// decision can be replayed.
 pub fn sampling_draw(seed: &str, declaration_number: &str) -> Decimal {
-    let digest = Sha256::digest(format!("{seed}:{declaration_number}").as_bytes());
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&digest[..8]);
-    // 53 bits, exactly representable, scaled into [0, 1).
-    let value = u64::from_be_bytes(bytes) >> 11;
-    Decimal::from(value) / Decimal::from(1u64 << 53)
+    customs_common::sampling::draw(seed, declaration_number)
 }
 
 /// The lane the draw selects: RED below the red rate, then YELLOW, then BLUE.

@@ -1,0 +1,284 @@
+//! The transactional outbox: a hand-off to another platform is a row committed with
+//! the change that causes it; a relay delivers it, retrying with back-off until the
+//! receiver (idempotent) accepts it. Several replicas share an outbox: a row is
+//! claimed for a while (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+//!
+//! Each platform has its own table (the four may share one database) and its own job
+//! type; the table's shape is the same everywhere:
+//!
+//! ```sql
+//! CREATE TABLE <table> (id BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL,
+//!     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
+//!     created_at TIMESTAMPTZ NOT NULL, next_attempt_at BIGINT NOT NULL,
+//!     locked_until BIGINT, done_at TIMESTAMPTZ);
+//! ```
+
+use std::{future::Future, marker::PhantomData, sync::Arc, time::Duration};
+
+use serde::{Serialize, de::DeserializeOwned};
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use crate::{Error, Result, db::Database, on_pool};
+
+/// A kind of hand-off a platform's outbox carries.
+pub trait OutboxJob: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// A short name kept beside the payload, for operators.
+    fn kind(&self) -> &'static str;
+
+    fn payload(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| Error::internal(anyhow::anyhow!(e)))
+    }
+}
+
+pub fn now_millis() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A claimed job.
+#[derive(Debug, Clone)]
+pub struct Claimed<J> {
+    pub id: i64,
+    pub job: J,
+    pub attempts: i32,
+}
+
+/// What became of one delivery.
+#[derive(Debug)]
+pub enum Delivery {
+    Done,
+    /// The receiver could not take it now (unreachable, busy): try again later.
+    Retry(String),
+}
+
+#[derive(Debug)]
+pub struct Outbox<J> {
+    database: Database,
+    table: &'static str,
+    wake: Arc<Notify>,
+    job: PhantomData<fn() -> J>,
+}
+
+impl<J> Clone for Outbox<J> {
+    fn clone(&self) -> Self {
+        Self {
+            database: self.database.clone(),
+            table: self.table,
+            wake: self.wake.clone(),
+            job: PhantomData,
+        }
+    }
+}
+
+/// How long a claimed job is left to its claimer before another replica may take it.
+const CLAIM_MILLIS: i64 = 30_000;
+
+impl<J: OutboxJob> Outbox<J> {
+    /// An outbox kept in `table` (a platform's own table of the shape above).
+    pub fn new(database: Database, table: &'static str) -> Self {
+        Self {
+            database,
+            table,
+            wake: Arc::new(Notify::new()),
+            job: PhantomData,
+        }
+    }
+
+    /// The statement that enqueues a job inside a repository's own transaction; bind
+    /// kind, payload, created_at, next_attempt_at.
+    pub fn enqueue_sql(&self) -> String {
+        format!(
+            "INSERT INTO {} (kind, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4)",
+            self.table
+        )
+    }
+
+    /// Enqueues a job on its own (when there is no other write to join).
+    pub async fn enqueue(&self, job: &J) -> Result<()> {
+        let payload = job.payload()?;
+        let sql = sqlx::AssertSqlSafe(self.enqueue_sql());
+        on_pool!(&self.database, pool => {
+            sqlx::query(sql)
+                .bind(job.kind())
+                .bind(payload)
+                .bind(OffsetDateTime::now_utc())
+                .bind(now_millis())
+                .execute(pool)
+                .await?;
+        });
+        self.wake();
+        Ok(())
+    }
+
+    /// Tells the relay that work may be waiting.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Claims up to `limit` due jobs.
+    pub async fn claim(&self, limit: i64) -> Result<Vec<Claimed<J>>> {
+        let now = now_millis();
+        // SQLite has one writer at a time: the UPDATE itself is the lock.
+        let lock = match &self.database {
+            Database::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+            Database::Sqlite(_) => "",
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET locked_until = $1 + $2, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM {table}
+                          WHERE done_at IS NULL AND next_attempt_at <= $1
+                            AND (locked_until IS NULL OR locked_until < $1)
+                          ORDER BY id LIMIT $3 {lock})
+             RETURNING id, payload, attempts",
+            table = self.table
+        ));
+        let mut rows: Vec<(i64, String, i32)> = on_pool!(&self.database, pool => {
+            sqlx::query_as(sql)
+                .bind(now)
+                .bind(CLAIM_MILLIS)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.sort_unstable_by_key(|(id, _, _)| *id);
+        let mut claimed = Vec::with_capacity(rows.len());
+        for (id, payload, attempts) in rows {
+            match serde_json::from_str(&payload) {
+                Ok(job) => claimed.push(Claimed { id, job, attempts }),
+                Err(error) => {
+                    tracing::error!(table = self.table, outbox_id = id, %error, "outbox job cannot be read; parked");
+                    self.retry_later(
+                        id,
+                        attempts,
+                        &format!("unreadable: {error}"),
+                        Duration::from_secs(86_400),
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    pub async fn done(&self, id: i64) -> Result<()> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE {} SET done_at = $1, locked_until = NULL WHERE id = $2",
+            self.table
+        ));
+        on_pool!(&self.database, pool => {
+            sqlx::query(sql)
+                .bind(OffsetDateTime::now_utc())
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn retry_later(
+        &self,
+        id: i64,
+        attempts: i32,
+        error: &str,
+        delay: Duration,
+    ) -> Result<()> {
+        let next = now_millis() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE {} SET next_attempt_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3",
+            self.table
+        ));
+        on_pool!(&self.database, pool => {
+            sqlx::query(sql)
+                .bind(next)
+                .bind(error)
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        tracing::warn!(
+            table = self.table,
+            outbox_id = id,
+            attempts,
+            error,
+            retry_in_ms = delay.as_millis() as u64,
+            "hand-off failed; will retry"
+        );
+        Ok(())
+    }
+
+    /// Jobs not yet delivered (for tests and operators).
+    pub async fn pending(&self) -> Result<i64> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {} WHERE done_at IS NULL",
+            self.table
+        ));
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query_scalar(sql).fetch_one(pool).await?
+        }))
+    }
+
+    /// Delivers jobs until the process stops: claims due jobs in order, hands each to
+    /// `deliver`, and records the outcome (done, or retried with back-off).
+    pub fn spawn_relay<F, Fut>(self, deliver: F)
+    where
+        F: Fn(J) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Delivery>> + Send,
+    {
+        tokio::spawn(async move {
+            loop {
+                match self.claim(16).await {
+                    Ok(jobs) if !jobs.is_empty() => {
+                        for claimed in jobs {
+                            let outcome = match deliver(claimed.job).await {
+                                Ok(Delivery::Done) => self.done(claimed.id).await,
+                                Ok(Delivery::Retry(why)) => {
+                                    self.retry(claimed.id, claimed.attempts, &why).await
+                                }
+                                Err(error) => {
+                                    self.retry(claimed.id, claimed.attempts, &error.to_string())
+                                        .await
+                                }
+                            };
+                            if let Err(error) = outcome {
+                                tracing::error!(table = self.table, outbox_id = claimed.id, error = %error, "cannot record the hand-off's outcome");
+                            }
+                        }
+                    }
+                    Ok(_) => {
+                        tokio::select! {
+                            () = self.wake.notified() => {}
+                            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(table = self.table, error = %error, "outbox unavailable");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    async fn retry(&self, id: i64, attempts: i32, why: &str) -> Result<()> {
+        self.retry_later(id, attempts, why, backoff(attempts)).await
+    }
+}
+
+/// Back-off after `attempts` failures: 0.5 s doubling to at most a minute.
+pub fn backoff(attempts: i32) -> Duration {
+    let exponent = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
+    Duration::from_millis(500 * 2u64.pow(exponent)).min(Duration::from_secs(60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_minute() {
+        assert_eq!(backoff(1), Duration::from_millis(500));
+        assert_eq!(backoff(2), Duration::from_secs(1));
+        assert_eq!(backoff(8), Duration::from_secs(60));
+        assert_eq!(backoff(100), Duration::from_secs(60));
+    }
+}

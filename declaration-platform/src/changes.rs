@@ -1,0 +1,189 @@
+//! Modification and cancellation (DOMAIN.md 5, step 5): the enterprise asks at the
+//! declaring house; the request is forwarded to the sub-centre that reviews the
+//! declaration, which decides; an approved change is applied here.
+
+use customs_common::{Error, Result, auth::Caller};
+use customs_proto::common::DeclarationContent;
+use prost::Message as _;
+use time::OffsetDateTime;
+
+use crate::{
+    declarations::{Declarations, transition},
+    domain::lifecycle::Stage,
+    outbox::Outbox,
+    storage::changes::{ChangeRecord, ChangeRepository},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Modification,
+    Cancellation,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Modification => "MODIFICATION",
+            Self::Cancellation => "CANCELLATION",
+        }
+    }
+
+    fn stage(self) -> Stage {
+        match self {
+            Self::Modification => Stage::Modified,
+            Self::Cancellation => Stage::Cancelled,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ChangeRequests {
+    repository: ChangeRepository,
+    declarations: Declarations,
+    outbox: Outbox,
+}
+
+fn unknown(id: &str) -> Error {
+    Error::not_found(
+        "CHANGE_REQUEST_NOT_FOUND",
+        format!("no change request {id}"),
+    )
+}
+
+impl ChangeRequests {
+    pub fn new(repository: ChangeRepository, declarations: Declarations, outbox: Outbox) -> Self {
+        Self {
+            repository,
+            declarations,
+            outbox,
+        }
+    }
+
+    pub async fn get(&self, id: &str) -> Result<ChangeRecord> {
+        self.repository.get(id).await?.ok_or_else(|| unknown(id))
+    }
+
+    /// Files a request; a repeated request id returns the first.
+    pub async fn request(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        number: &str,
+        kind: ChangeKind,
+        reason: &str,
+        proposed: Option<&DeclarationContent>,
+    ) -> Result<ChangeRecord> {
+        if let Some(first) = self.repository.by_request(request_id).await? {
+            return Ok(first);
+        }
+        let record = self.declarations.get_for(caller, number).await?;
+        if let Some(proposed) = proposed {
+            Declarations::validate(caller, proposed)?;
+            let current = Declarations::content(&record)?;
+            if proposed.enterprise_code != current.enterprise_code
+                || proposed.declaring_office != current.declaring_office
+                || proposed.direction != current.direction
+            {
+                return Err(Error::invalid(
+                    "proposed_content",
+                    "UNCHANGEABLE_FIELDS",
+                    "a modification keeps the enterprise, the declaring office and the direction",
+                ));
+            }
+        }
+        if !record.stage.may_move_to(kind.stage()) {
+            return Err(Error::failed_precondition(
+                "CHANGE_NOT_ALLOWED",
+                format!(
+                    "a {} cannot be asked for while the declaration is {}",
+                    kind.as_str().to_lowercase(),
+                    record.stage.as_str()
+                ),
+            ));
+        }
+        if let Some(pending) = self.repository.pending_for(number).await? {
+            return Err(Error::failed_precondition(
+                "CHANGE_ALREADY_PENDING",
+                format!(
+                    "change request {} for this declaration is still being decided",
+                    pending.id
+                ),
+            ));
+        }
+        let change = ChangeRecord {
+            id: format!("CR{}", uuid::Uuid::new_v4().simple()).to_ascii_uppercase(),
+            request_id: request_id.to_owned(),
+            declaration_number: number.to_owned(),
+            kind: kind.as_str().to_owned(),
+            state: "PENDING".to_owned(),
+            reason: reason.to_owned(),
+            proposed_content: proposed.map(|content| content.encode_to_vec()),
+            deciding_house: record.review_sub_centre.clone(),
+            requested_by: caller.subject.clone(),
+            requested_at: OffsetDateTime::now_utc(),
+            decided_at: None,
+            decision_reason: String::new(),
+        };
+        if self.repository.insert(&change).await? {
+            self.outbox.wake();
+            tracing::info!(change_request = %change.id, declaration = number, kind = kind.as_str(), "change requested");
+        }
+        self.repository
+            .by_request(request_id)
+            .await?
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("change request {request_id} vanished")))
+    }
+
+    /// Applies the deciding sub-centre's decision; idempotent.
+    pub async fn decide(
+        &self,
+        id: &str,
+        approve: bool,
+        reason: &str,
+        house: &str,
+        actor: &str,
+    ) -> Result<ChangeRecord> {
+        let change = self.get(id).await?;
+        if change.state != "PENDING" {
+            return Ok(change);
+        }
+        if approve {
+            let kind = if change.kind == "MODIFICATION" {
+                ChangeKind::Modification
+            } else {
+                ChangeKind::Cancellation
+            };
+            let mut moved = transition(
+                kind.stage(),
+                actor,
+                house,
+                &format!("{} approved: {reason}", kind.as_str().to_lowercase()),
+            );
+            moved.content = change.proposed_content.clone();
+            match self
+                .declarations
+                .transition(&change.declaration_number, moved)
+                .await
+            {
+                Ok(_) => {}
+                Err(error) if error.reason() == "TRANSITION_NOT_ALLOWED" => {
+                    // The declaration moved on (released, say) before the decision.
+                    self.repository
+                        .decide(
+                            id,
+                            "REJECTED",
+                            house,
+                            &format!("approved too late: {error}"),
+                        )
+                        .await?;
+                    return self.get(id).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        let state = if approve { "APPROVED" } else { "REJECTED" };
+        self.repository.decide(id, state, house, reason).await?;
+        tracing::info!(change_request = id, declaration = %change.declaration_number, state, house, "change request decided");
+        self.get(id).await
+    }
+}

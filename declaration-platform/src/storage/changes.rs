@@ -1,0 +1,123 @@
+//! Change requests (modification, cancellation), each committed with its hand-off.
+
+use customs_common::{Result, db::Database, on_pool, outbox::OutboxJob};
+use time::OffsetDateTime;
+
+use crate::outbox::{Job, now_millis};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChangeRecord {
+    pub id: String,
+    pub request_id: String,
+    pub declaration_number: String,
+    /// MODIFICATION or CANCELLATION.
+    pub kind: String,
+    /// PENDING, APPROVED or REJECTED.
+    pub state: String,
+    pub reason: String,
+    pub proposed_content: Option<Vec<u8>>,
+    pub deciding_house: String,
+    pub requested_by: String,
+    pub requested_at: OffsetDateTime,
+    pub decided_at: Option<OffsetDateTime>,
+    pub decision_reason: String,
+}
+
+const COLUMNS: &str = "id, request_id, declaration_number, kind, state, reason, proposed_content, deciding_house, \
+     requested_by, requested_at, decided_at, decision_reason";
+
+#[derive(Debug, Clone)]
+pub struct ChangeRepository {
+    database: Database,
+}
+
+impl ChangeRepository {
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+
+    /// Inserts a request with its forwarding job unless the request id was seen.
+    pub async fn insert(&self, change: &ChangeRecord) -> Result<bool> {
+        let job = Job::ForwardChangeRequest {
+            change_request_id: change.id.clone(),
+        };
+        let payload = job.payload()?;
+        Ok(on_pool!(&self.database, pool => {
+            let mut tx = pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO change_requests (id, request_id, declaration_number, kind, state, reason, proposed_content,
+                     deciding_house, requested_by, requested_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (request_id) DO NOTHING",
+            )
+            .bind(&change.id)
+            .bind(&change.request_id)
+            .bind(&change.declaration_number)
+            .bind(&change.kind)
+            .bind(&change.state)
+            .bind(&change.reason)
+            .bind(&change.proposed_content)
+            .bind(&change.deciding_house)
+            .bind(&change.requested_by)
+            .bind(change.requested_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if inserted {
+                sqlx::query(crate::outbox::ENQUEUE)
+                    .bind(job.kind())
+                    .bind(&payload)
+                    .bind(change.requested_at)
+                    .bind(now_millis())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            inserted
+        }))
+    }
+
+    async fn one(&self, condition: &str, value: &str) -> Result<Option<ChangeRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM change_requests WHERE {condition}"
+        ));
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query_as(sql).bind(value).fetch_optional(pool).await?
+        }))
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<ChangeRecord>> {
+        self.one("id = $1", id).await
+    }
+
+    pub async fn by_request(&self, request_id: &str) -> Result<Option<ChangeRecord>> {
+        self.one("request_id = $1", request_id).await
+    }
+
+    pub async fn pending_for(&self, declaration_number: &str) -> Result<Option<ChangeRecord>> {
+        self.one(
+            "declaration_number = $1 AND state = 'PENDING'",
+            declaration_number,
+        )
+        .await
+    }
+
+    /// Records a decision on a pending request; `false` when it was decided already.
+    pub async fn decide(&self, id: &str, state: &str, house: &str, reason: &str) -> Result<bool> {
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query(
+                "UPDATE change_requests SET state = $1, deciding_house = $2, decision_reason = $3, decided_at = $4
+                 WHERE id = $5 AND state = 'PENDING'",
+            )
+            .bind(state)
+            .bind(house)
+            .bind(reason)
+            .bind(OffsetDateTime::now_utc())
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+                == 1
+        }))
+    }
+}
