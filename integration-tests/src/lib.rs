@@ -43,7 +43,16 @@ impl std::fmt::Debug for TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> anyhow::Result<Self> {
+        Self::spawn_configured(backend, |_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with settings changed by `configure` first.
+    pub async fn spawn_configured(
+        backend: Backend,
+        configure: impl FnOnce(&mut Settings),
+    ) -> anyhow::Result<Self> {
         let mut settings = Settings::defaults()?;
+        configure(&mut settings);
         settings.server.listen = "127.0.0.1:0".parse()?;
         let (database, redis) = match backend {
             Backend::Embedded => (TestDatabase::sqlite().await?, None),

@@ -169,7 +169,7 @@ impl PostReview {
             .collect();
         let drawn = self.repository.already_drawn(&numbers).await?;
         candidates.retain(|r| !drawn.contains(&r.declaration.declaration_number));
-        candidates.sort_by(|a, b| a.released_at.cmp(&b.released_at));
+        candidates.sort_by_key(|r| r.released_at);
         candidates.truncate(max_size);
         if candidates.is_empty() {
             return Err(Error::failed_precondition(

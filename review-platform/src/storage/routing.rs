@@ -66,7 +66,7 @@ impl RoutingRepository {
             let inserted: Option<Row> = on_pool!(&self.database, pool => {
                 sqlx::query_as(
                     "INSERT INTO routing_tables (version, effective_from, ranges, published_at, published_by)
-                     SELECT COALESCE(MAX(version), 0) + 1, $1, $2, $3, $4 FROM routing_tables
+                     SELECT COALESCE(MAX(version), 0) + 1, $1, $2, $3, $4 FROM routing_tables WHERE TRUE
                      ON CONFLICT (version) DO NOTHING
                      RETURNING version, effective_from, ranges, published_at, published_by",
                 )

@@ -414,6 +414,7 @@ impl TaskRepository {
                         insert_task!(tx, *task, routing, &enqueue);
                     }
                     insert_jobs!(tx, &jobs, now);
+                    tx.commit().await?;
                     true
                 }
             }

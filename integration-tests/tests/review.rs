@@ -1,0 +1,943 @@
+//! Specialised review: routing by HS chapter, the sub-centres' queues and their
+//! operations, change requests, and the quality report, through the public API.
+
+use std::{collections::HashSet, time::Duration};
+
+use customs_common::auth::Role;
+use customs_proto::{
+    common::{Date, DeclarationStage, Lane, Money},
+    declaration::{
+        self as pb, declaration_service_client::DeclarationServiceClient as Declarations,
+    },
+    review::{
+        self as review_pb, post_review_service_client::PostReviewServiceClient as PostReview,
+        review_service_client::ReviewServiceClient as Reviews,
+        routing_service_client::RoutingServiceClient as Routing,
+    },
+    risk::{self as risk_pb, control_instruction_service_client::ControlInstructionServiceClient},
+};
+use integration_tests::{BACKENDS, Backend, TestApp, authorized, story};
+use time::OffsetDateTime;
+use tonic::{Code, transport::Channel};
+use tonic_types::StatusExt;
+
+fn item(line_no: i32, hs_code: &str, currency: &str, amount: &str) -> review_pb::ItemValue {
+    review_pb::ItemValue {
+        line_no,
+        hs_code: hs_code.into(),
+        declared_value: Some(Money {
+            currency_code: currency.into(),
+            amount: amount.into(),
+        }),
+    }
+}
+
+fn day(date: time::Date) -> Date {
+    date.into()
+}
+
+fn reason(status: &tonic::Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_default()
+}
+
+fn number(n: u32) -> String {
+    format!("530120261{n:09}")
+}
+
+async fn enqueue(
+    channel: &Channel,
+    officer: &str,
+    request_id: &str,
+    number: &str,
+    items: Vec<review_pb::ItemValue>,
+) -> review_pb::ReviewTask {
+    Reviews::new(channel.clone())
+        .enqueue_declaration(authorized(
+            review_pb::EnqueueDeclarationRequest {
+                request_id: request_id.into(),
+                declaration_number: number.into(),
+                lane: Lane::Yellow as i32,
+                items,
+                kind: review_pb::TaskKind::DeclarationReview as i32,
+                change_request_id: String::new(),
+            },
+            officer,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn claim(
+    channel: &Channel,
+    reviewer: &str,
+    post: &str,
+) -> Result<review_pb::ReviewTask, tonic::Status> {
+    Reviews::new(channel.clone())
+        .claim_task(authorized(
+            review_pb::ClaimTaskRequest {
+                sub_centre: String::new(),
+                post: post.into(),
+            },
+            reviewer,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test]
+async fn routing_follows_the_chapter_table_by_value_in_cny_and_a_published_version_from_its_date() {
+    let app = TestApp::spawn(Backend::Embedded).await.unwrap();
+    let officer = app.token(Role::Officer, "5300", None);
+    let admin = app.token(Role::Admin, "5300", None);
+    let mut routing = Routing::new(app.channel.clone());
+
+    // 1,000 USD of computers (84, Shenzhen) = 7,100 CNY against 7,000 CNY of plastics
+    // (39, Guangzhou) plus 50 EUR of steel (72, Guangzhou) = 7,387.50 CNY: Guangzhou.
+    let items = vec![
+        item(1, "8471300000", "USD", "1000"),
+        item(2, "3901100000", "CNY", "7000"),
+        item(3, "7208100000", "EUR", "50"),
+    ];
+    let decision = routing
+        .route_declaration(authorized(
+            review_pb::RouteDeclarationRequest {
+                items: items.clone(),
+                ..Default::default()
+            },
+            &officer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(decision.sub_centre, "5100");
+    assert_eq!(decision.table_version, 1);
+    assert_eq!(decision.explanation, "largest value");
+    let sums: Vec<(String, String, Vec<i32>)> = decision
+        .sums
+        .iter()
+        .map(|s| {
+            (
+                s.sub_centre.clone(),
+                s.total_cny.clone().unwrap().amount,
+                s.line_nos.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sums,
+        [
+            ("5100".into(), "7387.50".into(), vec![2, 3]),
+            ("5300".into(), "7100.00".into(), vec![1])
+        ]
+    );
+
+    // A currency without a configured rate is a field violation.
+    let status = routing
+        .route_declaration(authorized(
+            review_pb::RouteDeclarationRequest {
+                items: vec![item(1, "8471300000", "XAU", "1")],
+                ..Default::default()
+            },
+            &officer,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let violations = status.get_details_bad_request().unwrap().field_violations;
+    assert_eq!(violations[0].field, "items[0].declared_value.currency_code");
+
+    // A new table moving chapters 84-85 to Huangpu from a future day.
+    let today = OffsetDateTime::now_utc().date();
+    let from = today + time::Duration::days(10);
+    let mut ranges = routing
+        .get_routing_table(authorized(
+            review_pb::GetRoutingTableRequest::default(),
+            &officer,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .ranges;
+    for range in &mut ranges {
+        if range.first_chapter == 84 {
+            range.sub_centre = "5200".into();
+        }
+    }
+    let denied = routing
+        .publish_routing_table(authorized(
+            review_pb::PublishRoutingTableRequest {
+                effective_from: Some(day(from)),
+                ranges: ranges.clone(),
+            },
+            &officer,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let mut gap = ranges.clone();
+    gap.retain(|range| range.first_chapter != 84);
+    let invalid = routing
+        .publish_routing_table(authorized(
+            review_pb::PublishRoutingTableRequest {
+                effective_from: Some(day(from)),
+                ranges: gap,
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    assert!(
+        invalid.message().contains("")
+            && format!("{:?}", invalid.get_details_bad_request()).contains("CHAPTERS_NOT_ROUTED")
+    );
+    let published = routing
+        .publish_routing_table(authorized(
+            review_pb::PublishRoutingTableRequest {
+                effective_from: Some(day(from)),
+                ranges,
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(published.version, 2);
+
+    let computers = vec![item(1, "8471300000", "USD", "1000")];
+    let route_on = |as_of: Option<Date>| {
+        let mut routing = routing.clone();
+        let officer = officer.clone();
+        let items = computers.clone();
+        async move {
+            routing
+                .route_declaration(authorized(
+                    review_pb::RouteDeclarationRequest {
+                        items,
+                        as_of,
+                        ..Default::default()
+                    },
+                    &officer,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let before = route_on(None).await;
+    assert_eq!(
+        (before.sub_centre.as_str(), before.table_version),
+        ("5300", 1)
+    );
+    let after = route_on(Some(day(from))).await;
+    assert_eq!(
+        (after.sub_centre.as_str(), after.table_version),
+        ("5200", 2)
+    );
+}
+
+#[tokio::test]
+async fn every_review_operation_and_its_permission_rule() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let channel = &app.channel;
+        let officer = app.token(Role::Officer, "5300", None);
+        let li = app.token(Role::Reviewer, "5300", None);
+        let zhao = mint(&app, "zhao", "5301");
+        let wang = app.token(Role::Reviewer, "5100", None);
+        let computers = || vec![item(1, "8471300000", "CNY", "1000")];
+        let mut reviews = Reviews::new(channel.clone());
+
+        let task = enqueue(channel, &officer, "enqueue-1", &number(1), computers()).await;
+        assert_eq!(
+            (task.sub_centre.as_str(), task.state()),
+            ("5300", review_pb::TaskState::Queued)
+        );
+        assert_eq!(
+            task.routing.as_ref().unwrap().explanation,
+            "single sub-centre"
+        );
+        // Idempotent per request id, and one open review per declaration.
+        assert_eq!(
+            enqueue(channel, &officer, "enqueue-1", &number(1), computers())
+                .await
+                .task_id,
+            task.task_id
+        );
+        assert_eq!(
+            enqueue(channel, &officer, "enqueue-1b", &number(1), computers())
+                .await
+                .task_id,
+            task.task_id
+        );
+
+        // Guangzhou may not claim from Shenzhen's queue, and its own is empty.
+        let denied = Reviews::new(channel.clone())
+            .claim_task(authorized(
+                review_pb::ClaimTaskRequest {
+                    sub_centre: "5300".into(),
+                    post: String::new(),
+                },
+                &wang,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(denied.code(), Code::PermissionDenied);
+        assert_eq!(
+            reason(&claim(channel, &wang, "").await.unwrap_err()),
+            "QUEUE_EMPTY"
+        );
+
+        let claimed = claim(channel, &li, "").await.unwrap();
+        assert_eq!(claimed.task_id, task.task_id);
+        assert_eq!(claimed.claimed_by, "reviewer@5300");
+        let id = || task.task_id.clone();
+
+        // Only the claimer acts; another sub-centre never does.
+        let conclude = |token: String| {
+            let mut reviews = reviews.clone();
+            let id = id();
+            async move {
+                reviews
+                    .conclude_task(authorized(
+                        review_pb::ConcludeTaskRequest {
+                            task_id: id,
+                            remarks: "ok".into(),
+                        },
+                        &token,
+                    ))
+                    .await
+            }
+        };
+        let status = conclude(zhao.clone()).await.unwrap_err();
+        assert_eq!(
+            (status.code(), reason(&status).as_str()),
+            (Code::FailedPrecondition, "TASK_NOT_CLAIMED_BY_YOU")
+        );
+        let status = conclude(wang.clone()).await.unwrap_err();
+        assert_eq!(
+            (status.code(), reason(&status).as_str()),
+            (Code::PermissionDenied, "TASK_OF_ANOTHER_SUB_CENTRE")
+        );
+        let status = Reviews::new(channel.clone())
+            .conclude_task(authorized(
+                review_pb::ConcludeTaskRequest {
+                    task_id: id(),
+                    remarks: String::new(),
+                },
+                &officer,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::PermissionDenied,
+            "officers do not review"
+        );
+
+        // Suspend needs a reason; anyone of the sub-centre resumes.
+        let status = reviews
+            .suspend_task(authorized(
+                review_pb::SuspendTaskRequest {
+                    task_id: id(),
+                    reason: " ".into(),
+                },
+                &li,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let suspended = reviews
+            .suspend_task(authorized(
+                review_pb::SuspendTaskRequest {
+                    task_id: id(),
+                    reason: "awaiting lab report".into(),
+                },
+                &li,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (suspended.state(), suspended.claimed_by.as_str()),
+            (review_pb::TaskState::Suspended, "")
+        );
+        let status = reviews
+            .resume_task(authorized(
+                review_pb::ResumeTaskRequest { task_id: id() },
+                &wang,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied);
+        let resumed = reviews
+            .resume_task(authorized(
+                review_pb::ResumeTaskRequest { task_id: id() },
+                &zhao,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (resumed.state(), resumed.claimed_by.as_str()),
+            (review_pb::TaskState::Claimed, "zhao")
+        );
+
+        // Transfer to another post: a new queued task there; the old one is closed.
+        let transfer =
+            |to_post: &str, to_sub_centre: &str, reason: &str, task_id: String, token: String| {
+                let mut reviews = reviews.clone();
+                let request = review_pb::TransferTaskRequest {
+                    task_id,
+                    to_post: to_post.into(),
+                    to_sub_centre: to_sub_centre.into(),
+                    reason: reason.into(),
+                };
+                async move {
+                    reviews
+                        .transfer_task(authorized(request, &token))
+                        .await
+                        .map(tonic::Response::into_inner)
+                }
+            };
+        let status = transfer("valuation", "5100", "x", id(), zhao.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "one destination only");
+        let moved = transfer("valuation", "", "", id(), zhao.clone())
+            .await
+            .unwrap();
+        assert_eq!(moved.state(), review_pb::TaskState::Transferred);
+        assert_eq!(
+            reason(&claim(channel, &li, "classification").await.unwrap_err()),
+            "QUEUE_EMPTY"
+        );
+        let at_post = claim(channel, &li, "valuation").await.unwrap();
+        assert_ne!(at_post.task_id, task.task_id);
+        assert_eq!(
+            (at_post.post.as_str(), at_post.declaration_number.as_str()),
+            ("valuation", number(1).as_str())
+        );
+
+        // Transfer to another sub-centre needs a reason; there Guangzhou returns it.
+        let status = transfer("", "5100", "", at_post.task_id.clone(), li.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        transfer(
+            "",
+            "5100",
+            "mostly plastics on inspection",
+            at_post.task_id.clone(),
+            li.clone(),
+        )
+        .await
+        .unwrap();
+        let in_guangzhou = claim(channel, &wang, "").await.unwrap();
+        assert_eq!(in_guangzhou.sub_centre, "5100");
+        let returned = reviews
+            .return_task(authorized(
+                review_pb::ReturnTaskRequest {
+                    task_id: in_guangzhou.task_id.clone(),
+                    reason: "invoice missing".into(),
+                },
+                &wang,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(returned.state(), review_pb::TaskState::Returned);
+
+        // Immediate control closes the review with an inspection order; conclude closes it.
+        enqueue(channel, &officer, "enqueue-2", &number(2), computers()).await;
+        enqueue(channel, &officer, "enqueue-3", &number(3), computers()).await;
+        let second = claim(channel, &li, "").await.unwrap();
+        let controlled = reviews
+            .order_immediate_control(authorized(
+                review_pb::OrderImmediateControlRequest {
+                    task_id: second.task_id.clone(),
+                    reason: "seal tampered".into(),
+                },
+                &li,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(controlled.state(), review_pb::TaskState::Concluded);
+        let third = claim(channel, &li, "").await.unwrap();
+        let concluded = reviews
+            .conclude_task(authorized(
+                review_pb::ConcludeTaskRequest {
+                    task_id: third.task_id.clone(),
+                    remarks: String::new(),
+                },
+                &li,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(concluded.state(), review_pb::TaskState::Concluded);
+        let status = reviews
+            .conclude_task(authorized(
+                review_pb::ConcludeTaskRequest {
+                    task_id: third.task_id.clone(),
+                    remarks: String::new(),
+                },
+                &li,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(reason(&status), "TASK_STATE");
+
+        // A change request goes where the declaration was reviewed and is decided there.
+        let change = reviews
+            .enqueue_declaration(authorized(
+                review_pb::EnqueueDeclarationRequest {
+                    request_id: "change-1".into(),
+                    declaration_number: number(1),
+                    lane: Lane::Yellow as i32,
+                    items: vec![item(1, "0101210000", "CNY", "1")],
+                    kind: review_pb::TaskKind::Cancellation as i32,
+                    change_request_id: "CR1".into(),
+                },
+                &officer,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            change.sub_centre, "5100",
+            "the sub-centre that last held the review"
+        );
+        let change = claim(channel, &wang, "").await.unwrap();
+        let status = reviews
+            .conclude_task(authorized(
+                review_pb::ConcludeTaskRequest {
+                    task_id: change.task_id.clone(),
+                    remarks: String::new(),
+                },
+                &wang,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(reason(&status), "ACTION_NOT_FOR_THIS_KIND");
+        let decided = reviews
+            .decide_change_request(authorized(
+                review_pb::DecideChangeRequestRequest {
+                    task_id: change.task_id.clone(),
+                    approve: false,
+                    reason: "goods already loaded".into(),
+                },
+                &wang,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(decided.state(), review_pb::TaskState::Decided);
+
+        let listed = reviews
+            .list_tasks(authorized(
+                review_pb::ListTasksRequest {
+                    sub_centre: "5300".into(),
+                    state: review_pb::TaskState::Concluded as i32,
+                    ..Default::default()
+                },
+                &officer,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.tasks.len(), 2, "{backend:?}");
+    }
+}
+
+fn mint(app: &TestApp, subject: &str, house: &str) -> String {
+    let claims = customs_common::auth::Claims::new(
+        &app.settings.auth,
+        subject,
+        Role::Reviewer,
+        house,
+        None,
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    customs_common::auth::sign_hs256(&app.settings.auth, &claims).unwrap()
+}
+
+#[tokio::test]
+async fn an_abandoned_claim_returns_to_the_queue() {
+    let app =
+        TestApp::spawn_configured(Backend::Embedded, |settings| settings.review.claim_secs = 1)
+            .await
+            .unwrap();
+    let officer = app.token(Role::Officer, "5300", None);
+    let li = mint(&app, "li", "5300");
+    let zhao = mint(&app, "zhao", "5300");
+    let task = enqueue(
+        &app.channel,
+        &officer,
+        "abandoned",
+        &number(7),
+        vec![item(1, "8471300000", "CNY", "1")],
+    )
+    .await;
+    assert_eq!(
+        claim(&app.channel, &li, "").await.unwrap().task_id,
+        task.task_id
+    );
+    assert_eq!(
+        reason(&claim(&app.channel, &zhao, "").await.unwrap_err()),
+        "QUEUE_EMPTY"
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let taken = claim(&app.channel, &zhao, "").await.unwrap();
+    assert_eq!(
+        (taken.task_id.as_str(), taken.claimed_by.as_str()),
+        (task.task_id.as_str(), "zhao")
+    );
+    let status = Reviews::new(app.channel.clone())
+        .conclude_task(authorized(
+            review_pb::ConcludeTaskRequest {
+                task_id: task.task_id.clone(),
+                remarks: String::new(),
+            },
+            &li,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&status), "TASK_NOT_CLAIMED_BY_YOU");
+}
+
+#[tokio::test]
+async fn two_reviewers_claiming_from_one_queue_never_get_the_same_task() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let officer = app.token(Role::Officer, "5300", None);
+        for n in 0..40 {
+            enqueue(
+                &app.channel,
+                &officer,
+                &format!("race-{n}"),
+                &number(100 + n),
+                vec![item(1, "8471300000", "CNY", "1")],
+            )
+            .await;
+        }
+        let mut claimers = Vec::new();
+        for reviewer in ["li", "zhao", "chen", "liu"] {
+            let token = mint(&app, reviewer, "5300");
+            let channel = app.channel.clone();
+            claimers.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while let Ok(task) = claim(&channel, &token, "").await {
+                    mine.push(task.task_id);
+                }
+                mine
+            }));
+        }
+        let mut all = Vec::new();
+        for claimer in claimers {
+            all.extend(claimer.await.unwrap());
+        }
+        let distinct: HashSet<&String> = all.iter().collect();
+        assert_eq!((all.len(), distinct.len()), (40, 40), "{backend:?}");
+    }
+}
+
+async fn stage_of(
+    channel: &Channel,
+    token: &str,
+    number: &str,
+    want: DeclarationStage,
+) -> pb::Declaration {
+    let mut last = None;
+    for _ in 0..200 {
+        let declaration = Declarations::new(channel.clone())
+            .get_declaration(authorized(
+                pb::GetDeclarationRequest {
+                    declaration_number: number.into(),
+                },
+                token,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        if declaration.stage() == want {
+            return declaration;
+        }
+        last = Some(declaration.stage());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("declaration {number} never reached {want:?}; last {last:?}");
+}
+
+/// The story: a YELLOW declaration reaches Shenzhen's queue, is returned, modified at
+/// the enterprise's request (decided by the sub-centre), reviewed again and
+/// concluded; another is cancelled; the period's report shows it.
+#[tokio::test]
+async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_the_report_shows_it()
+{
+    for backend in BACKENDS {
+        let started = OffsetDateTime::now_utc();
+        let app = TestApp::spawn(backend).await.unwrap();
+        let channel = &app.channel;
+        let officer = app.token(Role::Officer, "5300", None);
+        let broker = app.token(Role::Broker, "5300", Some(story::BROKER));
+        let li = app.token(Role::Reviewer, "5300", None);
+        story::parties(channel, &officer, "BL-REVIEW-1")
+            .await
+            .unwrap();
+        ControlInstructionServiceClient::new(channel.clone())
+            .create_control_instruction(authorized(
+                risk_pb::CreateControlInstructionRequest {
+                    request_id: "computers-yellow".into(),
+                    instruction: Some(risk_pb::ControlInstruction {
+                        conditions: Some(risk_pb::InstructionConditions {
+                            hs_prefixes: vec!["8471".into()],
+                            ..Default::default()
+                        }),
+                        lane: Lane::Yellow as i32,
+                        reason: "valuation campaign".into(),
+                        ..Default::default()
+                    }),
+                },
+                &officer,
+            ))
+            .await
+            .unwrap();
+        let mut declarations = Declarations::new(channel.clone());
+        let submit = |request_id: &str| {
+            let mut declarations = declarations.clone();
+            let broker = broker.clone();
+            let request = pb::SubmitDeclarationRequest {
+                request_id: request_id.into(),
+                content: Some(story::declaration("BL-REVIEW-1", 1)),
+            };
+            async move {
+                declarations
+                    .submit_declaration(authorized(request, &broker))
+                    .await
+                    .unwrap()
+                    .into_inner()
+            }
+        };
+        let first = submit("review-story-1").await.declaration_number;
+        let second = submit("review-story-2").await.declaration_number;
+
+        let under_review = stage_of(channel, &officer, &first, DeclarationStage::UnderReview).await;
+        assert_eq!(
+            (
+                under_review.review_sub_centre.as_str(),
+                under_review.handling_house.as_str()
+            ),
+            ("5300", "5300")
+        );
+        stage_of(channel, &officer, &second, DeclarationStage::UnderReview).await;
+
+        // Returned for correction.
+        let mut reviews = Reviews::new(channel.clone());
+        let task = claim(channel, &li, "").await.unwrap();
+        assert_eq!(task.declaration_number, first);
+        reviews
+            .return_task(authorized(
+                review_pb::ReturnTaskRequest {
+                    task_id: task.task_id.clone(),
+                    reason: "invoice missing".into(),
+                },
+                &li,
+            ))
+            .await
+            .unwrap();
+        stage_of(channel, &officer, &first, DeclarationStage::Returned).await;
+
+        // The broker asks to modify; Shenzhen decides; the declaration is reviewed again.
+        let mut corrected = story::declaration("BL-REVIEW-1", 1);
+        corrected.items[0].description = "notebook computers, 14 inch, with invoice".into();
+        let other_broker = app.token(Role::Broker, "5300", Some("4403980099"));
+        let status = declarations
+            .request_modification(authorized(
+                pb::RequestModificationRequest {
+                    request_id: "modify-1".into(),
+                    declaration_number: first.clone(),
+                    proposed_content: Some(corrected.clone()),
+                    reason: "invoice attached".into(),
+                },
+                &other_broker,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::NotFound,
+            "another enterprise's declaration"
+        );
+        let change = declarations
+            .request_modification(authorized(
+                pb::RequestModificationRequest {
+                    request_id: "modify-1".into(),
+                    declaration_number: first.clone(),
+                    proposed_content: Some(corrected.clone()),
+                    reason: "invoice attached".into(),
+                },
+                &broker,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(change.state(), pb::ChangeRequestState::Pending);
+        let status = declarations
+            .request_cancellation(authorized(
+                pb::RequestCancellationRequest {
+                    request_id: "cancel-while-pending".into(),
+                    declaration_number: first.clone(),
+                    reason: "x".into(),
+                },
+                &broker,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(reason(&status), "CHANGE_ALREADY_PENDING");
+        let mut decision_task = None;
+        for _ in 0..100 {
+            if let Ok(task) = claim(channel, &li, "").await {
+                decision_task = Some(task);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let decision_task = decision_task.expect("the modification reached Shenzhen's queue");
+        // The second declaration's review was queued before the modification.
+        let (second_task, modification) =
+            if decision_task.kind() == review_pb::TaskKind::Modification {
+                (claim(channel, &li, "").await.unwrap(), decision_task)
+            } else {
+                let modification = claim(channel, &li, "").await.unwrap();
+                (decision_task, modification)
+            };
+        assert_eq!(
+            (modification.kind(), modification.change_request_id.as_str()),
+            (
+                review_pb::TaskKind::Modification,
+                change.change_request_id.as_str()
+            )
+        );
+        reviews
+            .decide_change_request(authorized(
+                review_pb::DecideChangeRequestRequest {
+                    task_id: modification.task_id.clone(),
+                    approve: true,
+                    reason: "invoice now complete".into(),
+                },
+                &li,
+            ))
+            .await
+            .unwrap();
+        let modified = stage_of(channel, &officer, &first, DeclarationStage::UnderReview).await;
+        assert_eq!(
+            modified.content.unwrap().items[0].description,
+            "notebook computers, 14 inch, with invoice"
+        );
+        let stages: Vec<_> = modified.events.iter().map(|e| e.to_stage()).collect();
+        assert!(
+            stages.ends_with(&[
+                DeclarationStage::Returned,
+                DeclarationStage::Modified,
+                DeclarationStage::UnderReview
+            ]),
+            "{stages:?}"
+        );
+        let again = claim(channel, &li, "").await.unwrap();
+        assert_eq!(
+            (again.declaration_number.as_str(), again.kind()),
+            (first.as_str(), review_pb::TaskKind::DeclarationReview)
+        );
+        reviews
+            .conclude_task(authorized(
+                review_pb::ConcludeTaskRequest {
+                    task_id: again.task_id.clone(),
+                    remarks: "valuation accepted".into(),
+                },
+                &li,
+            ))
+            .await
+            .unwrap();
+        stage_of(channel, &officer, &first, DeclarationStage::Concluded).await;
+
+        // The second is cancelled at the broker's request, approved by Shenzhen.
+        assert_eq!(second_task.declaration_number, second);
+        declarations
+            .request_cancellation(authorized(
+                pb::RequestCancellationRequest {
+                    request_id: "cancel-2".into(),
+                    declaration_number: second.clone(),
+                    reason: "order withdrawn".into(),
+                },
+                &broker,
+            ))
+            .await
+            .unwrap();
+        let mut cancellation = None;
+        for _ in 0..100 {
+            if let Ok(task) = claim(channel, &li, "").await {
+                cancellation = Some(task);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let cancellation = cancellation.expect("the cancellation reached Shenzhen's queue");
+        reviews
+            .decide_change_request(authorized(
+                review_pb::DecideChangeRequestRequest {
+                    task_id: cancellation.task_id.clone(),
+                    approve: true,
+                    reason: "not yet released".into(),
+                },
+                &li,
+            ))
+            .await
+            .unwrap();
+        stage_of(channel, &officer, &second, DeclarationStage::Cancelled).await;
+        // Its open review was closed with it.
+        let status = reviews
+            .conclude_task(authorized(
+                review_pb::ConcludeTaskRequest {
+                    task_id: second_task.task_id.clone(),
+                    remarks: String::new(),
+                },
+                &li,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(reason(&status), "TASK_STATE");
+
+        // The period: Shenzhen concluded one review and returned one.
+        let report = PostReview::new(channel.clone())
+            .get_quality_report(authorized(
+                review_pb::GetQualityReportRequest {
+                    period_start: Some(customs_proto::convert::timestamp(started)),
+                    period_end: Some(customs_proto::convert::timestamp(
+                        OffsetDateTime::now_utc() + time::Duration::minutes(1),
+                    )),
+                },
+                &officer,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let shenzhen = report
+            .sub_centres
+            .iter()
+            .find(|s| s.sub_centre == "5300")
+            .unwrap();
+        assert_eq!(
+            (shenzhen.tasks_concluded, shenzhen.return_rate.as_str()),
+            (1, "0.5"),
+            "{backend:?}"
+        );
+        assert!(shenzhen.conclude_seconds_p50 >= 0.0);
+    }
+}
