@@ -77,3 +77,17 @@ impl ServiceCredentials {
         Ok(request)
     }
 }
+
+/// A failed call to another platform as this platform's error: an unreachable or
+/// overloaded peer is `UNAVAILABLE` (the caller retries), anything else is internal.
+pub fn peer_error(what: &str, status: &tonic::Status) -> Error {
+    let message = format!("{what}: {:?} {}", status.code(), status.message());
+    match status.code() {
+        tonic::Code::Unavailable
+        | tonic::Code::DeadlineExceeded
+        | tonic::Code::Cancelled
+        | tonic::Code::ResourceExhausted
+        | tonic::Code::Unknown => Error::unavailable("PEER_UNAVAILABLE", message),
+        _ => Error::internal(anyhow::anyhow!(message)),
+    }
+}

@@ -28,6 +28,49 @@ pub struct Settings {
     pub exchange_rates: std::collections::BTreeMap<String, rust_decimal::Decimal>,
     pub risk: RiskSettings,
     pub review: ReviewSettings,
+    pub field: FieldSettings,
+}
+
+/// One line of the tariff sample: the HS prefix it covers (longest prefix wins) and
+/// its rates as decimals ("0.12").
+#[derive(Debug, Clone, Deserialize)]
+pub struct TariffLineSetting {
+    pub prefix: String,
+    pub duty_rate: rust_decimal::Decimal,
+    pub vat_rate: rust_decimal::Decimal,
+    pub description: String,
+}
+
+/// What the credit-class policy asks of an inland move to inspection.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InlandPolicySetting {
+    pub inland_allowed: bool,
+    pub smart_lock: bool,
+    pub vehicle_tracking: bool,
+}
+
+/// An inland supervised site where goods may be inspected, at the enterprise's home house.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InlandSiteSetting {
+    pub code: String,
+    pub house: String,
+    pub name: String,
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+/// The field platform's configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FieldSettings {
+    pub tariff_version: i64,
+    pub tariff: Vec<TariffLineSetting>,
+    /// Duty or VAT under this amount (CNY) per declaration is waived.
+    pub tax_waiver_below: rust_decimal::Decimal,
+    /// Per credit class (`ADVANCED_CERTIFIED`, …).
+    pub inland_policy: std::collections::BTreeMap<String, InlandPolicySetting>,
+    pub inland_sites: Vec<InlandSiteSetting>,
+    /// How far from the declared route a tracked vehicle may be before a hold.
+    pub corridor_metres: f64,
 }
 
 /// One line of the routing table: HS chapters `first..=last` go to `sub_centre`.

@@ -1,25 +1,27 @@
 //! The field-operation platform: tax bills, the province-wide general guarantee,
 //! inspection, transport monitoring, release and gate checks.
 //!
-//! `GuaranteeService` is built. Tax bills, inspection, transport monitoring and gate
-//! checks are not yet (issue: field platform): their methods answer `UNIMPLEMENTED`.
+//! The platform decides the release itself (duties secured, inspection passed when
+//! ordered) and reports every step to the declaration's lifecycle through its outbox.
 
 pub mod domain;
 pub mod grpc;
 pub mod guarantees;
+pub mod operations;
+pub mod outbox;
+pub mod render;
 pub mod storage;
 
+use anyhow::Context as _;
 use customs_common::{
     auth::{AccessPolicy, Role},
     config::PlatformName,
     server::{MountedPlatform, PlatformContext, PlatformModule},
 };
 use customs_proto::field::{
-    gate_service_server::{GateService, GateServiceServer},
-    guarantee_service_server::GuaranteeServiceServer,
-    inspection_service_server::{InspectionService, InspectionServiceServer},
-    tax_service_server::{TaxService, TaxServiceServer},
-    transport_service_server::{TransportService, TransportServiceServer},
+    gate_service_server::GateServiceServer, guarantee_service_server::GuaranteeServiceServer,
+    inspection_service_server::InspectionServiceServer, tax_service_server::TaxServiceServer,
+    transport_service_server::TransportServiceServer,
 };
 use guarantees::Guarantees;
 use storage::guarantees::GuaranteeRepository;
@@ -46,9 +48,10 @@ pub fn access_policy() -> AccessPolicy {
     policy
         .allow(
             SERVICES[0],
-            &["AssessDuties", "RecordPayment"],
-            &[Officer, Admin],
+            &["AssessDuties"],
+            &[Enterprise, Broker, Officer, Admin],
         )
+        .allow(SERVICES[0], &["RecordPayment"], &[Officer, Admin])
         .allow(
             SERVICES[0],
             &["GetTaxBill", "RenderTaxBill"],
@@ -73,6 +76,11 @@ pub fn access_policy() -> AccessPolicy {
         .allow(SERVICES[1], &["RebuildBalances"], &[Admin])
         .allow(
             SERVICES[2],
+            &["OrderInspection"],
+            &[Reviewer, Officer, Admin],
+        )
+        .allow(
+            SERVICES[2],
             &["ChooseInspectionSite"],
             &[Enterprise, Broker],
         )
@@ -85,7 +93,7 @@ pub fn access_policy() -> AccessPolicy {
         .allow(
             SERVICES[3],
             &["ReportTransportEvents", "GetTrack"],
-            &[Officer, Admin],
+            &[Officer, Gate, Admin],
         )
         .allow(SERVICES[4], &["CheckGate"], &[Gate])
         .allow(
@@ -97,28 +105,85 @@ pub fn access_policy() -> AccessPolicy {
 }
 
 fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Result<MountedPlatform> {
+    let settings = &context.settings;
+    let database = &context.database;
     let guarantees = Guarantees::new(
-        GuaranteeRepository::new(context.database.clone()),
+        GuaranteeRepository::new(database.clone()),
         context.store.clone(),
     );
+    let field_settings = &settings.field;
+    let tariff = domain::tax::Tariff::new(
+        field_settings.tariff_version,
+        field_settings
+            .tariff
+            .iter()
+            .map(|line| domain::tax::TariffLine {
+                prefix: line.prefix.clone(),
+                duty_rate: line.duty_rate,
+                vat_rate: line.vat_rate,
+            })
+            .collect(),
+    );
+    let land_port_integrated_from = time::Date::parse(
+        &settings.risk.land_port_integrated_from,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .context("risk.land_port_integrated_from is not a day (YYYY-MM-DD)")?;
+    let clients = &settings.clients;
+    let credentials = customs_common::clients::ServiceCredentials::new(
+        "field-platform",
+        &settings.auth,
+        &clients.service_token,
+    )?;
+    let field = operations::Field {
+        repository: storage::operations::OperationsRepository::new(database.clone()),
+        guarantees: guarantees.clone(),
+        outbox: outbox::outbox(database.clone()),
+        peer: operations::DeclarationPeer {
+            channel: customs_common::clients::channel(
+                &clients.declaration_url,
+                context.local_addr,
+            )?,
+            credentials,
+        },
+        config: operations::FieldConfig {
+            tariff: std::sync::Arc::new(tariff),
+            rates: std::sync::Arc::new(settings.exchange_rates.clone()),
+            waiver_below: field_settings.tax_waiver_below,
+            inland_policy: std::sync::Arc::new(field_settings.inland_policy.clone()),
+            inland_sites: std::sync::Arc::new(field_settings.inland_sites.clone()),
+            corridor_metres: field_settings.corridor_metres,
+            ports: std::sync::Arc::new(
+                settings
+                    .ports
+                    .iter()
+                    .map(|port| {
+                        (
+                            port.code.clone(),
+                            port.kind == customs_common::config::PortKindSetting::Land,
+                        )
+                    })
+                    .collect(),
+            ),
+            land_port_integrated_from,
+        },
+    };
+    field.spawn_relay(customs_common::clients::channel(
+        &clients.review_url,
+        context.local_addr,
+    )?);
+    field.spawn_arrears_watch();
+    let service = grpc::operations::FieldService::new(field);
     routes
-        .add_service(TaxServiceServer::new(Pending))
+        .add_service(TaxServiceServer::new(service.clone()))
         .add_service(GuaranteeServiceServer::new(
             grpc::guarantee::GuaranteeService::new(guarantees),
         ))
-        .add_service(InspectionServiceServer::new(Pending))
-        .add_service(TransportServiceServer::new(Pending))
-        .add_service(GateServiceServer::new(Pending));
+        .add_service(InspectionServiceServer::new(service.clone()))
+        .add_service(TransportServiceServer::new(service.clone()))
+        .add_service(GateServiceServer::new(service));
     Ok(MountedPlatform {
         services: SERVICES,
         policy: access_policy(),
     })
 }
-
-/// Services whose methods are not implemented yet: each answers `UNIMPLEMENTED`.
-struct Pending;
-
-impl TaxService for Pending {}
-impl InspectionService for Pending {}
-impl TransportService for Pending {}
-impl GateService for Pending {}

@@ -58,17 +58,7 @@ pub struct Risk {
 
 /// A failed call to another platform: retryable when the peer is down or slow, an
 /// internal error (logged with its cause) when the peer refused us.
-fn peer_error(what: &str, status: &tonic::Status) -> Error {
-    let message = format!("{what}: {:?} {}", status.code(), status.message());
-    match status.code() {
-        Code::Unavailable
-        | Code::DeadlineExceeded
-        | Code::Cancelled
-        | Code::ResourceExhausted
-        | Code::Unknown => Error::unavailable("PEER_UNAVAILABLE", message),
-        _ => Error::internal(anyhow::anyhow!(message)),
-    }
-}
+use customs_common::clients::peer_error;
 
 fn now_seconds() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()

@@ -1,3 +1,7 @@
 //! The field platform's rules, free of gRPC and SQL.
 
+pub mod gate;
 pub mod guarantee;
+pub mod inspection;
+pub mod tax;
+pub mod transport;

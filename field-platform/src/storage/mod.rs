@@ -5,6 +5,7 @@
 
 pub mod guarantees;
 pub mod ledger_writer;
+pub mod operations;
 
 use customs_common::db::Migrations;
 

@@ -1,0 +1,105 @@
+-- Tax bills: one per declaration; lines as JSON (exact decimals as strings).
+CREATE TABLE tax_bills (
+    declaration_number  TEXT PRIMARY KEY,
+    id                  TEXT NOT NULL UNIQUE,
+    enterprise_code     TEXT NOT NULL,
+    house_code          TEXT NOT NULL,
+    tariff_version      BIGINT NOT NULL,
+    payment_method      TEXT NOT NULL,
+    state               TEXT NOT NULL,
+    guarantee_reference TEXT NOT NULL DEFAULT '',
+    lines               TEXT NOT NULL,
+    total_duty_fen      BIGINT NOT NULL,
+    total_vat_fen       BIGINT NOT NULL,
+    total_fen           BIGINT NOT NULL,
+    rounding            TEXT NOT NULL,
+    due_date            DATE,
+    assessed_at         TIMESTAMPTZ NOT NULL,
+    paid_at             TIMESTAMPTZ,
+    payment_reference   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX tax_bills_due ON tax_bills (state, due_date);
+
+-- Inspections 查验: ordered after a RED lane's review or by immediate control.
+CREATE TABLE inspections (
+    declaration_number TEXT PRIMARY KEY,
+    id                 TEXT NOT NULL UNIQUE,
+    round              INTEGER NOT NULL DEFAULT 1,
+    state              TEXT NOT NULL,
+    reason             TEXT NOT NULL,
+    ordered_by_house   TEXT NOT NULL,
+    site_kind          TEXT NOT NULL DEFAULT '',
+    site_code          TEXT NOT NULL DEFAULT '',
+    smart_lock         BOOLEAN NOT NULL DEFAULT FALSE,
+    vehicle_tracking   BOOLEAN NOT NULL DEFAULT FALSE,
+    route              TEXT NOT NULL DEFAULT '[]',
+    corridor_metres    DOUBLE PRECISION NOT NULL DEFAULT 0,
+    vehicle_plate      TEXT NOT NULL DEFAULT '',
+    lock_id            TEXT NOT NULL DEFAULT '',
+    tracker_id         TEXT NOT NULL DEFAULT '',
+    discrepancy        BOOLEAN NOT NULL DEFAULT FALSE,
+    result_details     TEXT NOT NULL DEFAULT '',
+    ordered_at         TIMESTAMPTZ NOT NULL,
+    completed_at       TIMESTAMPTZ
+);
+
+-- Positions and seal events reported by trackers and smart locks.
+CREATE TABLE transport_events (
+    id                 BIGSERIAL PRIMARY KEY,
+    declaration_number TEXT NOT NULL,
+    device_id          TEXT NOT NULL,
+    kind               TEXT NOT NULL,
+    latitude           DOUBLE PRECISION,
+    longitude          DOUBLE PRECISION,
+    at_site            TEXT NOT NULL DEFAULT '',
+    occurred_at        TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX transport_events_declaration ON transport_events (declaration_number, id);
+
+-- Holds on goods; at most one open hold per declaration and reason.
+CREATE TABLE holds (
+    id                 TEXT PRIMARY KEY,
+    declaration_number TEXT NOT NULL,
+    reason             TEXT NOT NULL,
+    details            TEXT NOT NULL,
+    raised_at          TIMESTAMPTZ NOT NULL,
+    open               BOOLEAN NOT NULL DEFAULT TRUE
+);
+CREATE UNIQUE INDEX holds_open ON holds (declaration_number, reason) WHERE open;
+
+-- The electronic release record the gates decide from.
+CREATE TABLE releases (
+    declaration_number TEXT PRIMARY KEY,
+    port_code          TEXT NOT NULL,
+    integrated_mode    BOOLEAN NOT NULL,
+    released_at        TIMESTAMPTZ NOT NULL,
+    exited_at          TIMESTAMPTZ,
+    exit_gate          TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE release_containers (
+    declaration_number TEXT NOT NULL REFERENCES releases (declaration_number),
+    container_number   TEXT NOT NULL,
+    PRIMARY KEY (declaration_number, container_number)
+);
+
+-- Gate decisions by the gate's request id: a retry gets the first answer.
+CREATE TABLE gate_checks (
+    request_id TEXT PRIMARY KEY,
+    gate_id    TEXT NOT NULL,
+    decision   TEXT NOT NULL,
+    decided_at TIMESTAMPTZ NOT NULL
+);
+
+-- Hand-offs to the declaration and review platforms (customs_common::outbox).
+CREATE TABLE field_outbox (
+    id              BIGSERIAL PRIMARY KEY,
+    kind            TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT NOT NULL DEFAULT '',
+    created_at      TIMESTAMPTZ NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    locked_until    BIGINT,
+    done_at         TIMESTAMPTZ
+);
+CREATE INDEX field_outbox_due ON field_outbox (next_attempt_at) WHERE done_at IS NULL;

@@ -1,0 +1,614 @@
+//! Tax bills, inspections, transport events, holds, release records and gate
+//! decisions. Every write that moves a declaration commits its hand-offs with it.
+
+use std::collections::HashMap;
+
+use customs_common::{
+    Error, Result,
+    db::Database,
+    on_pool,
+    outbox::{OutboxJob, now_millis},
+};
+use time::{Date, OffsetDateTime};
+
+use crate::{domain::transport::HoldReason, outbox::Job};
+
+const INSERT_JOB: &str =
+    "INSERT INTO field_outbox (kind, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4)";
+
+fn payloads(jobs: &[Job]) -> Result<Vec<(&'static str, String)>> {
+    jobs.iter()
+        .map(|job| job.payload().map(|payload| (job.kind(), payload)))
+        .collect()
+}
+
+macro_rules! insert_jobs {
+    ($tx:expr, $jobs:expr) => {{
+        let now = OffsetDateTime::now_utc();
+        for (kind, payload) in $jobs {
+            sqlx::query(INSERT_JOB)
+                .bind(*kind)
+                .bind(payload.as_str())
+                .bind(now)
+                .bind(now_millis())
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TaxBillRecord {
+    pub declaration_number: String,
+    pub id: String,
+    pub enterprise_code: String,
+    pub house_code: String,
+    pub tariff_version: i64,
+    pub payment_method: String,
+    pub state: String,
+    pub guarantee_reference: String,
+    /// JSON of the lines.
+    pub lines: String,
+    pub total_duty_fen: i64,
+    pub total_vat_fen: i64,
+    pub total_fen: i64,
+    pub rounding: String,
+    pub due_date: Option<Date>,
+    pub assessed_at: OffsetDateTime,
+    pub paid_at: Option<OffsetDateTime>,
+    pub payment_reference: String,
+}
+
+const BILL_COLUMNS: &str = "declaration_number, id, enterprise_code, house_code, tariff_version, payment_method, state, \
+     guarantee_reference, lines, total_duty_fen, total_vat_fen, total_fen, rounding, due_date, assessed_at, paid_at, \
+     payment_reference";
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct InspectionRecord {
+    pub declaration_number: String,
+    pub id: String,
+    pub round: i32,
+    pub state: String,
+    pub reason: String,
+    pub ordered_by_house: String,
+    pub site_kind: String,
+    pub site_code: String,
+    pub smart_lock: bool,
+    pub vehicle_tracking: bool,
+    /// JSON of the route's points.
+    pub route: String,
+    pub corridor_metres: f64,
+    pub vehicle_plate: String,
+    pub lock_id: String,
+    pub tracker_id: String,
+    pub discrepancy: bool,
+    pub result_details: String,
+    pub ordered_at: OffsetDateTime,
+    pub completed_at: Option<OffsetDateTime>,
+}
+
+const INSPECTION_COLUMNS: &str = "declaration_number, id, round, state, reason, ordered_by_house, site_kind, site_code, \
+     smart_lock, vehicle_tracking, route, corridor_metres, vehicle_plate, lock_id, tracker_id, discrepancy, \
+     result_details, ordered_at, completed_at";
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct EventRecord {
+    pub declaration_number: String,
+    pub device_id: String,
+    pub kind: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub at_site: String,
+    pub occurred_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct HoldRecord {
+    pub id: String,
+    pub declaration_number: String,
+    pub reason: String,
+    pub details: String,
+    pub raised_at: OffsetDateTime,
+    pub open: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReleaseRecord {
+    pub declaration_number: String,
+    pub port_code: String,
+    pub integrated_mode: bool,
+    pub released_at: OffsetDateTime,
+    pub exited_at: Option<OffsetDateTime>,
+    pub exit_gate: String,
+}
+
+/// A release record with its containers and open holds, as the gate needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateFacts {
+    pub release: ReleaseRecord,
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OperationsRepository {
+    database: Database,
+}
+
+impl OperationsRepository {
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+
+    // Tax bills.
+
+    /// Stores a bill unless the declaration has one; returns the stored bill.
+    pub async fn insert_bill(
+        &self,
+        bill: &TaxBillRecord,
+        jobs: &[Job],
+    ) -> Result<(TaxBillRecord, bool)> {
+        let jobs = payloads(jobs)?;
+        let inserted = on_pool!(&self.database, pool => {
+            let mut tx = pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO tax_bills (declaration_number, id, enterprise_code, house_code, tariff_version,
+                     payment_method, state, guarantee_reference, lines, total_duty_fen, total_vat_fen, total_fen,
+                     rounding, due_date, assessed_at, paid_at, payment_reference)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                 ON CONFLICT (declaration_number) DO NOTHING",
+            )
+            .bind(&bill.declaration_number)
+            .bind(&bill.id)
+            .bind(&bill.enterprise_code)
+            .bind(&bill.house_code)
+            .bind(bill.tariff_version)
+            .bind(&bill.payment_method)
+            .bind(&bill.state)
+            .bind(&bill.guarantee_reference)
+            .bind(&bill.lines)
+            .bind(bill.total_duty_fen)
+            .bind(bill.total_vat_fen)
+            .bind(bill.total_fen)
+            .bind(&bill.rounding)
+            .bind(bill.due_date)
+            .bind(bill.assessed_at)
+            .bind(bill.paid_at)
+            .bind(&bill.payment_reference)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if inserted {
+                insert_jobs!(tx, &jobs);
+            }
+            tx.commit().await?;
+            inserted
+        });
+        let stored = self.bill(&bill.declaration_number).await?.ok_or_else(|| {
+            Error::internal(anyhow::anyhow!(
+                "tax bill of {} vanished",
+                bill.declaration_number
+            ))
+        })?;
+        Ok((stored, inserted))
+    }
+
+    pub async fn bill(&self, number: &str) -> Result<Option<TaxBillRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {BILL_COLUMNS} FROM tax_bills WHERE declaration_number = $1"
+        ));
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query_as(sql).bind(number).fetch_optional(pool).await?
+        }))
+    }
+
+    /// Marks a bill paid; `false` when it was not in `from` (paid already, say).
+    pub async fn pay(
+        &self,
+        number: &str,
+        from: &str,
+        reference: &str,
+        jobs: &[Job],
+    ) -> Result<bool> {
+        let jobs = payloads(jobs)?;
+        Ok(on_pool!(&self.database, pool => {
+            let mut tx = pool.begin().await?;
+            let paid = sqlx::query(
+                "UPDATE tax_bills SET state = 'PAID', paid_at = $1, payment_reference = $2
+                 WHERE declaration_number = $3 AND state = $4",
+            )
+            .bind(OffsetDateTime::now_utc())
+            .bind(reference)
+            .bind(number)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if paid {
+                insert_jobs!(tx, &jobs);
+            }
+            tx.commit().await?;
+            paid
+        }))
+    }
+
+    /// Holders with a summary-payment bill unpaid after its due date.
+    pub async fn holders_in_arrears(&self, today: Date) -> Result<Vec<String>> {
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query_scalar(
+                "SELECT DISTINCT enterprise_code FROM tax_bills WHERE state = 'SECURED' AND due_date < $1",
+            )
+            .bind(today)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    // Inspections.
+
+    pub async fn inspection(&self, number: &str) -> Result<Option<InspectionRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {INSPECTION_COLUMNS} FROM inspections WHERE declaration_number = $1"
+        ));
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query_as(sql).bind(number).fetch_optional(pool).await?
+        }))
+    }
+
+    /// Orders an inspection, or a new round after one that found a discrepancy;
+    /// `false` when one is already ordered or under way.
+    pub async fn order_inspection(&self, record: &InspectionRecord, jobs: &[Job]) -> Result<bool> {
+        let jobs = payloads(jobs)?;
+        Ok(on_pool!(&self.database, pool => {
+            let mut tx = pool.begin().await?;
+            let ordered = sqlx::query(
+                "INSERT INTO inspections (declaration_number, id, round, state, reason, ordered_by_house, ordered_at)
+                 VALUES ($1, $2, 1, 'ORDERED', $3, $4, $5)
+                 ON CONFLICT (declaration_number) DO UPDATE SET
+                     round = inspections.round + 1, state = 'ORDERED', reason = excluded.reason,
+                     ordered_by_house = excluded.ordered_by_house, ordered_at = excluded.ordered_at,
+                     site_kind = '', site_code = '', route = '[]', discrepancy = FALSE, result_details = '',
+                     completed_at = NULL
+                 WHERE inspections.state = 'COMPLETED' AND inspections.discrepancy",
+            )
+            .bind(&record.declaration_number)
+            .bind(&record.id)
+            .bind(&record.reason)
+            .bind(&record.ordered_by_house)
+            .bind(record.ordered_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if ordered {
+                insert_jobs!(tx, &jobs);
+            }
+            tx.commit().await?;
+            ordered
+        }))
+    }
+
+    /// Records the chosen site and monitoring; `false` unless the inspection was ORDERED.
+    pub async fn choose_site(&self, record: &InspectionRecord) -> Result<bool> {
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query(
+                "UPDATE inspections SET state = $1, site_kind = $2, site_code = $3, smart_lock = $4,
+                     vehicle_tracking = $5, route = $6, corridor_metres = $7, vehicle_plate = $8, lock_id = $9,
+                     tracker_id = $10
+                 WHERE declaration_number = $11 AND state = 'ORDERED'",
+            )
+            .bind(&record.state)
+            .bind(&record.site_kind)
+            .bind(&record.site_code)
+            .bind(record.smart_lock)
+            .bind(record.vehicle_tracking)
+            .bind(&record.route)
+            .bind(record.corridor_metres)
+            .bind(&record.vehicle_plate)
+            .bind(&record.lock_id)
+            .bind(&record.tracker_id)
+            .bind(&record.declaration_number)
+            .execute(pool)
+            .await?
+            .rows_affected()
+                == 1
+        }))
+    }
+
+    /// Records the result; `false` unless a site was chosen and it is not completed.
+    pub async fn complete_inspection(
+        &self,
+        number: &str,
+        discrepancy: bool,
+        details: &str,
+        jobs: &[Job],
+    ) -> Result<bool> {
+        let jobs = payloads(jobs)?;
+        Ok(on_pool!(&self.database, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(
+                "UPDATE inspections SET state = 'COMPLETED', discrepancy = $1, result_details = $2, completed_at = $3
+                 WHERE declaration_number = $4 AND state IN ('SITE_CHOSEN', 'IN_TRANSIT')",
+            )
+            .bind(discrepancy)
+            .bind(details)
+            .bind(OffsetDateTime::now_utc())
+            .bind(number)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if done {
+                insert_jobs!(tx, &jobs);
+            }
+            tx.commit().await?;
+            done
+        }))
+    }
+
+    /// The inspection a device monitors (as its lock or its tracker).
+    pub async fn inspection_of_device(
+        &self,
+        number: &str,
+        device: &str,
+    ) -> Result<Option<InspectionRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {INSPECTION_COLUMNS} FROM inspections
+             WHERE declaration_number = $1 AND (lock_id = $2 OR tracker_id = $2) AND $2 <> ''"
+        ));
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query_as(sql).bind(number).bind(device).fetch_optional(pool).await?
+        }))
+    }
+
+    // Transport events and holds.
+
+    /// Stores an event and, in the same transaction, the hold it raises (unless one
+    /// for that reason is open already). Returns the hold raised.
+    pub async fn record_event(
+        &self,
+        event: &EventRecord,
+        hold: Option<&HoldRecord>,
+    ) -> Result<Option<HoldRecord>> {
+        Ok(on_pool!(&self.database, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO transport_events (declaration_number, device_id, kind, latitude, longitude, at_site, occurred_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&event.declaration_number)
+            .bind(&event.device_id)
+            .bind(&event.kind)
+            .bind(event.latitude)
+            .bind(event.longitude)
+            .bind(&event.at_site)
+            .bind(event.occurred_at)
+            .execute(&mut *tx)
+            .await?;
+            let mut raised = None;
+            if let Some(hold) = hold {
+                let inserted = sqlx::query(
+                    "INSERT INTO holds (id, declaration_number, reason, details, raised_at, open)
+                     VALUES ($1, $2, $3, $4, $5, TRUE)
+                     ON CONFLICT (declaration_number, reason) WHERE open DO NOTHING",
+                )
+                .bind(&hold.id)
+                .bind(&hold.declaration_number)
+                .bind(&hold.reason)
+                .bind(&hold.details)
+                .bind(hold.raised_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 1 {
+                    raised = Some(hold.clone());
+                }
+            }
+            tx.commit().await?;
+            raised
+        }))
+    }
+
+    pub async fn events(&self, number: &str) -> Result<Vec<EventRecord>> {
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query_as(
+                "SELECT declaration_number, device_id, kind, latitude, longitude, at_site, occurred_at
+                 FROM transport_events WHERE declaration_number = $1 ORDER BY id",
+            )
+            .bind(number)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    pub async fn holds(&self, number: &str) -> Result<Vec<HoldRecord>> {
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query_as(
+                "SELECT id, declaration_number, reason, details, raised_at, open FROM holds
+                 WHERE declaration_number = $1 ORDER BY raised_at, id",
+            )
+            .bind(number)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    // Releases and the gate.
+
+    /// Writes the release record unless it exists; `true` when new.
+    pub async fn release(
+        &self,
+        release: &ReleaseRecord,
+        containers: &[String],
+        jobs: &[Job],
+    ) -> Result<bool> {
+        let jobs = payloads(jobs)?;
+        Ok(on_pool!(&self.database, pool => {
+            let mut tx = pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO releases (declaration_number, port_code, integrated_mode, released_at)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (declaration_number) DO NOTHING",
+            )
+            .bind(&release.declaration_number)
+            .bind(&release.port_code)
+            .bind(release.integrated_mode)
+            .bind(release.released_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if inserted {
+                for container in containers {
+                    sqlx::query(
+                        "INSERT INTO release_containers (declaration_number, container_number) VALUES ($1, $2)
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&release.declaration_number)
+                    .bind(container)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                insert_jobs!(tx, &jobs);
+            }
+            tx.commit().await?;
+            inserted
+        }))
+    }
+
+    pub async fn release_of(&self, number: &str) -> Result<Option<GateFacts>> {
+        Ok(self.gate_facts(&[number.to_owned()]).await?.remove(number))
+    }
+
+    /// Release records (with containers) of the declarations, and their open holds.
+    pub async fn gate_facts(&self, numbers: &[String]) -> Result<HashMap<String, GateFacts>> {
+        let (releases, containers): (Vec<ReleaseRecord>, Vec<(String, String)>) = on_pool!(&self.database, pool => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT declaration_number, port_code, integrated_mode, released_at, exited_at, exit_gate
+                 FROM releases WHERE declaration_number IN (",
+            );
+            let mut list = query.separated(", ");
+            for number in numbers {
+                list.push_bind(number.as_str());
+            }
+            query.push(")");
+            let releases = query.build_query_as().fetch_all(pool).await?;
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT declaration_number, container_number FROM release_containers WHERE declaration_number IN (",
+            );
+            let mut list = query.separated(", ");
+            for number in numbers {
+                list.push_bind(number.as_str());
+            }
+            query.push(")");
+            (releases, query.build_query_as().fetch_all(pool).await?)
+        });
+        let mut facts: HashMap<String, GateFacts> = releases
+            .into_iter()
+            .map(|release| {
+                (
+                    release.declaration_number.clone(),
+                    GateFacts {
+                        release,
+                        containers: Vec::new(),
+                    },
+                )
+            })
+            .collect();
+        for (number, container) in containers {
+            if let Some(fact) = facts.get_mut(&number) {
+                fact.containers.push(container);
+            }
+        }
+        Ok(facts)
+    }
+
+    /// Open holds of the declarations.
+    pub async fn open_holds(&self, numbers: &[String]) -> Result<Vec<(String, HoldReason)>> {
+        let rows: Vec<(String, String)> = on_pool!(&self.database, pool => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT declaration_number, reason FROM holds WHERE open AND declaration_number IN (",
+            );
+            let mut list = query.separated(", ");
+            for number in numbers {
+                list.push_bind(number.as_str());
+            }
+            query.push(")");
+            query.build_query_as().fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(number, reason)| {
+                HoldReason::parse(&reason).map(|reason| (number, reason))
+            })
+            .collect())
+    }
+
+    pub async fn gate_decision(&self, request_id: &str) -> Result<Option<String>> {
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query_scalar("SELECT decision FROM gate_checks WHERE request_id = $1")
+                .bind(request_id)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// Records a gate's decision. For a PASS, records the exit of every declaration in
+    /// the same transaction, and only if none has exited meanwhile (two gates racing:
+    /// one wins, the other's transaction changes nothing and it gets `false`).
+    /// Returns the decision stored for the request id (the first, on a retry) and
+    /// whether the exit was recorded.
+    pub async fn record_gate(
+        &self,
+        request_id: &str,
+        gate_id: &str,
+        decision: &str,
+        exits: Option<&[String]>,
+        jobs: &[Job],
+    ) -> Result<(String, bool)> {
+        let jobs = payloads(jobs)?;
+        let now = OffsetDateTime::now_utc();
+        let exited = on_pool!(&self.database, pool => {
+            let mut tx = pool.begin().await?;
+            let mut exited = true;
+            if let Some(numbers) = exits {
+                let mut query = sqlx::QueryBuilder::new("UPDATE releases SET exited_at = ");
+                query.push_bind(now).push(", exit_gate = ").push_bind(gate_id);
+                query.push(" WHERE exited_at IS NULL AND declaration_number IN (");
+                let mut list = query.separated(", ");
+                for number in numbers {
+                    list.push_bind(number.as_str());
+                }
+                query.push(")");
+                let updated = query.build().execute(&mut *tx).await?.rows_affected();
+                exited = updated == numbers.len() as u64;
+            }
+            if exited {
+                let inserted = sqlx::query(
+                    "INSERT INTO gate_checks (request_id, gate_id, decision, decided_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (request_id) DO NOTHING",
+                )
+                .bind(request_id)
+                .bind(gate_id)
+                .bind(decision)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 1 {
+                    insert_jobs!(tx, &jobs);
+                    tx.commit().await?;
+                } else {
+                    // A retry raced with its first attempt: keep the first.
+                    tx.rollback().await?;
+                    exited = false;
+                }
+            } else {
+                tx.rollback().await?;
+            }
+            exited
+        });
+        let stored = self.gate_decision(request_id).await?;
+        Ok((stored.unwrap_or_else(|| decision.to_owned()), exited))
+    }
+}
