@@ -188,7 +188,7 @@ impl Field {
             .repository
             .bill(number)
             .await?
-            .filter(|bill| caller.may_see(&[&bill.enterprise_code]));
+            .filter(|bill| caller.may_see(&[&bill.enterprise_code, &bill.broker_code]));
         bill.ok_or_else(|| {
             Error::not_found(
                 "TAX_BILL_NOT_FOUND",
@@ -265,6 +265,7 @@ impl Field {
             declaration_number: number.to_owned(),
             id: format!("TB{}", uuid::Uuid::now_v7().simple()).to_ascii_uppercase(),
             enterprise_code: content.enterprise_code.clone(),
+            broker_code: content.broker_code.clone(),
             house_code: house.clone(),
             tariff_version: config.tariff.version,
             payment_method: "IMMEDIATE".into(),

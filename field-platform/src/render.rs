@@ -104,6 +104,7 @@ mod tests {
             declaration_number: "530120261000000001".into(),
             id: "TB1".into(),
             enterprise_code: "4403960001".into(),
+            broker_code: String::new(),
             house_code: "5300".into(),
             tariff_version: 1,
             payment_method: "IMMEDIATE".into(),

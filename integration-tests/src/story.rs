@@ -144,3 +144,52 @@ pub fn declaration(bill: &str, items: usize) -> DeclarationContent {
         trading_country: "JP".into(),
     }
 }
+
+/// Submits a declaration as `token` (the gateway, for a broker or an enterprise).
+pub async fn submit(
+    channel: &Channel,
+    token: &str,
+    request_id: &str,
+    content: DeclarationContent,
+) -> pb::Declaration {
+    pb::declaration_service_client::DeclarationServiceClient::new(channel.clone())
+        .submit_declaration(authorized(
+            pb::SubmitDeclarationRequest {
+                request_id: request_id.into(),
+                content: Some(content),
+            },
+            token,
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("submitting {request_id}: {status:?}"))
+        .into_inner()
+}
+
+/// Polls until the declaration reaches `stage` (hand-offs are asynchronous).
+pub async fn reach(
+    channel: &Channel,
+    token: &str,
+    number: &str,
+    stage: customs_proto::common::DeclarationStage,
+) -> pb::Declaration {
+    let mut last = None;
+    for _ in 0..300 {
+        let declaration =
+            pb::declaration_service_client::DeclarationServiceClient::new(channel.clone())
+                .get_declaration(authorized(
+                    pb::GetDeclarationRequest {
+                        declaration_number: number.into(),
+                    },
+                    token,
+                ))
+                .await
+                .unwrap_or_else(|status| panic!("reading {number}: {status:?}"))
+                .into_inner();
+        if declaration.stage() == stage {
+            return declaration;
+        }
+        last = Some(declaration.stage());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("declaration {number} never reached {stage:?}; last {last:?}");
+}

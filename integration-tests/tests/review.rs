@@ -648,33 +648,6 @@ async fn two_reviewers_claiming_from_one_queue_never_get_the_same_task() {
     }
 }
 
-async fn stage_of(
-    channel: &Channel,
-    token: &str,
-    number: &str,
-    want: DeclarationStage,
-) -> pb::Declaration {
-    let mut last = None;
-    for _ in 0..200 {
-        let declaration = Declarations::new(channel.clone())
-            .get_declaration(authorized(
-                pb::GetDeclarationRequest {
-                    declaration_number: number.into(),
-                },
-                token,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        if declaration.stage() == want {
-            return declaration;
-        }
-        last = Some(declaration.stage());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("declaration {number} never reached {want:?}; last {last:?}");
-}
-
 /// The story: a YELLOW declaration reaches Shenzhen's queue, is returned, modified at
 /// the enterprise's request (decided by the sub-centre), reviewed again and
 /// concluded; another is cancelled; the period's report shows it.
@@ -728,7 +701,8 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
         let first = submit("review-story-1").await.declaration_number;
         let second = submit("review-story-2").await.declaration_number;
 
-        let under_review = stage_of(channel, &officer, &first, DeclarationStage::UnderReview).await;
+        let under_review =
+            story::reach(channel, &officer, &first, DeclarationStage::UnderReview).await;
         assert_eq!(
             (
                 under_review.review_sub_centre.as_str(),
@@ -736,7 +710,7 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
             ),
             ("5300", "5300")
         );
-        stage_of(channel, &officer, &second, DeclarationStage::UnderReview).await;
+        story::reach(channel, &officer, &second, DeclarationStage::UnderReview).await;
 
         // Returned for correction.
         let mut reviews = Reviews::new(channel.clone());
@@ -752,7 +726,7 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
             ))
             .await
             .unwrap();
-        stage_of(channel, &officer, &first, DeclarationStage::Returned).await;
+        story::reach(channel, &officer, &first, DeclarationStage::Returned).await;
 
         // The broker asks to modify; Shenzhen decides; the declaration is reviewed again.
         let mut corrected = story::declaration("BL-REVIEW-1", 1);
@@ -836,7 +810,7 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
             ))
             .await
             .unwrap();
-        let modified = stage_of(channel, &officer, &first, DeclarationStage::UnderReview).await;
+        let modified = story::reach(channel, &officer, &first, DeclarationStage::UnderReview).await;
         assert_eq!(
             modified.content.unwrap().items[0].description,
             "notebook computers, 14 inch, with invoice"
@@ -865,7 +839,7 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
             ))
             .await
             .unwrap();
-        stage_of(channel, &officer, &first, DeclarationStage::Concluded).await;
+        story::reach(channel, &officer, &first, DeclarationStage::Concluded).await;
 
         // The second is cancelled at the broker's request, approved by Shenzhen.
         assert_eq!(second_task.declaration_number, second);
@@ -900,7 +874,7 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
             ))
             .await
             .unwrap();
-        stage_of(channel, &officer, &second, DeclarationStage::Cancelled).await;
+        story::reach(channel, &officer, &second, DeclarationStage::Cancelled).await;
         // Its open review was closed with it.
         let status = reviews
             .conclude_task(authorized(

@@ -3,6 +3,7 @@ CREATE TABLE tax_bills (
     declaration_number  TEXT PRIMARY KEY,
     id                  TEXT NOT NULL UNIQUE,
     enterprise_code     TEXT NOT NULL,
+    broker_code         TEXT NOT NULL DEFAULT '',
     house_code          TEXT NOT NULL,
     tariff_version      INTEGER NOT NULL,
     payment_method      TEXT NOT NULL,

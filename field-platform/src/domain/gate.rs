@@ -82,7 +82,9 @@ pub fn check(
                 "the goods have already left the customs area".to_owned(),
             );
         }
-        for &reason in &release.open_holds {
+        let mut open_holds = release.open_holds.clone();
+        open_holds.sort_unstable();
+        for reason in open_holds {
             match reason {
                 HoldReason::SealBroken => hold(
                     reason,
@@ -107,7 +109,13 @@ pub fn check(
             );
         }
     }
-    for container in presented.containers {
+    // Containers are checked against the release records found; with none, the
+    // vehicle is held for that already.
+    let found_any = presented
+        .declarations
+        .iter()
+        .any(|number| releases.contains_key(number));
+    for container in presented.containers.iter().filter(|_| found_any) {
         let released = presented
             .declarations
             .iter()

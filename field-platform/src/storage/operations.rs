@@ -42,6 +42,7 @@ pub struct TaxBillRecord {
     pub declaration_number: String,
     pub id: String,
     pub enterprise_code: String,
+    pub broker_code: String,
     pub house_code: String,
     pub tariff_version: i64,
     pub payment_method: String,
@@ -59,7 +60,7 @@ pub struct TaxBillRecord {
     pub payment_reference: String,
 }
 
-const BILL_COLUMNS: &str = "declaration_number, id, enterprise_code, house_code, tariff_version, payment_method, state, \
+const BILL_COLUMNS: &str = "declaration_number, id, enterprise_code, broker_code, house_code, tariff_version, payment_method, state, \
      guarantee_reference, lines, total_duty_fen, total_vat_fen, total_fen, rounding, due_date, assessed_at, paid_at, \
      payment_reference";
 
@@ -153,8 +154,8 @@ impl OperationsRepository {
             let inserted = sqlx::query(
                 "INSERT INTO tax_bills (declaration_number, id, enterprise_code, house_code, tariff_version,
                      payment_method, state, guarantee_reference, lines, total_duty_fen, total_vat_fen, total_fen,
-                     rounding, due_date, assessed_at, paid_at, payment_reference)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                     rounding, due_date, assessed_at, paid_at, payment_reference, broker_code)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
                  ON CONFLICT (declaration_number) DO NOTHING",
             )
             .bind(&bill.declaration_number)
@@ -174,6 +175,7 @@ impl OperationsRepository {
             .bind(bill.assessed_at)
             .bind(bill.paid_at)
             .bind(&bill.payment_reference)
+            .bind(&bill.broker_code)
             .execute(&mut *tx)
             .await?
             .rows_affected()

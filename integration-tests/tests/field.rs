@@ -1,0 +1,1060 @@
+//! Field operations through the public API: the tax bill and its payment (at once,
+//! or against the general guarantee), inspection with transport monitoring and holds,
+//! release and the gate, and post-clearance re-review of what was released.
+
+use std::time::Duration;
+
+use customs_common::auth::Role;
+use customs_proto::{
+    common::{CreditClass, Date, DeclarationStage, Lane, Money},
+    declaration::{
+        self as pb, declaration_service_client::DeclarationServiceClient as Declarations,
+        enterprise_service_client::EnterpriseServiceClient,
+    },
+    field::{
+        self as field_pb, gate_service_client::GateServiceClient as Gates,
+        guarantee_service_client::GuaranteeServiceClient as Guarantees,
+        inspection_service_client::InspectionServiceClient as Inspections,
+        tax_service_client::TaxServiceClient as Taxes,
+        transport_service_client::TransportServiceClient as Transport,
+    },
+    review::{
+        self as review_pb, post_review_service_client::PostReviewServiceClient as PostReview,
+        review_service_client::ReviewServiceClient as Reviews,
+    },
+    risk::{self as risk_pb, control_instruction_service_client::ControlInstructionServiceClient},
+};
+use integration_tests::{
+    BACKENDS, Backend, TestApp, authorized,
+    story::{self, BROKER, CONTAINER, PORT, TRADER},
+};
+use tonic::{Code, transport::Channel};
+use tonic_types::StatusExt;
+
+fn reason(status: &tonic::Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_default()
+}
+
+fn cny(amount: &str) -> Option<Money> {
+    Some(Money {
+        currency_code: "CNY".into(),
+        amount: amount.into(),
+    })
+}
+
+struct Tokens {
+    officer: String,
+    broker: String,
+    reviewer: String,
+    gate: String,
+}
+
+fn tokens(app: &TestApp) -> Tokens {
+    Tokens {
+        officer: app.token(Role::Officer, "5300", None),
+        broker: app.token(Role::Broker, "5300", Some(BROKER)),
+        reviewer: app.token(Role::Reviewer, "5300", None),
+        gate: app.token(Role::Gate, "5316", None),
+    }
+}
+
+async fn instruct(channel: &Channel, officer: &str, request_id: &str, prefix: &str, lane: Lane) {
+    ControlInstructionServiceClient::new(channel.clone())
+        .create_control_instruction(authorized(
+            risk_pb::CreateControlInstructionRequest {
+                request_id: request_id.into(),
+                instruction: Some(risk_pb::ControlInstruction {
+                    conditions: Some(risk_pb::InstructionConditions {
+                        hs_prefixes: vec![prefix.into()],
+                        ..Default::default()
+                    }),
+                    lane: lane as i32,
+                    reason: format!("{request_id} campaign"),
+                    ..Default::default()
+                }),
+            },
+            officer,
+        ))
+        .await
+        .unwrap();
+}
+
+async fn assess(
+    channel: &Channel,
+    token: &str,
+    number: &str,
+    method: field_pb::PaymentMethod,
+    guarantee: Option<(&str, &str)>,
+) -> Result<field_pb::TaxBill, tonic::Status> {
+    let (reference, access_code) = guarantee.unwrap_or_default();
+    Taxes::new(channel.clone())
+        .assess_duties(authorized(
+            field_pb::AssessDutiesRequest {
+                request_id: format!("assess-{number}"),
+                declaration_number: number.into(),
+                content: None,
+                payment_method: method as i32,
+                guarantee_reference: reference.into(),
+                guarantee_access_code: access_code.into(),
+            },
+            token,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn gate(
+    channel: &Channel,
+    token: &str,
+    request_id: &str,
+    containers: &[&str],
+    numbers: &[&str],
+) -> field_pb::GateDecision {
+    Gates::new(channel.clone())
+        .check_gate(authorized(
+            field_pb::CheckGateRequest {
+                gate_id: format!("YT-{request_id}"),
+                port_code: PORT.into(),
+                vehicle_plate: "粤B12345".into(),
+                container_numbers: containers.iter().map(|c| c.to_string()).collect(),
+                declaration_numbers: numbers.iter().map(|n| n.to_string()).collect(),
+                request_id: request_id.into(),
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+fn hold_reasons(decision: &field_pb::GateDecision) -> Vec<field_pb::HoldReason> {
+    decision.reasons.iter().map(|r| r.reason()).collect()
+}
+
+/// GREEN: duties assessed by hand-checked figures, paid at once, released, out
+/// through the gate once, and the hotline sees it leave.
+#[tokio::test]
+async fn a_green_declaration_is_taxed_paid_released_and_passes_the_gate_once() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let (channel, t) = (&app.channel, tokens(&app));
+        story::parties(channel, &t.officer, "BL-FIELD-1")
+            .await
+            .unwrap();
+        let declared = story::submit(
+            channel,
+            &t.broker,
+            "field-1",
+            story::declaration("BL-FIELD-1", 2),
+        )
+        .await;
+        let number = declared.declaration_number.clone();
+        let decided =
+            story::reach(channel, &t.officer, &number, DeclarationStage::LaneDecided).await;
+        assert!(
+            matches!(decided.lane(), Lane::Green | Lane::Blue),
+            "{:?}",
+            decided.lane()
+        );
+
+        // Not before the lane decision; not another enterprise's.
+        let stranger = app.token(Role::Broker, "5300", Some("4403980099"));
+        let status = assess(
+            channel,
+            &stranger,
+            &number,
+            field_pb::PaymentMethod::Immediate,
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(status.code(), Code::NotFound);
+
+        // 5,000.00 USD of computers and 5,250.00 USD of beef at 7.1000: duty 4,473.00,
+        // VAT 4,615.00 + 3,757.32 (see field-platform's tax tests).
+        let bill = assess(
+            channel,
+            &t.broker,
+            &number,
+            field_pb::PaymentMethod::Immediate,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(bill.state(), field_pb::TaxBillState::Assessed);
+        let amounts: Vec<(String, String, String, String)> = bill
+            .lines
+            .iter()
+            .map(|l| {
+                (
+                    l.customs_value_cny.clone().unwrap().amount,
+                    l.duty_rate.clone(),
+                    l.duty.clone().unwrap().amount,
+                    l.vat.clone().unwrap().amount,
+                )
+            })
+            .collect();
+        assert_eq!(
+            amounts,
+            [
+                (
+                    "35500.00".into(),
+                    "0".into(),
+                    "0.00".into(),
+                    "4615.00".into()
+                ),
+                (
+                    "37275.00".into(),
+                    "0.12".into(),
+                    "4473.00".into(),
+                    "3757.32".into()
+                )
+            ]
+        );
+        assert_eq!(
+            (
+                bill.total_duty.clone().unwrap().amount,
+                bill.total_vat.clone().unwrap().amount,
+                bill.total.clone().unwrap().amount
+            ),
+            ("4473.00".into(), "8372.32".into(), "12845.32".into())
+        );
+        assert_eq!(bill.lines[0].exchange_rate, "7.1000");
+        assert!(bill.rounding.contains("half-up"));
+        // A second assessment returns the same bill.
+        let again = assess(
+            channel,
+            &t.broker,
+            &number,
+            field_pb::PaymentMethod::Immediate,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.tax_bill_id, bill.tax_bill_id);
+        let printed = Taxes::new(channel.clone())
+            .render_tax_bill(authorized(
+                field_pb::RenderTaxBillRequest {
+                    declaration_number: number.clone(),
+                },
+                &t.broker,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let text = String::from_utf8(printed.content).unwrap();
+        assert!(
+            printed.content_type.starts_with("text/plain")
+                && text.contains("12845.32")
+                && text.contains(&number),
+            "{text}"
+        );
+
+        // Not released before payment; a wrong amount is refused.
+        let held = gate(channel, &t.gate, "before-payment", &[CONTAINER], &[&number]).await;
+        assert_eq!(hold_reasons(&held), [field_pb::HoldReason::NoRelease]);
+        let mut taxes = Taxes::new(channel.clone());
+        let pay = |amount: &str| field_pb::RecordPaymentRequest {
+            request_id: format!("pay-{amount}"),
+            declaration_number: number.clone(),
+            amount: cny(amount),
+            payment_reference: "BOC-20261126-0001".into(),
+        };
+        let status = taxes
+            .record_payment(authorized(pay("12845.00"), &t.officer))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status.get_details_bad_request().unwrap().field_violations[0]
+                .description
+                .contains("AMOUNT_NOT_THE_BILL")
+        );
+        let paid = taxes
+            .record_payment(authorized(pay("12845.32"), &t.officer))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(paid.state(), field_pb::TaxBillState::Paid);
+        story::reach(channel, &t.officer, &number, DeclarationStage::Released).await;
+        let release = Gates::new(channel.clone())
+            .get_release(authorized(
+                field_pb::GetReleaseRequest {
+                    declaration_number: number.clone(),
+                },
+                &t.gate,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (release.container_numbers.clone(), release.exited),
+            (vec![CONTAINER.to_owned()], false)
+        );
+
+        // A container not on the manifest holds the truck; then it passes, once.
+        let wrong = gate(channel, &t.gate, "wrong-box", &["TGHU0000008"], &[&number]).await;
+        assert_eq!(
+            hold_reasons(&wrong),
+            [field_pb::HoldReason::ContainerNotOnManifest]
+        );
+        let passed = gate(channel, &t.gate, "exit-1", &[CONTAINER], &[&number]).await;
+        assert_eq!(passed.verdict(), field_pb::GateVerdict::Pass, "{passed:?}");
+        let retry = gate(channel, &t.gate, "exit-1", &[CONTAINER], &[&number]).await;
+        assert_eq!(retry, passed, "a retry gets the first answer");
+        let second = gate(channel, &t.gate, "exit-2", &[CONTAINER], &[&number]).await;
+        assert_eq!(hold_reasons(&second), [field_pb::HoldReason::AlreadyExited]);
+        story::reach(channel, &t.officer, &number, DeclarationStage::Exited).await;
+        let hotline = app.token(Role::Hotline, "5300", None);
+        let status = Declarations::new(channel.clone())
+            .get_status(authorized(
+                pb::GetStatusRequest {
+                    declaration_number: number.clone(),
+                },
+                &hotline,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let stages: Vec<_> = status.timeline.iter().map(|e| e.stage()).collect();
+        assert!(
+            stages.ends_with(&[
+                DeclarationStage::TaxSecured,
+                DeclarationStage::Released,
+                DeclarationStage::Exited
+            ]),
+            "{backend:?}: {stages:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn summary_payment_secures_duties_against_the_guarantee_and_payment_gives_them_back() {
+    let app = TestApp::spawn(Backend::Production).await.unwrap();
+    let (channel, t) = (&app.channel, tokens(&app));
+    story::parties(channel, &t.officer, "BL-FIELD-2")
+        .await
+        .unwrap();
+    let guarantee = Guarantees::new(channel.clone())
+        .register_guarantee(authorized(
+            field_pb::RegisterGuaranteeRequest {
+                request_id: "guarantee-field-2".into(),
+                bank: "Bank of China Guangdong Branch".into(),
+                holder: TRADER.into(),
+                amount: cny("100000.00"),
+                valid_from: Some(Date {
+                    year: 2020,
+                    month: 1,
+                    day: 1,
+                }),
+                valid_until: Some(Date {
+                    year: 2099,
+                    month: 12,
+                    day: 31,
+                }),
+            },
+            &t.officer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let number = story::submit(
+        channel,
+        &t.broker,
+        "field-2",
+        story::declaration("BL-FIELD-2", 2),
+    )
+    .await
+    .declaration_number;
+    story::reach(channel, &t.officer, &number, DeclarationStage::LaneDecided).await;
+    let wrong_code = assess(
+        channel,
+        &t.broker,
+        &number,
+        field_pb::PaymentMethod::Summary,
+        Some((&guarantee.reference, "WRONG000")),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(reason(&wrong_code), "GUARANTEE_WRONG_ACCESS_CODE");
+    let bill = assess(
+        channel,
+        &t.broker,
+        &number,
+        field_pb::PaymentMethod::Summary,
+        Some((&guarantee.reference, &guarantee.access_code)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (bill.state(), bill.guarantee_reference.as_str()),
+        (
+            field_pb::TaxBillState::Secured,
+            guarantee.reference.as_str()
+        )
+    );
+    assert!(bill.due_date.is_some());
+    let balance = || {
+        let mut guarantees = Guarantees::new(channel.clone());
+        let request = authorized(
+            field_pb::GetGuaranteeRequest {
+                reference: guarantee.reference.clone(),
+            },
+            &t.officer,
+        );
+        async move {
+            guarantees
+                .get_guarantee(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .available
+                .unwrap()
+                .amount
+        }
+    };
+    assert_eq!(balance().await, "87154.68");
+    // Released on the reservation, before payment.
+    story::reach(channel, &t.officer, &number, DeclarationStage::Released).await;
+    Taxes::new(channel.clone())
+        .record_payment(authorized(
+            field_pb::RecordPaymentRequest {
+                request_id: "pay-2".into(),
+                declaration_number: number.clone(),
+                amount: cny("12845.32"),
+                payment_reference: "BOC-20261205-0002".into(),
+            },
+            &t.officer,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(balance().await, "100000.00");
+}
+
+async fn set_credit_class(channel: &Channel, officer: &str, class: CreditClass) {
+    let today = time::OffsetDateTime::now_utc().date();
+    EnterpriseServiceClient::new(channel.clone())
+        .update_credit_class(authorized(
+            pb::UpdateCreditClassRequest {
+                code: TRADER.into(),
+                credit_class: class as i32,
+                effective_from: Some(today.into()),
+                reason: "periodic credit assessment".into(),
+            },
+            officer,
+        ))
+        .await
+        .unwrap();
+}
+
+fn geo(latitude: f64, longitude: f64) -> field_pb::GeoPoint {
+    field_pb::GeoPoint {
+        latitude,
+        longitude,
+    }
+}
+
+/// Yantian to the Pinghu inland site.
+fn route() -> Vec<field_pb::GeoPoint> {
+    vec![
+        geo(22.5760, 114.2690),
+        geo(22.6300, 114.1900),
+        geo(22.6880, 114.1290),
+    ]
+}
+
+/// RED: reviewed at Shenzhen, inspection ordered; the credit class decides inland
+/// inspection; the tracker's reports raise holds the gate then honours.
+#[tokio::test]
+async fn a_red_declaration_is_inspected_inland_under_its_credit_class_policy_and_holds_stop_it_at_the_gate()
+ {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let (channel, t) = (&app.channel, tokens(&app));
+        story::parties(channel, &t.officer, "BL-FIELD-3")
+            .await
+            .unwrap();
+        instruct(channel, &t.officer, "beef-red", "0202", Lane::Red).await;
+        let number = story::submit(
+            channel,
+            &t.broker,
+            "field-3",
+            story::declaration("BL-FIELD-3", 2),
+        )
+        .await
+        .declaration_number;
+        story::reach(channel, &t.officer, &number, DeclarationStage::UnderReview).await;
+        // Duties wait for the review.
+        let status = assess(
+            channel,
+            &t.broker,
+            &number,
+            field_pb::PaymentMethod::Immediate,
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(reason(&status), "NOT_READY_FOR_DUTIES");
+        let mut reviews = Reviews::new(channel.clone());
+        let task = reviews
+            .claim_task(authorized(
+                review_pb::ClaimTaskRequest::default(),
+                &t.reviewer,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        reviews
+            .conclude_task(authorized(
+                review_pb::ConcludeTaskRequest {
+                    task_id: task.task_id,
+                    remarks: "documents in order".into(),
+                },
+                &t.reviewer,
+            ))
+            .await
+            .unwrap();
+        story::reach(channel, &t.officer, &number, DeclarationStage::Inspection).await;
+
+        let mut inspections = Inspections::new(channel.clone());
+        let choose = |kind: field_pb::InspectionSiteKind, site: &str, lock: &str, tracker: &str| {
+            field_pb::ChooseInspectionSiteRequest {
+                declaration_number: number.clone(),
+                site_kind: kind as i32,
+                site_code: site.into(),
+                route: route(),
+                vehicle_plate: "粤B12345".into(),
+                lock_id: lock.into(),
+                tracker_id: tracker.into(),
+            }
+        };
+        // Discredited: inland refused.
+        set_credit_class(channel, &t.officer, CreditClass::Discredited).await;
+        let status = inspections
+            .choose_inspection_site(authorized(
+                choose(
+                    field_pb::InspectionSiteKind::Inland,
+                    "5349",
+                    "LOCK-1",
+                    "GPS-1",
+                ),
+                &t.broker,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (status.code(), reason(&status).as_str()),
+            (Code::FailedPrecondition, "INLAND_INSPECTION_REFUSED")
+        );
+        // General credit: a smart lock and tracking.
+        set_credit_class(channel, &t.officer, CreditClass::GeneralCredit).await;
+        let status = inspections
+            .choose_inspection_site(authorized(
+                choose(field_pb::InspectionSiteKind::Inland, "5349", "", "GPS-1"),
+                &t.broker,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            status.get_details_bad_request().unwrap().field_violations[0]
+                .description
+                .contains("SMART_LOCK_REQUIRED"),
+            true
+        );
+        // Not at another house's site.
+        let status = inspections
+            .choose_inspection_site(authorized(
+                choose(
+                    field_pb::InspectionSiteKind::Inland,
+                    "5149",
+                    "LOCK-1",
+                    "GPS-1",
+                ),
+                &t.broker,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            status.get_details_bad_request().unwrap().field_violations[0]
+                .description
+                .contains("NOT_AT_HOME_HOUSE"),
+            true
+        );
+        // Advanced certified: tracking only.
+        set_credit_class(channel, &t.officer, CreditClass::AdvancedCertified).await;
+        let chosen = inspections
+            .choose_inspection_site(authorized(
+                choose(field_pb::InspectionSiteKind::Inland, "5349", "", "GPS-1"),
+                &t.broker,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(chosen.state(), field_pb::InspectionState::InTransit);
+        assert_eq!(
+            chosen.monitoring,
+            Some(field_pb::MonitoringRequirement {
+                smart_lock: false,
+                vehicle_tracking: true
+            })
+        );
+
+        // The tracker reports: on the route, then 30 km off it.
+        let event = |kind: field_pb::TransportEventKind,
+                     position: Option<field_pb::GeoPoint>,
+                     at_site: &str| field_pb::TransportEvent {
+            device_id: "GPS-1".into(),
+            declaration_number: number.clone(),
+            kind: kind as i32,
+            position,
+            occurred_at: None,
+            at_site: at_site.into(),
+        };
+        let events = vec![
+            event(
+                field_pb::TransportEventKind::Position,
+                Some(geo(22.6030, 114.2300)),
+                "",
+            ),
+            event(
+                field_pb::TransportEventKind::Position,
+                Some(geo(22.8200, 113.9000)),
+                "",
+            ),
+            event(
+                field_pb::TransportEventKind::Position,
+                Some(geo(22.8300, 113.8900)),
+                "",
+            ),
+            event(field_pb::TransportEventKind::SealBroken, None, ""),
+            event(field_pb::TransportEventKind::LockOpened, None, ""),
+        ];
+        let reported = Transport::new(channel.clone())
+            .report_transport_events(authorized(tokio_stream::iter(events), &t.officer))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reported.events_accepted, 5);
+        let raised: Vec<_> = reported.holds_raised.iter().map(|h| h.reason()).collect();
+        assert_eq!(
+            raised,
+            [
+                field_pb::HoldReason::RouteDeviation,
+                field_pb::HoldReason::SealBroken,
+                field_pb::HoldReason::LockOpenedOutsideSite
+            ],
+            "one hold per reason"
+        );
+        let stranger_device = Transport::new(channel.clone())
+            .report_transport_events(authorized(
+                tokio_stream::iter(vec![field_pb::TransportEvent {
+                    device_id: "GPS-9".into(),
+                    ..event(field_pb::TransportEventKind::SealIntact, None, "")
+                }]),
+                &t.officer,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(reason(&stranger_device), "DEVICE_NOT_MONITORING");
+        let track = Transport::new(channel.clone())
+            .get_track(authorized(
+                field_pb::GetTrackRequest {
+                    declaration_number: number.clone(),
+                },
+                &t.officer,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((track.events.len(), track.holds.len()), (5, 3));
+
+        // Inspected without discrepancy, duties paid: released, but the holds stop it.
+        inspections
+            .record_inspection_result(authorized(
+                field_pb::RecordInspectionResultRequest {
+                    declaration_number: number.clone(),
+                    discrepancy: false,
+                    details: "as declared".into(),
+                },
+                &t.officer,
+            ))
+            .await
+            .unwrap();
+        let bill = assess(
+            channel,
+            &t.broker,
+            &number,
+            field_pb::PaymentMethod::Immediate,
+            None,
+        )
+        .await
+        .unwrap();
+        Taxes::new(channel.clone())
+            .record_payment(authorized(
+                field_pb::RecordPaymentRequest {
+                    request_id: "pay-3".into(),
+                    declaration_number: number.clone(),
+                    amount: bill.total.clone(),
+                    payment_reference: "BOC-3".into(),
+                },
+                &t.officer,
+            ))
+            .await
+            .unwrap();
+        story::reach(channel, &t.officer, &number, DeclarationStage::Released).await;
+        let held = gate(channel, &t.gate, "held-3", &[CONTAINER], &[&number]).await;
+        assert_eq!(held.verdict(), field_pb::GateVerdict::Hold);
+        assert_eq!(
+            hold_reasons(&held),
+            [
+                field_pb::HoldReason::SealBroken,
+                field_pb::HoldReason::OpenHold,
+                field_pb::HoldReason::OpenHold
+            ],
+            "{backend:?}"
+        );
+    }
+}
+
+/// Immediate control sends goods to inspection from review; a discrepancy sends them
+/// back to review.
+#[tokio::test]
+async fn an_inspection_discrepancy_goes_back_to_review() {
+    let app = TestApp::spawn(Backend::Embedded).await.unwrap();
+    let (channel, t) = (&app.channel, tokens(&app));
+    story::parties(channel, &t.officer, "BL-FIELD-4")
+        .await
+        .unwrap();
+    instruct(
+        channel,
+        &t.officer,
+        "computers-yellow",
+        "8471",
+        Lane::Yellow,
+    )
+    .await;
+    let number = story::submit(
+        channel,
+        &t.broker,
+        "field-4",
+        story::declaration("BL-FIELD-4", 1),
+    )
+    .await
+    .declaration_number;
+    story::reach(channel, &t.officer, &number, DeclarationStage::UnderReview).await;
+    let mut reviews = Reviews::new(channel.clone());
+    let task = reviews
+        .claim_task(authorized(
+            review_pb::ClaimTaskRequest::default(),
+            &t.reviewer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    reviews
+        .order_immediate_control(authorized(
+            review_pb::OrderImmediateControlRequest {
+                task_id: task.task_id.clone(),
+                reason: "weight does not match the manifest".into(),
+            },
+            &t.reviewer,
+        ))
+        .await
+        .unwrap();
+    story::reach(channel, &t.officer, &number, DeclarationStage::Inspection).await;
+    let mut inspections = Inspections::new(channel.clone());
+    let status = inspections
+        .record_inspection_result(authorized(
+            field_pb::RecordInspectionResultRequest {
+                declaration_number: number.clone(),
+                discrepancy: false,
+                details: String::new(),
+            },
+            &t.officer,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        reason(&status),
+        "INSPECTION_NOT_UNDER_WAY",
+        "no site chosen yet"
+    );
+    inspections
+        .choose_inspection_site(authorized(
+            field_pb::ChooseInspectionSiteRequest {
+                declaration_number: number.clone(),
+                site_kind: field_pb::InspectionSiteKind::Port as i32,
+                ..Default::default()
+            },
+            &t.broker,
+        ))
+        .await
+        .unwrap();
+    let done = inspections
+        .record_inspection_result(authorized(
+            field_pb::RecordInspectionResultRequest {
+                declaration_number: number.clone(),
+                discrepancy: true,
+                details: "12 units more than declared".into(),
+            },
+            &t.officer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(done.discrepancy);
+    story::reach(channel, &t.officer, &number, DeclarationStage::UnderReview).await;
+    let mut again = None;
+    for _ in 0..100 {
+        if let Ok(task) = reviews
+            .claim_task(authorized(
+                review_pb::ClaimTaskRequest::default(),
+                &t.reviewer,
+            ))
+            .await
+        {
+            again = Some(task.into_inner());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let again = again.expect("the declaration is back in Shenzhen's queue");
+    assert_eq!(
+        (again.declaration_number.as_str(), again.lane()),
+        (number.as_str(), Lane::Red)
+    );
+}
+
+/// Two gates asking at once about the same goods: exactly one lets them out.
+#[tokio::test]
+async fn two_gates_racing_on_the_same_container_let_it_out_once() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let (channel, t) = (&app.channel, tokens(&app));
+        story::parties(channel, &t.officer, "BL-FIELD-5")
+            .await
+            .unwrap();
+        let mut numbers = Vec::new();
+        for n in 0..5 {
+            let number = story::submit(
+                channel,
+                &t.broker,
+                &format!("field-5-{n}"),
+                story::declaration("BL-FIELD-5", 1),
+            )
+            .await
+            .declaration_number;
+            numbers.push(number);
+        }
+        for number in &numbers {
+            story::reach(channel, &t.officer, number, DeclarationStage::LaneDecided).await;
+            // One item of computers: no duty, VAT 4,615.00, paid.
+            let bill = assess(
+                channel,
+                &t.broker,
+                number,
+                field_pb::PaymentMethod::Immediate,
+                None,
+            )
+            .await
+            .unwrap();
+            Taxes::new(channel.clone())
+                .record_payment(authorized(
+                    field_pb::RecordPaymentRequest {
+                        request_id: format!("pay-{number}"),
+                        declaration_number: number.clone(),
+                        amount: bill.total.clone(),
+                        payment_reference: "BOC-5".into(),
+                    },
+                    &t.officer,
+                ))
+                .await
+                .unwrap();
+            story::reach(channel, &t.officer, number, DeclarationStage::Released).await;
+        }
+        for number in &numbers {
+            let mut racers = Vec::new();
+            for gate_no in 0..4 {
+                let (channel, token, number) = (channel.clone(), t.gate.clone(), number.clone());
+                racers.push(tokio::spawn(async move {
+                    gate(
+                        &channel,
+                        &token,
+                        &format!("race-{number}-{gate_no}"),
+                        &[CONTAINER],
+                        &[&number],
+                    )
+                    .await
+                }));
+            }
+            let mut verdicts = Vec::new();
+            for racer in racers {
+                verdicts.push(racer.await.unwrap());
+            }
+            let passed = verdicts
+                .iter()
+                .filter(|d| d.verdict() == field_pb::GateVerdict::Pass)
+                .count();
+            assert_eq!(passed, 1, "{backend:?}: {verdicts:?}");
+            assert!(
+                verdicts
+                    .iter()
+                    .filter(|d| d.verdict() == field_pb::GateVerdict::Hold)
+                    .all(|d| hold_reasons(d) == [field_pb::HoldReason::AlreadyExited])
+            );
+        }
+    }
+}
+
+/// Released declarations are drawn for re-review at Shantou, Zhanjiang and Jiangmen;
+/// a finding with extra duty reaches the quality report.
+#[tokio::test]
+async fn released_declarations_are_drawn_for_post_clearance_re_review_and_findings_are_reported() {
+    let started = time::OffsetDateTime::now_utc();
+    let app = TestApp::spawn_configured(Backend::Embedded, |settings| {
+        settings.review.post_review_share = rust_decimal::Decimal::ONE;
+    })
+    .await
+    .unwrap();
+    let (channel, t) = (&app.channel, tokens(&app));
+    story::parties(channel, &t.officer, "BL-FIELD-6")
+        .await
+        .unwrap();
+    let mut numbers = Vec::new();
+    for n in 0..6 {
+        let number = story::submit(
+            channel,
+            &t.broker,
+            &format!("field-6-{n}"),
+            story::declaration("BL-FIELD-6", 1),
+        )
+        .await
+        .declaration_number;
+        story::reach(channel, &t.officer, &number, DeclarationStage::LaneDecided).await;
+        let bill = assess(
+            channel,
+            &t.broker,
+            &number,
+            field_pb::PaymentMethod::Immediate,
+            None,
+        )
+        .await
+        .unwrap();
+        Taxes::new(channel.clone())
+            .record_payment(authorized(
+                field_pb::RecordPaymentRequest {
+                    request_id: format!("pay-{number}"),
+                    declaration_number: number.clone(),
+                    amount: bill.total.clone(),
+                    payment_reference: "BOC-6".into(),
+                },
+                &t.officer,
+            ))
+            .await
+            .unwrap();
+        story::reach(channel, &t.officer, &number, DeclarationStage::Released).await;
+        numbers.push(number);
+    }
+    // Shenzhen may not draw Shantou's batch.
+    let status = PostReview::new(channel.clone())
+        .draw_batch(authorized(
+            review_pb::DrawBatchRequest {
+                house_code: "6000".into(),
+                ..Default::default()
+            },
+            &t.officer,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let mut drawn = Vec::new();
+    let mut a_batch = None;
+    for house in ["6000", "6700", "6800"] {
+        let officer = app.token(Role::Officer, house, None);
+        match PostReview::new(channel.clone())
+            .draw_batch(authorized(
+                review_pb::DrawBatchRequest {
+                    house_code: house.into(),
+                    max_size: 50,
+                    ..Default::default()
+                },
+                &officer,
+            ))
+            .await
+        {
+            Ok(batch) => {
+                let batch = batch.into_inner();
+                drawn.extend(batch.declaration_numbers.clone());
+                a_batch = Some((officer, batch));
+            }
+            Err(status) => assert_eq!(reason(&status), "NOTHING_TO_DRAW"),
+        }
+        // Nothing is drawn twice.
+        let again = PostReview::new(channel.clone())
+            .draw_batch(authorized(
+                review_pb::DrawBatchRequest {
+                    house_code: house.into(),
+                    ..Default::default()
+                },
+                &app.token(Role::Officer, house, None),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(reason(&again), "NOTHING_TO_DRAW");
+    }
+    drawn.sort();
+    assert_eq!(
+        drawn, numbers,
+        "with a share of 1 every release is drawn, each once"
+    );
+    let (officer, batch) = a_batch.unwrap();
+    let finding = PostReview::new(channel.clone())
+        .record_finding(authorized(
+            review_pb::RecordFindingRequest {
+                request_id: "finding-1".into(),
+                finding: Some(review_pb::Finding {
+                    batch_id: batch.batch_id.clone(),
+                    declaration_number: batch.declaration_numbers[0].clone(),
+                    kind: review_pb::FindingKind::Valuation as i32,
+                    description: "transfer pricing: royalties not added".into(),
+                    extra_duty: cny("1250.50"),
+                    ..Default::default()
+                }),
+            },
+            &officer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(finding.extra_duty.unwrap().amount, "1250.50");
+    let report = PostReview::new(channel.clone())
+        .get_quality_report(authorized(
+            review_pb::GetQualityReportRequest {
+                period_start: Some(customs_proto::convert::timestamp(started)),
+                period_end: Some(customs_proto::convert::timestamp(
+                    time::OffsetDateTime::now_utc() + time::Duration::minutes(1),
+                )),
+            },
+            &t.officer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    // Computers route to Shenzhen.
+    let shenzhen = report
+        .sub_centres
+        .iter()
+        .find(|s| s.sub_centre == "5300")
+        .unwrap();
+    assert_eq!(
+        (
+            shenzhen.findings_rate.as_str(),
+            shenzhen.extra_duty.clone().unwrap().amount.as_str()
+        ),
+        ("1", "1250.50")
+    );
+    assert_eq!(report.total_extra_duty.unwrap().amount, "1250.50");
+}
