@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("customs_descriptor.bin"))
-        // Methods a platform has not implemented yet answer UNIMPLEMENTED.
+        // A method added to a .proto before its implementation answers UNIMPLEMENTED.
         .generate_default_stubs(true)
         .compile_protos(PROTOS, &["."])?;
     Ok(())

@@ -1,10 +1,9 @@
 //! The unified declaration platform: enterprises and brokers, manifests,
 //! declarations, and their public status.
 //!
-//! Enterprises, manifests, declarations (submit, get, list, public status and its
-//! watch, lifecycle transitions) and the outbox hand-offs are built. Modification and
-//! cancellation requests are not yet (they need the review platform's queues) and
-//! answer `UNIMPLEMENTED`.
+//! The declaration owns its lifecycle; the other platforms report the transitions
+//! they decide. Hand-offs (screening, review, change requests, summary-payment
+//! restrictions) leave through the transactional outbox.
 
 pub mod changes;
 pub mod declarations;

@@ -558,11 +558,10 @@ async fn a_red_declaration_is_inspected_inland_under_its_credit_class_policy_and
             ))
             .await
             .unwrap_err();
-        assert_eq!(
+        assert!(
             status.get_details_bad_request().unwrap().field_violations[0]
                 .description
-                .contains("SMART_LOCK_REQUIRED"),
-            true
+                .contains("SMART_LOCK_REQUIRED")
         );
         // Not at another house's site.
         let status = inspections
@@ -577,11 +576,10 @@ async fn a_red_declaration_is_inspected_inland_under_its_credit_class_policy_and
             ))
             .await
             .unwrap_err();
-        assert_eq!(
+        assert!(
             status.get_details_bad_request().unwrap().field_violations[0]
                 .description
-                .contains("NOT_AT_HOME_HOUSE"),
-            true
+                .contains("NOT_AT_HOME_HOUSE")
         );
         // Advanced certified: tracking only.
         set_credit_class(channel, &t.officer, CreditClass::AdvancedCertified).await;

@@ -1,5 +1,5 @@
 //! The foundation, as a client sees it: health, reflection, authentication and the
-//! role policy, and methods not built yet answering UNIMPLEMENTED.
+//! role policy.
 
 use std::time::Duration;
 
@@ -247,16 +247,4 @@ async fn a_valid_token_with_the_wrong_role_is_permission_denied() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
-}
-
-#[tokio::test]
-async fn methods_not_built_yet_answer_unimplemented() {
-    let app = TestApp::spawn(Backend::Embedded).await.unwrap();
-    let gate = app.token(Role::Gate, "5300", None);
-    let mut gates = field::gate_service_client::GateServiceClient::new(app.channel.clone());
-    let status = gates
-        .check_gate(authorized(field::CheckGateRequest::default(), &gate))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
 }
