@@ -95,6 +95,7 @@ pub fn access_policy() -> AccessPolicy {
             &["ReportTransportEvents", "GetTrack"],
             &[Officer, Gate, Admin],
         )
+        .allow(SERVICES[3], &["LiftHold"], &[Officer])
         .allow(SERVICES[4], &["CheckGate"], &[Gate])
         .allow(
             SERVICES[4],

@@ -765,6 +765,9 @@ impl Field {
             details,
             raised_at: OffsetDateTime::now_utc(),
             open: true,
+            lifted_at: None,
+            lifted_by: String::new(),
+            lift_reason: String::new(),
         });
         let raised = self.repository.record_event(&event, hold.as_ref()).await?;
         if let Some(hold) = &raised {
@@ -786,9 +789,8 @@ impl Field {
                 ))
             })
         };
-        if let Some(stored) = self.repository.gate_decision(&check.request_id).await? {
-            return decode(&stored);
-        }
+        // A retry is evaluated again, but recording keeps the first answer (and undoes
+        // any exit of this attempt), so it gets the first answer back.
         let facts = self.repository.gate_facts(&check.declarations).await?;
         let holds = self.repository.open_holds(&check.declarations).await?;
         let releases: HashMap<String, ReleaseFacts> = facts

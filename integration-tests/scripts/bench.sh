@@ -5,7 +5,7 @@
 #
 #   integration-tests/scripts/bench.sh [SCENARIO] [embedded|production]
 #
-# SCENARIO is a loadgen scenario (health, submit, status, reserve-hot, reserve-spread; see
+# SCENARIO is a loadgen scenario (health, submit, status, gate, reserve-hot, reserve-spread; see
 # `loadgen --help`). Tunables: DURATION (s, default 10), CONCURRENCY (64),
 # CONNECTIONS (4), PGBENCH_CLIENTS (16), PORT (50151).
 set -euo pipefail

@@ -15,7 +15,10 @@ use customs_proto::{
         GetStatusRequest, SubmitDeclarationRequest,
         declaration_service_client::DeclarationServiceClient,
     },
-    field::{self as pb, guarantee_service_client::GuaranteeServiceClient},
+    field::{
+        self as pb, gate_service_client::GateServiceClient,
+        guarantee_service_client::GuaranteeServiceClient, tax_service_client::TaxServiceClient,
+    },
 };
 use tonic::{Code, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -36,6 +39,12 @@ pub enum ScenarioKind {
     /// `DeclarationService/GetStatus` by the hotline, over 200 declarations submitted
     /// during preparation.
     Status,
+    /// `GateService/CheckGate` at Yantian over declarations taken through the whole
+    /// story during preparation (declared, screened, taxed, paid, released):
+    /// `LOADGEN_GATE_RELEASES` of them (default 5,000). The first check of each is a
+    /// PASS that records the exit; later ones answer HOLD (already exited). Every
+    /// check has its own request id, so every one is recorded.
+    Gate,
 }
 
 const HOUSES: [&str; 7] = ["5100", "5200", "5300", "5700", "6000", "6700", "6800"];
@@ -53,6 +62,8 @@ pub struct Scenario {
     /// The hotline's token and the declarations it looks up.
     hotline_token: String,
     declarations: Vec<String>,
+    /// A gate's token at Yantian.
+    gate_token: String,
     /// (reference, access code) of the guarantees reserved against.
     guarantees: Vec<(String, String)>,
 }
@@ -82,7 +93,10 @@ impl Scenario {
         .to_ascii_uppercase();
         let hotline_token = mint(Role::Hotline, None)?;
         let mut declarations = Vec::new();
-        if matches!(kind, ScenarioKind::Submit | ScenarioKind::Status) {
+        if matches!(
+            kind,
+            ScenarioKind::Submit | ScenarioKind::Status | ScenarioKind::Gate
+        ) {
             story::parties(&channel, &mint(Role::Officer, None)?, &bill).await?;
         }
         if kind == ScenarioKind::Status {
@@ -101,8 +115,25 @@ impl Scenario {
                 declarations.push(declared.into_inner().declaration_number);
             }
         }
+        if kind == ScenarioKind::Gate {
+            let releases = std::env::var("LOADGEN_GATE_RELEASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(5_000);
+            declarations = released(
+                &channel,
+                &broker_token,
+                &mint(Role::Officer, None)?,
+                &bill,
+                releases,
+            )
+            .await?;
+        }
         let count = match kind {
-            ScenarioKind::Health | ScenarioKind::Submit | ScenarioKind::Status => 0,
+            ScenarioKind::Health
+            | ScenarioKind::Submit
+            | ScenarioKind::Status
+            | ScenarioKind::Gate => 0,
             ScenarioKind::ReserveHot => 1,
             ScenarioKind::ReserveSpread => SPREAD,
         };
@@ -144,6 +175,14 @@ impl Scenario {
             bill,
             hotline_token,
             declarations,
+            gate_token: mint_token(
+                auth,
+                "loadgen-gate",
+                Role::Gate,
+                "5316",
+                None,
+                Duration::from_secs(3600),
+            )?,
             guarantees,
         })
     }
@@ -155,6 +194,7 @@ impl Scenario {
             ScenarioKind::ReserveSpread => "reserve-spread",
             ScenarioKind::Submit => "submit",
             ScenarioKind::Status => "status",
+            ScenarioKind::Gate => "gate",
         }
     }
 
@@ -193,6 +233,23 @@ impl Scenario {
                     .await
                     .map_err(|status| status.code())?;
             }
+            ScenarioKind::Gate => {
+                let number = &self.declarations[(n as usize) % self.declarations.len()];
+                GateServiceClient::new(channel)
+                    .check_gate(authorized(
+                        pb::CheckGateRequest {
+                            gate_id: format!("YT-{:02}", n % 16),
+                            port_code: story::PORT.into(),
+                            vehicle_plate: "粤B12345".into(),
+                            container_numbers: vec![story::CONTAINER.into()],
+                            declaration_numbers: vec![number.clone()],
+                            request_id: format!("{}-{n}", self.bill),
+                        },
+                        &self.gate_token,
+                    ))
+                    .await
+                    .map_err(|status| status.code())?;
+            }
             ScenarioKind::ReserveHot | ScenarioKind::ReserveSpread => {
                 let index = (n as usize) % self.guarantees.len();
                 let (reference, access_code) = &self.guarantees[index];
@@ -221,4 +278,107 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// Takes `count` declarations through the story to release: submitted, screened
+/// (GREEN or BLUE ones kept), duties assessed and paid. Returns their numbers.
+async fn released(
+    channel: &Channel,
+    broker: &str,
+    officer: &str,
+    bill: &str,
+    count: usize,
+) -> anyhow::Result<Vec<String>> {
+    use customs_proto::{common::DeclarationStage, declaration::GetDeclarationRequest};
+    use futures::{StreamExt as _, TryStreamExt as _};
+
+    let one = |i: usize| {
+        let (channel, broker, officer, bill) = (
+            channel.clone(),
+            broker.to_owned(),
+            officer.to_owned(),
+            bill.to_owned(),
+        );
+        async move {
+            let mut declarations = DeclarationServiceClient::new(channel.clone());
+            let number = declarations
+                .submit_declaration(authorized(
+                    SubmitDeclarationRequest {
+                        request_id: format!("{bill}-release-{i}"),
+                        content: Some(story::declaration(&bill, 1)),
+                    },
+                    &broker,
+                ))
+                .await
+                .context("submitting")?
+                .into_inner()
+                .declaration_number;
+            let decided = loop {
+                let declaration = declarations
+                    .get_declaration(authorized(
+                        GetDeclarationRequest {
+                            declaration_number: number.clone(),
+                        },
+                        &officer,
+                    ))
+                    .await
+                    .context("reading")?
+                    .into_inner();
+                if !matches!(
+                    declaration.stage(),
+                    DeclarationStage::Submitted | DeclarationStage::Accepted
+                ) {
+                    break declaration;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            if decided.stage() != DeclarationStage::LaneDecided
+                || !matches!(
+                    decided.lane(),
+                    customs_proto::common::Lane::Green | customs_proto::common::Lane::Blue
+                )
+            {
+                return Ok::<_, anyhow::Error>(None);
+            }
+            let mut taxes = TaxServiceClient::new(channel);
+            let bill = taxes
+                .assess_duties(authorized(
+                    pb::AssessDutiesRequest {
+                        request_id: format!("assess-{number}"),
+                        declaration_number: number.clone(),
+                        payment_method: pb::PaymentMethod::Immediate as i32,
+                        ..Default::default()
+                    },
+                    &broker,
+                ))
+                .await
+                .context("assessing")?
+                .into_inner();
+            taxes
+                .record_payment(authorized(
+                    pb::RecordPaymentRequest {
+                        request_id: format!("pay-{number}"),
+                        declaration_number: number.clone(),
+                        amount: bill.total,
+                        payment_reference: "LOADGEN".into(),
+                    },
+                    &officer,
+                ))
+                .await
+                .context("paying")?;
+            Ok(Some(number))
+        }
+    };
+    let numbers: Vec<Option<String>> = futures::stream::iter(0..count)
+        .map(one)
+        .buffer_unordered(32)
+        .try_collect()
+        .await?;
+    let numbers: Vec<String> = numbers.into_iter().flatten().collect();
+    anyhow::ensure!(!numbers.is_empty(), "no declaration reached release");
+    eprintln!(
+        "prepared {} released declarations of {count} submitted",
+        numbers.len()
+    );
+    Ok(numbers)
 }

@@ -714,6 +714,35 @@ async fn a_red_declaration_is_inspected_inland_under_its_credit_class_policy_and
             ],
             "{backend:?}"
         );
+        // An officer deals with each hold and lifts it; then the goods pass.
+        let mut transport = Transport::new(channel.clone());
+        let status = transport
+            .lift_hold(authorized(
+                field_pb::LiftHoldRequest {
+                    hold_id: track.holds[0].hold_id.clone(),
+                    reason: "x".into(),
+                },
+                &t.broker,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied);
+        for hold in &track.holds {
+            let lifted = transport
+                .lift_hold(authorized(
+                    field_pb::LiftHoldRequest {
+                        hold_id: hold.hold_id.clone(),
+                        reason: "resealed and escorted".into(),
+                    },
+                    &t.officer,
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(!lifted.open && lifted.lifted_by == "officer@5300");
+        }
+        let passed = gate(channel, &t.gate, "after-lift-3", &[CONTAINER], &[&number]).await;
+        assert_eq!(passed.verdict(), field_pb::GateVerdict::Pass, "{passed:?}");
     }
 }
 

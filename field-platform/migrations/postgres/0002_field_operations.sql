@@ -64,7 +64,10 @@ CREATE TABLE holds (
     reason             TEXT NOT NULL,
     details            TEXT NOT NULL,
     raised_at          TIMESTAMPTZ NOT NULL,
-    open               BOOLEAN NOT NULL DEFAULT TRUE
+    open               BOOLEAN NOT NULL DEFAULT TRUE,
+    lifted_at          TIMESTAMPTZ,
+    lifted_by          TEXT NOT NULL DEFAULT '',
+    lift_reason        TEXT NOT NULL DEFAULT ''
 );
 CREATE UNIQUE INDEX holds_open ON holds (declaration_number, reason) WHERE open;
 

@@ -64,7 +64,10 @@ CREATE TABLE holds (
     reason             TEXT NOT NULL,
     details            TEXT NOT NULL,
     raised_at          TEXT NOT NULL,
-    open               INTEGER NOT NULL DEFAULT 1
+    open               INTEGER NOT NULL DEFAULT 1,
+    lifted_at          TEXT,
+    lifted_by          TEXT NOT NULL DEFAULT '',
+    lift_reason        TEXT NOT NULL DEFAULT ''
 );
 CREATE UNIQUE INDEX holds_open ON holds (declaration_number, reason) WHERE open;
 

@@ -149,6 +149,9 @@ fn hold_message(hold: HoldRecord) -> pb::Hold {
         details: hold.details,
         raised_at: Some(timestamp(hold.raised_at)),
         open: hold.open,
+        lifted_at: hold.lifted_at.map(timestamp),
+        lifted_by: hold.lifted_by,
+        lift_reason: hold.lift_reason,
     }
 }
 
@@ -556,6 +559,39 @@ impl TransportServiceApi for FieldService {
                 .collect(),
             holds: holds.into_iter().map(hold_message).collect(),
         }))
+    }
+
+    async fn lift_hold(
+        &self,
+        request: Request<pb::LiftHoldRequest>,
+    ) -> Result<Response<pb::Hold>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let message = request.into_inner();
+        let mut violations = Violations::new();
+        if message.hold_id.trim().is_empty() {
+            violations.push("hold_id", "REQUIRED", "the hold to lift");
+        }
+        if message.reason.trim().is_empty() {
+            violations.push("reason", "REQUIRED", "how the hold was dealt with");
+        }
+        violations.into_result()?;
+        let hold = self
+            .field
+            .repository
+            .lift_hold(
+                message.hold_id.trim(),
+                &caller.subject,
+                message.reason.trim(),
+            )
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(
+                    "HOLD_NOT_FOUND",
+                    format!("no hold {}", message.hold_id.trim()),
+                )
+            })?;
+        tracing::info!(hold = %hold.id, declaration = %hold.declaration_number, officer = %caller.subject, "hold lifted");
+        Ok(Response::new(hold_message(hold)))
     }
 }
 

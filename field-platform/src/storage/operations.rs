@@ -111,6 +111,9 @@ pub struct HoldRecord {
     pub details: String,
     pub raised_at: OffsetDateTime,
     pub open: bool,
+    pub lifted_at: Option<OffsetDateTime>,
+    pub lifted_by: String,
+    pub lift_reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -427,11 +430,34 @@ impl OperationsRepository {
     pub async fn holds(&self, number: &str) -> Result<Vec<HoldRecord>> {
         Ok(on_pool!(&self.database, pool => {
             sqlx::query_as(
-                "SELECT id, declaration_number, reason, details, raised_at, open FROM holds
-                 WHERE declaration_number = $1 ORDER BY raised_at, id",
+                "SELECT id, declaration_number, reason, details, raised_at, open, lifted_at, lifted_by, lift_reason
+                 FROM holds WHERE declaration_number = $1 ORDER BY raised_at, id",
             )
             .bind(number)
             .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Lifts an open hold; `None` when there is no such hold, the hold as it is now
+    /// otherwise (already lifted: unchanged).
+    pub async fn lift_hold(&self, id: &str, by: &str, reason: &str) -> Result<Option<HoldRecord>> {
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query(
+                "UPDATE holds SET open = FALSE, lifted_at = $1, lifted_by = $2, lift_reason = $3 WHERE id = $4 AND open",
+            )
+            .bind(OffsetDateTime::now_utc())
+            .bind(by)
+            .bind(reason)
+            .bind(id)
+            .execute(pool)
+            .await?;
+            sqlx::query_as(
+                "SELECT id, declaration_number, reason, details, raised_at, open, lifted_at, lifted_by, lift_reason
+                 FROM holds WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
             .await?
         }))
     }
@@ -482,45 +508,47 @@ impl OperationsRepository {
         Ok(self.gate_facts(&[number.to_owned()]).await?.remove(number))
     }
 
-    /// Release records (with containers) of the declarations, and their open holds.
+    /// Release records (with containers) of the declarations, in one query.
     pub async fn gate_facts(&self, numbers: &[String]) -> Result<HashMap<String, GateFacts>> {
-        let (releases, containers): (Vec<ReleaseRecord>, Vec<(String, String)>) = on_pool!(&self.database, pool => {
+        type Row = (
+            String,
+            String,
+            bool,
+            OffsetDateTime,
+            Option<OffsetDateTime>,
+            String,
+            Option<String>,
+        );
+        let rows: Vec<Row> = on_pool!(&self.database, pool => {
             let mut query = sqlx::QueryBuilder::new(
-                "SELECT declaration_number, port_code, integrated_mode, released_at, exited_at, exit_gate
-                 FROM releases WHERE declaration_number IN (",
+                "SELECT r.declaration_number, r.port_code, r.integrated_mode, r.released_at, r.exited_at, r.exit_gate,
+                     c.container_number
+                 FROM releases r LEFT JOIN release_containers c ON c.declaration_number = r.declaration_number
+                 WHERE r.declaration_number IN (",
             );
             let mut list = query.separated(", ");
             for number in numbers {
                 list.push_bind(number.as_str());
             }
             query.push(")");
-            let releases = query.build_query_as().fetch_all(pool).await?;
-            let mut query = sqlx::QueryBuilder::new(
-                "SELECT declaration_number, container_number FROM release_containers WHERE declaration_number IN (",
-            );
-            let mut list = query.separated(", ");
-            for number in numbers {
-                list.push_bind(number.as_str());
-            }
-            query.push(")");
-            (releases, query.build_query_as().fetch_all(pool).await?)
+            query.build_query_as().fetch_all(pool).await?
         });
-        let mut facts: HashMap<String, GateFacts> = releases
-            .into_iter()
-            .map(|release| {
-                (
-                    release.declaration_number.clone(),
-                    GateFacts {
-                        release,
-                        containers: Vec::new(),
-                    },
-                )
-            })
-            .collect();
-        for (number, container) in containers {
-            if let Some(fact) = facts.get_mut(&number) {
-                fact.containers.push(container);
-            }
+        let mut facts: HashMap<String, GateFacts> = HashMap::with_capacity(numbers.len());
+        for (number, port_code, integrated_mode, released_at, exited_at, exit_gate, container) in
+            rows
+        {
+            let fact = facts.entry(number.clone()).or_insert_with(|| GateFacts {
+                release: ReleaseRecord {
+                    declaration_number: number,
+                    port_code,
+                    integrated_mode,
+                    released_at,
+                    exited_at,
+                    exit_gate,
+                },
+                containers: Vec::new(),
+            });
+            fact.containers.extend(container);
         }
         Ok(facts)
     }
@@ -558,8 +586,8 @@ impl OperationsRepository {
     /// Records a gate's decision. For a PASS, records the exit of every declaration in
     /// the same transaction, and only if none has exited meanwhile (two gates racing:
     /// one wins, the other's transaction changes nothing and it gets `false`).
-    /// Returns the decision stored for the request id (the first, on a retry) and
-    /// whether the exit was recorded.
+    /// Returns the decision stored for the request id (the first, on a retry: then
+    /// nothing of this attempt is kept) and whether the exit was recorded.
     pub async fn record_gate(
         &self,
         request_id: &str,
@@ -600,6 +628,7 @@ impl OperationsRepository {
                 if inserted == 1 {
                     insert_jobs!(tx, &jobs);
                     tx.commit().await?;
+                    return Ok((decision.to_owned(), exited));
                 } else {
                     // A retry raced with its first attempt: keep the first.
                     tx.rollback().await?;

@@ -59,6 +59,9 @@ enum ScenarioArg {
     Submit,
     /// DeclarationService/GetStatus by the hotline over 200 declarations.
     Status,
+    /// GateService/CheckGate over LOADGEN_GATE_RELEASES (5,000) released declarations:
+    /// each one's first check passes and records the exit, later ones hold.
+    Gate,
 }
 
 impl From<ScenarioArg> for ScenarioKind {
@@ -69,6 +72,7 @@ impl From<ScenarioArg> for ScenarioKind {
             ScenarioArg::ReserveSpread => ScenarioKind::ReserveSpread,
             ScenarioArg::Submit => ScenarioKind::Submit,
             ScenarioArg::Status => ScenarioKind::Status,
+            ScenarioArg::Gate => ScenarioKind::Gate,
         }
     }
 }
