@@ -99,13 +99,14 @@ impl Declarations {
         Ok(())
     }
 
-    /// Submits at any house. A repeated request id returns the first result.
+    /// Submits at any house. A repeated request id returns the first result; the flag
+    /// says whether this call created it.
     pub async fn submit(
         &self,
         caller: &Caller,
         request_id: &str,
         content: &DeclarationContent,
-    ) -> Result<DeclarationRecord> {
+    ) -> Result<(DeclarationRecord, bool)> {
         if request_id.trim().is_empty() {
             return Err(Error::invalid(
                 "request_id",
@@ -131,17 +132,14 @@ impl Declarations {
             content: content.encode_to_vec(),
             actor: caller.subject.clone(),
         };
-        // Checked here, in parallel across requests; the writer's batch catches a race.
-        let (record, created) = match self.repository.find_by_request_id(&new.request_id).await? {
-            Some(first) => (first, false),
-            None => self.writer.submit(new).await?,
-        };
+        // The writer's batch answers a repeated request id with the first declaration.
+        let (record, created) = self.writer.submit(new).await?;
         if created {
             tracing::info!(declaration = %record.declaration_number, enterprise = %record.enterprise_code, house = %record.handling_house, "declaration submitted");
             self.outbox.wake();
             let _ = self.changes.send(record.declaration_number.clone());
         }
-        Ok(record)
+        Ok((record, created))
     }
 
     pub async fn get(&self, number: &str) -> Result<DeclarationRecord> {

@@ -376,6 +376,26 @@ async fn released(
         .await?;
     let numbers: Vec<String> = numbers.into_iter().flatten().collect();
     anyhow::ensure!(!numbers.is_empty(), "no declaration reached release");
+    // The field platform reports releases through its outbox, in order: once the last
+    // is RELEASED the backlog is delivered and the measurement starts quiet.
+    let last = numbers.last().cloned().unwrap_or_default();
+    let mut declarations = DeclarationServiceClient::new(channel.clone());
+    for _ in 0..1200 {
+        let declaration = declarations
+            .get_declaration(authorized(
+                GetDeclarationRequest {
+                    declaration_number: last.clone(),
+                },
+                officer,
+            ))
+            .await
+            .context("reading the last release")?
+            .into_inner();
+        if declaration.stage() == DeclarationStage::Released {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     eprintln!(
         "prepared {} released declarations of {count} submitted",
         numbers.len()

@@ -27,7 +27,7 @@ use crate::{
     declarations::{Declarations, may_see},
     domain::lifecycle::Stage,
     storage::changes::ChangeRecord,
-    storage::declarations::{DeclarationFilter, DeclarationRecord, Transition},
+    storage::declarations::{DeclarationFilter, DeclarationRecord, EventRecord, Transition},
 };
 
 #[derive(Debug, Clone)]
@@ -135,8 +135,15 @@ async fn declaration_message(
     declarations: &Declarations,
     record: DeclarationRecord,
 ) -> Result<pb::Declaration, Error> {
-    let content = Declarations::content(&record)?;
     let events = declarations.events(&record.declaration_number).await?;
+    declaration_with_events(record, events)
+}
+
+fn declaration_with_events(
+    record: DeclarationRecord,
+    events: Vec<EventRecord>,
+) -> Result<pb::Declaration, Error> {
+    let content = Declarations::content(&record)?;
     Ok(pb::Declaration {
         declaration_number: record.declaration_number,
         content: Some(content),
@@ -224,13 +231,25 @@ impl DeclarationServiceApi for DeclarationService {
             )
             .into());
         };
-        let record = self
+        let (record, created) = self
             .declarations
             .submit(&caller, &message.request_id, &content)
             .await?;
-        Ok(Response::new(
-            declaration_message(&self.declarations, record).await?,
-        ))
+        let message = if created {
+            // Its one event is the one just written: no need to read it back.
+            let declared = EventRecord {
+                from_stage: String::new(),
+                to_stage: Stage::Submitted.as_str().to_owned(),
+                actor: caller.subject.clone(),
+                house_code: record.handling_house.clone(),
+                reason: "declared".to_owned(),
+                occurred_at: record.submitted_at,
+            };
+            declaration_with_events(record, vec![declared])?
+        } else {
+            declaration_message(&self.declarations, record).await?
+        };
+        Ok(Response::new(message))
     }
 
     async fn get_declaration(

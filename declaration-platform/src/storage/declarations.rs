@@ -163,16 +163,20 @@ impl DeclarationRepository {
         batch: &[NewDeclaration],
     ) -> Result<Vec<(DeclarationRecord, bool)>> {
         let now = OffsetDateTime::now_utc();
-        // Earlier submissions of the same request ids, and duplicates within the batch.
+        // Earlier submissions of the same request ids (one query for the batch), and
+        // duplicates within the batch.
+        let ids: Vec<&str> = batch.iter().map(|new| new.request_id.as_str()).collect();
+        let mut earlier = self.find_by_request_ids(&ids).await?;
         let mut answers: Vec<Option<(DeclarationRecord, bool)>> = Vec::with_capacity(batch.len());
         let mut first_in_batch = std::collections::HashMap::new();
         for (i, new) in batch.iter().enumerate() {
-            let earlier = self.find_by_request_id(&new.request_id).await?;
-            if earlier.is_none() {
+            let found = earlier.get(new.request_id.as_str()).cloned();
+            if found.is_none() {
                 first_in_batch.entry(new.request_id.as_str()).or_insert(i);
             }
-            answers.push(earlier.map(|record| (record, false)));
+            answers.push(found.map(|record| (record, false)));
         }
+        earlier.clear();
         let fresh: Vec<usize> = (0..batch.len())
             .filter(|i| first_in_batch.get(batch[*i].request_id.as_str()) == Some(i))
             .collect();
@@ -300,6 +304,32 @@ impl DeclarationRepository {
                 })
             })
             .collect()
+    }
+
+    /// The declarations already submitted under these request ids, by request id.
+    pub async fn find_by_request_ids(
+        &self,
+        request_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, DeclarationRecord>> {
+        let mut found = std::collections::HashMap::new();
+        for chunk in request_ids.chunks(500) {
+            let rows: Vec<DeclarationRow> = on_pool!(&self.database, pool => {
+                let mut query = sqlx::QueryBuilder::new(format!(
+                    "SELECT {COLUMNS} FROM declarations WHERE request_id IN ("
+                ));
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                query.build_query_as().fetch_all(pool).await?
+            });
+            for row in rows {
+                let record = DeclarationRecord::try_from(row)?;
+                found.insert(record.request_id.clone(), record);
+            }
+        }
+        Ok(found)
     }
 
     pub async fn find_by_request_id(&self, request_id: &str) -> Result<Option<DeclarationRecord>> {
