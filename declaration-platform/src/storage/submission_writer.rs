@@ -49,8 +49,14 @@ async fn write_batches(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (declarations, replies): (Vec<NewDeclaration>, Vec<Reply>) = batch.drain(..).unzip();
+        let started = std::time::Instant::now();
         match repository.submit_batch(&declarations).await {
             Ok(answers) => {
+                tracing::debug!(
+                    size = declarations.len(),
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "submission batch committed"
+                );
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(Ok(answer));
                 }
