@@ -26,6 +26,11 @@ pub trait OutboxJob: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// A short name kept beside the payload, for operators.
     fn kind(&self) -> &'static str;
 
+    /// What the job is about (a declaration number, an enterprise code). The relay
+    /// delivers jobs with the same key one after the other, in order, and jobs with
+    /// different keys concurrently.
+    fn key(&self) -> &str;
+
     fn payload(&self) -> Result<String> {
         serde_json::to_string(self).map_err(|e| Error::internal(anyhow::anyhow!(e)))
     }
@@ -218,31 +223,60 @@ impl<J: OutboxJob> Outbox<J> {
     }
 
     /// Delivers jobs until the process stops: claims due jobs in order, hands each to
-    /// `deliver`, and records the outcome (done, or retried with back-off).
+    /// `deliver` (jobs of one key in order, different keys concurrently), and records
+    /// the outcome (done, or retried with back-off). When a job fails, the key's later
+    /// jobs of the batch wait with it, so one declaration's hand-offs keep their order.
     pub fn spawn_relay<F, Fut>(self, deliver: F)
     where
         F: Fn(J) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Delivery>> + Send,
     {
+        let deliver = std::sync::Arc::new(deliver);
         tokio::spawn(async move {
             loop {
-                match self.claim(16).await {
+                match self.claim(64).await {
                     Ok(jobs) if !jobs.is_empty() => {
+                        // In claim (id) order per key; keys side by side.
+                        let mut groups: Vec<Vec<Claimed<J>>> = Vec::new();
                         for claimed in jobs {
-                            let outcome = match deliver(claimed.job).await {
-                                Ok(Delivery::Done) => self.done(claimed.id).await,
-                                Ok(Delivery::Retry(why)) => {
-                                    self.retry(claimed.id, claimed.attempts, &why).await
-                                }
-                                Err(error) => {
-                                    self.retry(claimed.id, claimed.attempts, &error.to_string())
-                                        .await
-                                }
-                            };
-                            if let Err(error) = outcome {
-                                tracing::error!(table = self.table, outbox_id = claimed.id, error = %error, "cannot record the hand-off's outcome");
+                            match groups
+                                .iter_mut()
+                                .find(|group| group[0].job.key() == claimed.job.key())
+                            {
+                                Some(group) => group.push(claimed),
+                                None => groups.push(vec![claimed]),
                             }
                         }
+                        futures::future::join_all(groups.into_iter().map(|group| {
+                            let (outbox, deliver) = (self.clone(), deliver.clone());
+                            async move {
+                                // After a failure, the key's later jobs wait for it.
+                                let mut blocked: Option<Duration> = None;
+                                for claimed in group {
+                                    let (id, attempts) = (claimed.id, claimed.attempts);
+                                    let outcome = if let Some(delay) = blocked {
+                                        outbox.retry_later(id, attempts, "waits for an earlier hand-off", delay).await
+                                    } else {
+                                        let failed = match deliver(claimed.job).await {
+                                            Ok(Delivery::Done) => None,
+                                            Ok(Delivery::Retry(why)) => Some(why),
+                                            Err(error) => Some(error.to_string()),
+                                        };
+                                        match failed {
+                                            None => outbox.done(id).await,
+                                            Some(why) => {
+                                                blocked = Some(backoff(attempts));
+                                                outbox.retry(id, attempts, &why).await
+                                            }
+                                        }
+                                    };
+                                    if let Err(error) = outcome {
+                                        tracing::error!(table = outbox.table, outbox_id = id, error = %error, "cannot record the hand-off's outcome");
+                                    }
+                                }
+                            }
+                        }))
+                        .await;
                     }
                     Ok(_) => {
                         tokio::select! {

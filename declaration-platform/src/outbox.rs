@@ -28,6 +28,14 @@ impl OutboxJob for Job {
             Self::ForwardChangeRequest { .. } => "forward_change_request",
         }
     }
+
+    fn key(&self) -> &str {
+        match self {
+            Self::ScreenDeclaration { declaration_number } => declaration_number,
+            Self::HolderRestriction { holder, .. } => holder,
+            Self::ForwardChangeRequest { change_request_id } => change_request_id,
+        }
+    }
 }
 
 pub type Outbox = customs_common::outbox::Outbox<Job>;

@@ -30,6 +30,17 @@ impl OutboxJob for Job {
             Self::BackToReview { .. } => "back_to_review",
         }
     }
+
+    fn key(&self) -> &str {
+        match self {
+            Self::ReportTransition {
+                declaration_number, ..
+            }
+            | Self::BackToReview {
+                declaration_number, ..
+            } => declaration_number,
+        }
+    }
 }
 
 pub type Outbox = customs_common::outbox::Outbox<Job>;

@@ -26,6 +26,7 @@ pub enum Job {
     },
     /// `DeclarationService.RecordChangeDecision`.
     RecordChangeDecision {
+        declaration_number: String,
         change_request_id: String,
         approve: bool,
         reason: String,
@@ -39,6 +40,21 @@ impl OutboxJob for Job {
             Self::ReportTransition { .. } => "report_transition",
             Self::OrderInspection { .. } => "order_inspection",
             Self::RecordChangeDecision { .. } => "record_change_decision",
+        }
+    }
+
+    fn key(&self) -> &str {
+        // One declaration's reports arrive in the order they were made.
+        match self {
+            Self::ReportTransition {
+                declaration_number, ..
+            }
+            | Self::OrderInspection {
+                declaration_number, ..
+            }
+            | Self::RecordChangeDecision {
+                declaration_number, ..
+            } => declaration_number,
         }
     }
 }

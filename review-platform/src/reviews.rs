@@ -466,6 +466,7 @@ impl Reviews {
             Operation::Decide { approve, reason } => {
                 let reason = required("reason", reason, "a decision needs a reason")?;
                 change.jobs.push(Job::RecordChangeDecision {
+                    declaration_number: task.declaration_number.clone(),
                     change_request_id: task.change_request_id.clone(),
                     approve: *approve,
                     reason: reason.clone(),
@@ -572,6 +573,7 @@ async fn deliver(
         }
         Job::RecordChangeDecision {
             change_request_id,
+            declaration_number: _,
             approve,
             reason,
             house_code,
