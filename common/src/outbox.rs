@@ -75,6 +75,10 @@ impl<J> Clone for Outbox<J> {
     }
 }
 
+/// Keys delivered at once by one relay: enough to keep up with submissions, few
+/// enough that background hand-offs do not starve the calls being answered.
+const RELAY_CONCURRENCY: usize = 8;
+
 /// How long a claimed job is left to its claimer before another replica may take it.
 const CLAIM_MILLIS: i64 = 30_000;
 
@@ -247,7 +251,8 @@ impl<J: OutboxJob> Outbox<J> {
                                 None => groups.push(vec![claimed]),
                             }
                         }
-                        futures::future::join_all(groups.into_iter().map(|group| {
+                        use futures::StreamExt as _;
+                        futures::stream::iter(groups.into_iter().map(|group| {
                             let (outbox, deliver) = (self.clone(), deliver.clone());
                             async move {
                                 // After a failure, the key's later jobs wait for it.
@@ -276,6 +281,8 @@ impl<J: OutboxJob> Outbox<J> {
                                 }
                             }
                         }))
+                        .buffer_unordered(RELAY_CONCURRENCY)
+                        .collect::<Vec<()>>()
                         .await;
                     }
                     Ok(_) => {
