@@ -101,7 +101,13 @@ pub fn decision_message(declaration_number: &str, routing: &Routing) -> pb::Rout
                 sub_centre: sum.sub_centre.clone(),
                 total_cny: Some(Money {
                     currency_code: "CNY".into(),
-                    amount: sum.total_cny.round_dp(2).to_string(),
+                    amount: format!(
+                        "{:.2}",
+                        sum.total_cny.round_dp_with_strategy(
+                            2,
+                            rust_decimal::RoundingStrategy::MidpointAwayFromZero
+                        )
+                    ),
                 }),
                 line_nos: sum.line_nos.clone(),
             })
