@@ -107,18 +107,49 @@ fn any_or(list: &[String], value: &str) -> bool {
 }
 
 impl Instruction {
-    /// The item lines this instruction hits, or `None` when it does not hit.
-    pub fn hits(&self, input: &ScreenInput) -> Option<Vec<i32>> {
+    /// Whether the instruction is in force and its declaration-level conditions hold.
+    fn applies_to(&self, input: &ScreenInput) -> bool {
         let c = &self.conditions;
-        if input.at < self.valid_from || input.at >= self.valid_until {
-            return None;
-        }
-        let declaration_level = any_or(&c.trade_modes, &input.trade_mode)
+        input.at >= self.valid_from
+            && input.at < self.valid_until
+            && any_or(&c.trade_modes, &input.trade_mode)
             && any_or(&c.enterprise_codes, &input.enterprise_code)
             && any_or(&c.port_codes, &input.port_code)
             && any_or(&c.clearance_modes, &input.clearance_mode)
-            && any_or(&c.credit_classes, &input.credit_class);
-        if !declaration_level {
+            && any_or(&c.credit_classes, &input.credit_class)
+    }
+
+    /// Whether an item meets the item conditions other than the HS prefix.
+    fn item_fits(&self, item: &ScreenItem) -> bool {
+        let c = &self.conditions;
+        any_or(&c.origin_countries, &item.origin_country)
+            && c.min_unit_value_cny
+                .is_none_or(|min| item.unit_value_cny.is_some_and(|v| v >= min))
+            && c.max_unit_value_cny
+                .is_none_or(|max| item.unit_value_cny.is_some_and(|v| v <= max))
+    }
+
+    /// The lines hit among `items`, which already have one of the instruction's HS
+    /// prefixes (in line order); `None` when it does not hit.
+    fn hits_items<'a>(
+        &self,
+        input: &ScreenInput,
+        items: impl Iterator<Item = &'a ScreenItem>,
+    ) -> Option<Vec<i32>> {
+        if !self.applies_to(input) {
+            return None;
+        }
+        let lines: Vec<i32> = items
+            .filter(|item| self.item_fits(item))
+            .map(|item| item.line_no)
+            .collect();
+        (!lines.is_empty()).then_some(lines)
+    }
+
+    /// The item lines this instruction hits, or `None` when it does not hit.
+    pub fn hits(&self, input: &ScreenInput) -> Option<Vec<i32>> {
+        let c = &self.conditions;
+        if !self.applies_to(input) {
             return None;
         }
         let item_conditions = !c.hs_prefixes.is_empty()
@@ -136,11 +167,7 @@ impl Instruction {
                     || c.hs_prefixes
                         .iter()
                         .any(|p| item.hs_code.starts_with(p.as_str())))
-                    && any_or(&c.origin_countries, &item.origin_country)
-                    && c.min_unit_value_cny
-                        .is_none_or(|min| item.unit_value_cny.is_some_and(|v| v >= min))
-                    && c.max_unit_value_cny
-                        .is_none_or(|max| item.unit_value_cny.is_some_and(|v| v <= max))
+                    && self.item_fits(item)
             })
             .map(|item| item.line_no)
             .collect();
@@ -213,6 +240,40 @@ impl InstructionIndex {
 
     /// Every instruction that hits, strongest lane first.
     pub fn screen(&self, input: &ScreenInput) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        // Instructions indexed by HS prefix, with the items whose code has the prefix:
+        // only those items are then checked for the instruction's other item conditions.
+        let mut by_item: Vec<(usize, usize)> = Vec::new();
+        for (index, item) in input.items.iter().enumerate() {
+            for &length in self
+                .prefix_lengths
+                .iter()
+                .take_while(|&&length| length <= item.hs_code.len())
+            {
+                if let Some(found) =
+                    prefix_key(&item.hs_code[..length]).and_then(|key| self.by_hs_prefix.get(&key))
+                {
+                    by_item.extend(found.iter().map(|&position| (position, index)));
+                }
+            }
+        }
+        by_item.sort_unstable();
+        by_item.dedup();
+        for group in by_item.chunk_by(|a, b| a.0 == b.0) {
+            let instruction = &self.instructions[group[0].0];
+            if let Some(line_nos) =
+                instruction.hits_items(input, group.iter().map(|&(_, index)| &input.items[index]))
+            {
+                hits.push(Hit {
+                    instruction_id: instruction.id.clone(),
+                    lane: instruction.lane,
+                    order_inspection: instruction.order_inspection,
+                    line_nos,
+                    reason: instruction.reason.clone(),
+                });
+            }
+        }
+        // The others (each instruction is in exactly one index), checked in full.
         let mut candidates: Vec<usize> = self.unindexed.clone();
         let mut extend = |map: &HashMap<String, Vec<usize>>, key: &str| {
             if let Some(found) = map.get(key) {
@@ -224,34 +285,18 @@ impl InstructionIndex {
         for item in &input.items {
             extend(&self.by_origin, &item.origin_country);
         }
-        for item in &input.items {
-            for &length in self
-                .prefix_lengths
-                .iter()
-                .take_while(|&&length| length <= item.hs_code.len())
-            {
-                if let Some(found) =
-                    prefix_key(&item.hs_code[..length]).and_then(|key| self.by_hs_prefix.get(&key))
-                {
-                    candidates.extend_from_slice(found);
-                }
-            }
-        }
         candidates.sort_unstable();
         candidates.dedup();
-        let mut hits: Vec<Hit> = candidates
-            .into_iter()
-            .filter_map(|position| {
-                let instruction = &self.instructions[position];
-                instruction.hits(input).map(|line_nos| Hit {
-                    instruction_id: instruction.id.clone(),
-                    lane: instruction.lane,
-                    order_inspection: instruction.order_inspection,
-                    line_nos,
-                    reason: instruction.reason.clone(),
-                })
+        hits.extend(candidates.into_iter().filter_map(|position| {
+            let instruction = &self.instructions[position];
+            instruction.hits(input).map(|line_nos| Hit {
+                instruction_id: instruction.id.clone(),
+                lane: instruction.lane,
+                order_inspection: instruction.order_inspection,
+                line_nos,
+                reason: instruction.reason.clone(),
             })
-            .collect();
+        }));
         hits.sort_by(|a, b| {
             b.lane
                 .cmp(&a.lane)
