@@ -347,6 +347,9 @@ impl Field {
             )
         })?;
         if bill.state == "PAID" {
+            // A retry: give the guarantee back again (idempotent), in case the first
+            // attempt recorded the payment and then failed to.
+            self.give_back(&bill).await?;
             return Ok(bill);
         }
         if amount_fen != bill.total_fen {
@@ -378,14 +381,7 @@ impl Field {
             self.outbox.wake();
             tracing::info!(declaration = number, amount = %fen_to_string(amount_fen), "duties paid");
         }
-        if bill.state == "SECURED" && bill.total_fen > 0 {
-            let reference =
-                GuaranteeReference::parse("guarantee_reference", &bill.guarantee_reference)?;
-            self.guarantees
-                .release(&reference, number, &bill.house_code)
-                .await?;
-            self.clear_arrears(&bill.enterprise_code).await?;
-        }
+        self.give_back(&bill).await?;
         if bill.state == "ASSESSED" {
             let declaration = self.peer.declaration(number).await?;
             self.try_release(&declaration).await?;
@@ -394,6 +390,20 @@ impl Field {
             .bill(number)
             .await?
             .ok_or_else(|| Error::internal(anyhow::anyhow!("tax bill of {number} vanished")))
+    }
+
+    /// A summary-payment bill, once paid, releases its reservation on the guarantee
+    /// (idempotent) and may lift the holder's arrears.
+    async fn give_back(&self, bill: &TaxBillRecord) -> Result<()> {
+        if bill.payment_method != "SUMMARY" || bill.total_fen == 0 {
+            return Ok(());
+        }
+        let reference =
+            GuaranteeReference::parse("guarantee_reference", &bill.guarantee_reference)?;
+        self.guarantees
+            .release(&reference, &bill.declaration_number, &bill.house_code)
+            .await?;
+        self.clear_arrears(&bill.enterprise_code).await
     }
 
     /// Lifts the arrears restriction when the holder has no overdue bill left.

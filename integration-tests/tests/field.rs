@@ -432,6 +432,22 @@ async fn summary_payment_secures_duties_against_the_guarantee_and_payment_gives_
         .await
         .unwrap();
     assert_eq!(balance().await, "100000.00");
+    // A retried payment changes nothing.
+    let again = Taxes::new(channel.clone())
+        .record_payment(authorized(
+            field_pb::RecordPaymentRequest {
+                request_id: "pay-2".into(),
+                declaration_number: number.clone(),
+                amount: cny("12845.32"),
+                payment_reference: "BOC-20261205-0002".into(),
+            },
+            &t.officer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.state(), field_pb::TaxBillState::Paid);
+    assert_eq!(balance().await, "100000.00");
 }
 
 async fn set_credit_class(channel: &Channel, officer: &str, class: CreditClass) {
