@@ -295,6 +295,21 @@ async fn a_green_declaration_is_taxed_paid_released_and_passes_the_gate_once() {
             (vec![CONTAINER.to_owned()], false)
         );
 
+        // A gate of a port nobody configured is a caller's mistake, not a hold.
+        let status = Gates::new(channel.clone())
+            .check_gate(authorized(
+                field_pb::CheckGateRequest {
+                    gate_id: "X".into(),
+                    port_code: "9999".into(),
+                    declaration_numbers: vec![number.clone()],
+                    request_id: "unknown-port".into(),
+                    ..Default::default()
+                },
+                &t.gate,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
         // A container not on the manifest holds the truck; then it passes, once.
         let wrong = gate(channel, &t.gate, "wrong-box", &["TGHU0000008"], &[&number]).await;
         assert_eq!(

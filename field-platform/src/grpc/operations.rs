@@ -620,6 +620,18 @@ impl GateServiceApi for FieldService {
                 "the declarations the vehicle carries goods of",
             );
         }
+        if !self
+            .field
+            .config
+            .ports
+            .contains_key(message.port_code.trim())
+        {
+            violations.push(
+                "port_code",
+                "PORT_UNKNOWN",
+                "the gate's port, one of the configured ports",
+            );
+        }
         let mut declarations = Vec::with_capacity(message.declaration_numbers.len());
         for (index, value) in message.declaration_numbers.iter().enumerate() {
             if let Some(number) = violations.keep(parse_declaration_number(
