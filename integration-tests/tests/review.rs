@@ -88,6 +88,17 @@ async fn claim(
         .map(tonic::Response::into_inner)
 }
 
+/// Claims from the caller's queue, waiting for a hand-off still on its way.
+async fn claim_eventually(channel: &Channel, reviewer: &str) -> review_pb::ReviewTask {
+    for _ in 0..100 {
+        if let Ok(task) = claim(channel, reviewer, "").await {
+            return task;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing reached the queue");
+}
+
 #[tokio::test]
 async fn routing_follows_the_chapter_table_by_value_in_cny_and_a_published_version_from_its_date() {
     let app = TestApp::spawn(Backend::Embedded).await.unwrap();
@@ -714,7 +725,14 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
 
         // Returned for correction.
         let mut reviews = Reviews::new(channel.clone());
+        // The two are screened concurrently, so either may be queued first: the one
+        // claimed first is the one returned and modified ("first" from here on).
         let task = claim(channel, &li, "").await.unwrap();
+        let (first, second) = if task.declaration_number == first {
+            (first, second)
+        } else {
+            (second, first)
+        };
         assert_eq!(task.declaration_number, first);
         reviews
             .return_task(authorized(
@@ -775,21 +793,14 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
             .await
             .unwrap_err();
         assert_eq!(reason(&status), "CHANGE_ALREADY_PENDING");
-        let mut decision_task = None;
-        for _ in 0..100 {
-            if let Ok(task) = claim(channel, &li, "").await {
-                decision_task = Some(task);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let decision_task = decision_task.expect("the modification reached Shenzhen's queue");
+        let decision_task = claim_eventually(channel, &li).await;
         // The second declaration's review was queued before the modification.
         let (second_task, modification) =
             if decision_task.kind() == review_pb::TaskKind::Modification {
-                (claim(channel, &li, "").await.unwrap(), decision_task)
+                (claim_eventually(channel, &li).await, decision_task)
             } else {
-                let modification = claim(channel, &li, "").await.unwrap();
+                // The modification is forwarded asynchronously: it may come later.
+                let modification = claim_eventually(channel, &li).await;
                 (decision_task, modification)
             };
         assert_eq!(
@@ -854,15 +865,7 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
             ))
             .await
             .unwrap();
-        let mut cancellation = None;
-        for _ in 0..100 {
-            if let Ok(task) = claim(channel, &li, "").await {
-                cancellation = Some(task);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let cancellation = cancellation.expect("the cancellation reached Shenzhen's queue");
+        let cancellation = claim_eventually(channel, &li).await;
         reviews
             .decide_change_request(authorized(
                 review_pb::DecideChangeRequestRequest {
