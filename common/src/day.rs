@@ -10,6 +10,14 @@ pub fn today() -> Date {
     OffsetDateTime::now_utc().to_offset(offset!(+8)).date()
 }
 
+/// A configured or stored ISO day, `YYYY-MM-DD`.
+pub fn parse_iso_day(value: &str) -> Result<Date, time::error::Parse> {
+    Date::parse(
+        value,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+}
+
 /// A day as the shared store compares it: `yyyymmdd`.
 pub fn day_number(date: Date) -> i32 {
     date.year() * 10_000 + i32::from(u8::from(date.month())) * 100 + i32::from(date.day())

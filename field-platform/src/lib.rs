@@ -125,11 +125,9 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
             })
             .collect(),
     );
-    let land_port_integrated_from = time::Date::parse(
-        &settings.risk.land_port_integrated_from,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .context("risk.land_port_integrated_from is not a day (YYYY-MM-DD)")?;
+    let land_port_integrated_from =
+        customs_common::day::parse_iso_day(&settings.risk.land_port_integrated_from)
+            .context("risk.land_port_integrated_from is not a day (YYYY-MM-DD)")?;
     let clients = &settings.clients;
     let credentials = customs_common::clients::ServiceCredentials::new(
         "field-platform",

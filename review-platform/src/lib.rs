@@ -98,11 +98,8 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         context.store.clone(),
     );
     let review = &settings.review;
-    let effective_from = time::Date::parse(
-        &review.routing_effective_from,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .context("review.routing_effective_from is not a day (YYYY-MM-DD)")?;
+    let effective_from = customs_common::day::parse_iso_day(&review.routing_effective_from)
+        .context("review.routing_effective_from is not a day (YYYY-MM-DD)")?;
     let ranges: Vec<domain::routing::ChapterRange> = review
         .routing
         .iter()

@@ -264,9 +264,8 @@ impl Risk {
                 }),
             manifest: self.manifest(&content.bill_of_lading).await?,
             rulings,
-            land_port_integrated_from: Date::parse(
+            land_port_integrated_from: customs_common::day::parse_iso_day(
                 &parameters.land_port_integrated_from,
-                time::macros::format_description!("[year]-[month]-[day]"),
             )
             .map_err(|e| Error::internal(anyhow::anyhow!("land_port_integrated_from: {e}")))?,
             date,

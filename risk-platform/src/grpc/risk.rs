@@ -166,11 +166,8 @@ impl RiskServiceApi for RiskService {
 }
 
 fn parameters_message(versioned: VersionedParameters) -> pb::RiskParameters {
-    let date = time::Date::parse(
-        &versioned.parameters.land_port_integrated_from,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .ok();
+    let date =
+        customs_common::day::parse_iso_day(&versioned.parameters.land_port_integrated_from).ok();
     pb::RiskParameters {
         version: versioned.version,
         sampling: versioned
