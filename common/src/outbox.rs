@@ -305,6 +305,34 @@ impl<J: OutboxJob> Outbox<J> {
     }
 }
 
+/// What a receiver's answer makes of a delivery: accepted is done; refused for good
+/// (the receiver's state or the request rules it out) is logged and done, the
+/// sender's audit record stays; anything else (unreachable, busy) is retried.
+pub fn settle(
+    receiver: &str,
+    job: &impl std::fmt::Debug,
+    outcome: std::result::Result<(), tonic::Status>,
+) -> Delivery {
+    use tonic::Code;
+    match outcome {
+        Ok(()) => Delivery::Done,
+        Err(status)
+            if matches!(
+                status.code(),
+                Code::FailedPrecondition | Code::InvalidArgument | Code::NotFound
+            ) =>
+        {
+            tracing::error!(?job, code = ?status.code(), message = status.message(), "the {receiver} refused a hand-off");
+            Delivery::Done
+        }
+        Err(status) => Delivery::Retry(format!(
+            "{receiver}: {:?} {}",
+            status.code(),
+            status.message()
+        )),
+    }
+}
+
 /// Back-off after `attempts` failures: 0.5 s doubling to at most a minute.
 pub fn backoff(attempts: i32) -> Duration {
     let exponent = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);

@@ -20,7 +20,7 @@ use customs_common::{
     config::{InlandPolicySetting, InlandSiteSetting},
     day::today,
     money::{fen_to_string, to_fen},
-    outbox::Delivery,
+    outbox::{Delivery, settle},
 };
 use customs_proto::{
     common::{ClearanceMode, DeclarationStage, Direction, Lane},
@@ -925,7 +925,7 @@ impl Field {
 }
 
 async fn deliver(job: Job, peer: &DeclarationPeer, review: Channel) -> Result<Delivery> {
-    let outcome = match &job {
+    let (receiver, outcome) = match &job {
         Job::ReportTransition {
             declaration_number,
             to_stage,
@@ -941,10 +941,11 @@ async fn deliver(job: Job, peer: &DeclarationPeer, review: Channel) -> Result<De
                 lane: 0,
                 review_sub_centre: String::new(),
             };
-            DeclarationServiceClient::new(peer.channel.clone())
+            let outcome = DeclarationServiceClient::new(peer.channel.clone())
                 .record_transition(peer.credentials.request(request)?)
                 .await
-                .map(|_| ())
+                .map(|_| ());
+            ("declaration platform", outcome)
         }
         Job::BackToReview {
             declaration_number,
@@ -974,27 +975,12 @@ async fn deliver(job: Job, peer: &DeclarationPeer, review: Channel) -> Result<De
                 kind: TaskKind::DeclarationReview as i32,
                 change_request_id: String::new(),
             };
-            ReviewServiceClient::new(review)
+            let outcome = ReviewServiceClient::new(review)
                 .enqueue_declaration(peer.credentials.request(request)?)
                 .await
-                .map(|_| ())
+                .map(|_| ());
+            ("review platform", outcome)
         }
     };
-    match outcome {
-        Ok(()) => Ok(Delivery::Done),
-        Err(status)
-            if matches!(
-                status.code(),
-                Code::FailedPrecondition | Code::InvalidArgument | Code::NotFound
-            ) =>
-        {
-            tracing::error!(?job, code = ?status.code(), message = status.message(), "a field hand-off was refused");
-            Ok(Delivery::Done)
-        }
-        Err(status) => Ok(Delivery::Retry(format!(
-            "{:?} {}",
-            status.code(),
-            status.message()
-        ))),
-    }
+    Ok(settle(receiver, &job, outcome))
 }

@@ -9,7 +9,7 @@ use customs_common::{
     auth::Caller,
     codes::directly_under_house,
     day::today,
-    outbox::{Delivery, now_millis},
+    outbox::{Delivery, now_millis, settle},
 };
 use customs_proto::{
     common::DeclarationStage,
@@ -21,7 +21,7 @@ use customs_proto::{
 };
 use time::{Date, OffsetDateTime};
 use tokio::sync::OnceCell;
-use tonic::{Code, transport::Channel};
+use tonic::transport::Channel;
 
 use crate::{
     domain::{
@@ -591,23 +591,5 @@ async fn deliver(
             ("declaration platform", outcome)
         }
     };
-    match outcome {
-        Ok(()) => Ok(Delivery::Done),
-        // The receiver will never accept it: the audited event stays here; an operator
-        // sees the error in the log.
-        Err(status)
-            if matches!(
-                status.code(),
-                Code::FailedPrecondition | Code::InvalidArgument | Code::NotFound
-            ) =>
-        {
-            tracing::error!(?job, code = ?status.code(), message = status.message(), "the {what} refused a review hand-off");
-            Ok(Delivery::Done)
-        }
-        Err(status) => Ok(Delivery::Retry(format!(
-            "{what}: {:?} {}",
-            status.code(),
-            status.message()
-        ))),
-    }
+    Ok(settle(what, &job, outcome))
 }
