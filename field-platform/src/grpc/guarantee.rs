@@ -1,13 +1,13 @@
 //! `customs.field.v1.GuaranteeService`.
 
+use super::cny;
 use customs_common::{
     Error, Violations,
     auth::{Caller, Role},
     codes::{parse_declaration_number, parse_enterprise_code, parse_house_code},
-    money::{fen_to_string, parse_amount, parse_currency, to_fen},
+    money::{parse_amount, parse_currency, to_fen},
 };
 use customs_proto::{
-    common::Money,
     convert::timestamp,
     field::{self as pb, guarantee_service_server::GuaranteeService as GuaranteeServiceApi},
 };
@@ -27,13 +27,6 @@ impl GuaranteeService {
     pub fn new(guarantees: Guarantees) -> Self {
         Self { guarantees }
     }
-}
-
-fn cny(fen: i64) -> Option<Money> {
-    Some(Money {
-        currency_code: "CNY".to_owned(),
-        amount: fen_to_string(fen),
-    })
 }
 
 fn guarantee_message(view: GuaranteeView) -> pb::Guarantee {

@@ -2,3 +2,14 @@
 
 pub mod guarantee;
 pub mod operations;
+
+use customs_common::money::fen_to_string;
+use customs_proto::common::Money;
+
+/// An amount in fen as wire money in CNY.
+fn cny(fen: i64) -> Option<Money> {
+    Some(Money {
+        currency_code: "CNY".to_owned(),
+        amount: fen_to_string(fen),
+    })
+}

@@ -1,10 +1,11 @@
 //! `customs.field.v1` TaxService, InspectionService, TransportService and GateService.
 
+use super::cny;
 use customs_common::{
     Error, Violations,
     auth::Caller,
     codes::{is_container_number, parse_declaration_number},
-    money::{fen_to_string, parse_amount, to_fen},
+    money::{parse_amount, to_fen},
 };
 use customs_proto::{
     common::Money,
@@ -39,13 +40,6 @@ impl FieldService {
     pub fn new(field: Field) -> Self {
         Self { field }
     }
-}
-
-fn cny(fen: i64) -> Option<Money> {
-    Some(Money {
-        currency_code: "CNY".into(),
-        amount: fen_to_string(fen),
-    })
 }
 
 fn number(field: &str, value: &str) -> Result<String, Status> {
