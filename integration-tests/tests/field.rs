@@ -130,6 +130,32 @@ async fn gate(
         .into_inner()
 }
 
+/// Assesses the duties for immediate payment, as the broker, and records their
+/// payment in full, as the officer: the goods are released unless held otherwise.
+async fn pay_in_full(channel: &Channel, t: &Tokens, number: &str, reference: &str) {
+    let bill = assess(
+        channel,
+        &t.broker,
+        number,
+        field_pb::PaymentMethod::Immediate,
+        None,
+    )
+    .await
+    .unwrap();
+    Taxes::new(channel.clone())
+        .record_payment(authorized(
+            field_pb::RecordPaymentRequest {
+                request_id: format!("pay-{number}"),
+                declaration_number: number.into(),
+                amount: bill.total,
+                payment_reference: reference.into(),
+            },
+            &t.officer,
+        ))
+        .await
+        .unwrap();
+}
+
 fn hold_reasons(decision: &field_pb::GateDecision) -> Vec<field_pb::HoldReason> {
     decision.reasons.iter().map(|r| r.reason()).collect()
 }
@@ -712,27 +738,7 @@ async fn a_red_declaration_is_inspected_inland_under_its_credit_class_policy_and
             ))
             .await
             .unwrap();
-        let bill = assess(
-            channel,
-            &t.broker,
-            &number,
-            field_pb::PaymentMethod::Immediate,
-            None,
-        )
-        .await
-        .unwrap();
-        Taxes::new(channel.clone())
-            .record_payment(authorized(
-                field_pb::RecordPaymentRequest {
-                    request_id: "pay-3".into(),
-                    declaration_number: number.clone(),
-                    amount: bill.total.clone(),
-                    payment_reference: "BOC-3".into(),
-                },
-                &t.officer,
-            ))
-            .await
-            .unwrap();
+        pay_in_full(channel, &t, &number, "BOC-3").await;
         story::reach(channel, &t.officer, &number, DeclarationStage::Released).await;
         let held = gate(channel, &t.gate, "held-3", &[CONTAINER], &[&number]).await;
         assert_eq!(held.verdict(), field_pb::GateVerdict::Hold);
@@ -910,27 +916,7 @@ async fn two_gates_racing_on_the_same_container_let_it_out_once() {
         for number in &numbers {
             story::reach(channel, &t.officer, number, DeclarationStage::LaneDecided).await;
             // One item of computers: no duty, VAT 4,615.00, paid.
-            let bill = assess(
-                channel,
-                &t.broker,
-                number,
-                field_pb::PaymentMethod::Immediate,
-                None,
-            )
-            .await
-            .unwrap();
-            Taxes::new(channel.clone())
-                .record_payment(authorized(
-                    field_pb::RecordPaymentRequest {
-                        request_id: format!("pay-{number}"),
-                        declaration_number: number.clone(),
-                        amount: bill.total.clone(),
-                        payment_reference: "BOC-5".into(),
-                    },
-                    &t.officer,
-                ))
-                .await
-                .unwrap();
+            pay_in_full(channel, &t, number, "BOC-5").await;
             story::reach(channel, &t.officer, number, DeclarationStage::Released).await;
         }
         for number in &numbers {
@@ -992,27 +978,7 @@ async fn released_declarations_are_drawn_for_post_clearance_re_review_and_findin
         .await
         .declaration_number;
         story::reach(channel, &t.officer, &number, DeclarationStage::LaneDecided).await;
-        let bill = assess(
-            channel,
-            &t.broker,
-            &number,
-            field_pb::PaymentMethod::Immediate,
-            None,
-        )
-        .await
-        .unwrap();
-        Taxes::new(channel.clone())
-            .record_payment(authorized(
-                field_pb::RecordPaymentRequest {
-                    request_id: format!("pay-{number}"),
-                    declaration_number: number.clone(),
-                    amount: bill.total.clone(),
-                    payment_reference: "BOC-6".into(),
-                },
-                &t.officer,
-            ))
-            .await
-            .unwrap();
+        pay_in_full(channel, &t, &number, "BOC-6").await;
         story::reach(channel, &t.officer, &number, DeclarationStage::Released).await;
         numbers.push(number);
     }

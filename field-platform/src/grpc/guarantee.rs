@@ -1,6 +1,5 @@
 //! `customs.field.v1.GuaranteeService`.
 
-use super::cny;
 use customs_common::{
     Error, Violations,
     auth::{Caller, Role},
@@ -13,6 +12,7 @@ use customs_proto::{
 };
 use tonic::{Request, Response, Status};
 
+use super::cny;
 use crate::{
     domain::guarantee::{GuaranteeReference, HolderRestriction, NewGuarantee},
     guarantees::{GuaranteeView, Guarantees, ReservationView, Reserve},

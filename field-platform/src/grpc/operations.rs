@@ -1,6 +1,5 @@
 //! `customs.field.v1` TaxService, InspectionService, TransportService and GateService.
 
-use super::cny;
 use customs_common::{
     Error, Violations,
     auth::Caller,
@@ -21,6 +20,7 @@ use futures::StreamExt as _;
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::cny;
 use crate::{
     domain::{
         guarantee::GuaranteeReference,
