@@ -71,6 +71,24 @@ async fn enqueue(
         .into_inner()
 }
 
+async fn conclude(
+    channel: &Channel,
+    reviewer: &str,
+    task_id: &str,
+    remarks: &str,
+) -> Result<review_pb::ReviewTask, tonic::Status> {
+    Reviews::new(channel.clone())
+        .conclude_task(authorized(
+            review_pb::ConcludeTaskRequest {
+                task_id: task_id.into(),
+                remarks: remarks.into(),
+            },
+            reviewer,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
 async fn claim(
     channel: &Channel,
     reviewer: &str,
@@ -309,41 +327,17 @@ async fn every_review_operation_and_its_permission_rule() {
         let id = || task.task_id.clone();
 
         // Only the claimer acts; another sub-centre never does.
-        let conclude = |token: String| {
-            let mut reviews = reviews.clone();
-            let id = id();
-            async move {
-                reviews
-                    .conclude_task(authorized(
-                        review_pb::ConcludeTaskRequest {
-                            task_id: id,
-                            remarks: "ok".into(),
-                        },
-                        &token,
-                    ))
-                    .await
-            }
-        };
-        let status = conclude(zhao.clone()).await.unwrap_err();
+        let status = conclude(channel, &zhao, &id(), "ok").await.unwrap_err();
         assert_eq!(
             (status.code(), reason(&status).as_str()),
             (Code::FailedPrecondition, "TASK_NOT_CLAIMED_BY_YOU")
         );
-        let status = conclude(wang.clone()).await.unwrap_err();
+        let status = conclude(channel, &wang, &id(), "ok").await.unwrap_err();
         assert_eq!(
             (status.code(), reason(&status).as_str()),
             (Code::PermissionDenied, "TASK_OF_ANOTHER_SUB_CENTRE")
         );
-        let status = Reviews::new(channel.clone())
-            .conclude_task(authorized(
-                review_pb::ConcludeTaskRequest {
-                    task_id: id(),
-                    remarks: String::new(),
-                },
-                &officer,
-            ))
-            .await
-            .unwrap_err();
+        let status = conclude(channel, &officer, &id(), "").await.unwrap_err();
         assert_eq!(
             status.code(),
             Code::PermissionDenied,
@@ -480,26 +474,9 @@ async fn every_review_operation_and_its_permission_rule() {
             .into_inner();
         assert_eq!(controlled.state(), review_pb::TaskState::Concluded);
         let third = claim(channel, &li, "").await.unwrap();
-        let concluded = reviews
-            .conclude_task(authorized(
-                review_pb::ConcludeTaskRequest {
-                    task_id: third.task_id.clone(),
-                    remarks: String::new(),
-                },
-                &li,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let concluded = conclude(channel, &li, &third.task_id, "").await.unwrap();
         assert_eq!(concluded.state(), review_pb::TaskState::Concluded);
-        let status = reviews
-            .conclude_task(authorized(
-                review_pb::ConcludeTaskRequest {
-                    task_id: third.task_id.clone(),
-                    remarks: String::new(),
-                },
-                &li,
-            ))
+        let status = conclude(channel, &li, &third.task_id, "")
             .await
             .unwrap_err();
         assert_eq!(reason(&status), "TASK_STATE");
@@ -525,14 +502,7 @@ async fn every_review_operation_and_its_permission_rule() {
             "the sub-centre that last held the review"
         );
         let change = claim(channel, &wang, "").await.unwrap();
-        let status = reviews
-            .conclude_task(authorized(
-                review_pb::ConcludeTaskRequest {
-                    task_id: change.task_id.clone(),
-                    remarks: String::new(),
-                },
-                &wang,
-            ))
+        let status = conclude(channel, &wang, &change.task_id, "")
             .await
             .unwrap_err();
         assert_eq!(reason(&status), "ACTION_NOT_FOR_THIS_KIND");
@@ -610,14 +580,7 @@ async fn an_abandoned_claim_returns_to_the_queue() {
         (taken.task_id.as_str(), taken.claimed_by.as_str()),
         (task.task_id.as_str(), "zhao")
     );
-    let status = Reviews::new(app.channel.clone())
-        .conclude_task(authorized(
-            review_pb::ConcludeTaskRequest {
-                task_id: task.task_id.clone(),
-                remarks: String::new(),
-            },
-            &li,
-        ))
+    let status = conclude(&app.channel, &li, &task.task_id, "")
         .await
         .unwrap_err();
     assert_eq!(reason(&status), "TASK_NOT_CLAIMED_BY_YOU");
@@ -840,14 +803,7 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
             (again.declaration_number.as_str(), again.kind()),
             (first.as_str(), review_pb::TaskKind::DeclarationReview)
         );
-        reviews
-            .conclude_task(authorized(
-                review_pb::ConcludeTaskRequest {
-                    task_id: again.task_id.clone(),
-                    remarks: "valuation accepted".into(),
-                },
-                &li,
-            ))
+        conclude(channel, &li, &again.task_id, "valuation accepted")
             .await
             .unwrap();
         story::reach(channel, &officer, &first, DeclarationStage::Concluded).await;
@@ -879,14 +835,7 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
             .unwrap();
         story::reach(channel, &officer, &second, DeclarationStage::Cancelled).await;
         // Its open review was closed with it.
-        let status = reviews
-            .conclude_task(authorized(
-                review_pb::ConcludeTaskRequest {
-                    task_id: second_task.task_id.clone(),
-                    remarks: String::new(),
-                },
-                &li,
-            ))
+        let status = conclude(channel, &li, &second_task.task_id, "")
             .await
             .unwrap_err();
         assert_eq!(reason(&status), "TASK_STATE");
