@@ -7,7 +7,8 @@
 #
 # SCENARIO is a loadgen scenario (health, submit, status, gate, reserve-hot, reserve-spread; see
 # `loadgen --help`). Tunables: DURATION (s, default 10), CONCURRENCY (64),
-# CONNECTIONS (4), PGBENCH_CLIENTS (16), PORT (50151).
+# CONNECTIONS (4), PGBENCH_CLIENTS (16), PORT (50151), RATE (offered RPC/s for the
+# scenario, open loop; default 0 = closed loop; the baseline is always closed loop).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -55,9 +56,11 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 
+RATE=${RATE:-0}
 loadgen() {
   ./target/release/loadgen --target "http://127.0.0.1:$PORT" --scenario "$1" \
-    --connections "$CONNECTIONS" --concurrency "$CONCURRENCY" --duration-secs "$DURATION" --warmup-secs 2
+    --connections "$CONNECTIONS" --concurrency "$CONCURRENCY" --duration-secs "$DURATION" --warmup-secs 2 \
+    --rate "${2:-0}"
 }
 field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 
@@ -65,7 +68,7 @@ echo "== baseline: health ($BACKEND)"
 baseline=$(loadgen health | tee /dev/stderr | grep '^RESULT')
 if [[ "$SCENARIO" != health ]]; then
   echo "== scenario: $SCENARIO ($BACKEND)"
-  result=$(loadgen "$SCENARIO" | tee /dev/stderr | grep '^RESULT')
+  result=$(loadgen "$SCENARIO" "$RATE" | tee /dev/stderr | grep '^RESULT')
 else
   result=$baseline
 fi
