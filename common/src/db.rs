@@ -15,6 +15,8 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+use time::OffsetDateTime;
+
 use crate::config::DatabaseSettings;
 
 /// Runs `$body` with `$pool` bound to whichever native pool `$database` holds, so a
@@ -44,6 +46,14 @@ pub struct Migrations {
     pub platform: &'static str,
     pub postgres: Migrator,
     pub sqlite: Migrator,
+}
+
+/// Now, to the microsecond: what PostgreSQL keeps of a timestamp, so a time written
+/// and kept in memory equals the one read back later (on either backend).
+pub fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
 }
 
 /// SQLite runs a checkpoint (copying the write-ahead log back into the database file,

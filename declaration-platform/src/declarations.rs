@@ -188,14 +188,14 @@ impl Declarations {
                     ),
                 ));
             }
-            if self
+            if let Some(at) = self
                 .repository
                 .transition(number, record.stage, record.version, &transition)
                 .await?
             {
                 tracing::info!(declaration = number, from = record.stage.as_str(), to = transition.to.as_str(), actor = %transition.actor, house = %transition.house_code, "declaration moved");
                 let _ = self.changes.send(number.to_owned());
-                return self.get(number).await;
+                return Ok(record.moved(transition, at));
             }
         }
         Err(Error::unavailable(

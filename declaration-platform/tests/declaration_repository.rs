@@ -108,17 +108,23 @@ async fn transitions_append_events_and_refuse_a_stale_version(f: Fixture) {
         review_sub_centre: None,
         content: None,
     };
+    let at = f
+        .declarations
+        .transition(&number, Stage::Submitted, record.version, &accepted)
+        .await
+        .unwrap()
+        .expect("moved");
+    assert_eq!(
+        f.declarations.get(&number).await.unwrap().unwrap(),
+        record.clone().moved(accepted.clone(), at),
+        "the record as moved in memory is the record as stored"
+    );
     assert!(
         f.declarations
             .transition(&number, Stage::Submitted, record.version, &accepted)
             .await
             .unwrap()
-    );
-    assert!(
-        !f.declarations
-            .transition(&number, Stage::Submitted, record.version, &accepted)
-            .await
-            .unwrap(),
+            .is_none(),
         "a transition read at an old version loses"
     );
     let lane = Transition {
@@ -131,6 +137,7 @@ async fn transitions_append_events_and_refuse_a_stale_version(f: Fixture) {
             .transition(&number, Stage::Accepted, record.version + 1, &lane)
             .await
             .unwrap()
+            .is_some()
     );
     let stored = f.declarations.get(&number).await.unwrap().unwrap();
     assert_eq!(

@@ -26,6 +26,24 @@ pub struct DeclarationRecord {
     pub version: i64,
 }
 
+impl DeclarationRecord {
+    /// The record as `transition`, committed at `at` over this version, left it.
+    pub fn moved(self, transition: Transition, at: OffsetDateTime) -> Self {
+        Self {
+            stage: transition.to,
+            handling_house: transition.house_code,
+            lane: transition.lane.unwrap_or(self.lane),
+            review_sub_centre: transition
+                .review_sub_centre
+                .unwrap_or(self.review_sub_centre),
+            content: transition.content.unwrap_or(self.content),
+            updated_at: at,
+            version: self.version + 1,
+            ..self
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct DeclarationRow {
     declaration_number: String,
@@ -162,7 +180,7 @@ impl DeclarationRepository {
         &self,
         batch: &[NewDeclaration],
     ) -> Result<Vec<(DeclarationRecord, bool)>> {
-        let now = OffsetDateTime::now_utc();
+        let now = customs_common::db::now();
         // Earlier submissions of the same request ids (one query for the batch), and
         // duplicates within the batch.
         let ids: Vec<&str> = batch.iter().map(|new| new.request_id.as_str()).collect();
@@ -393,15 +411,16 @@ impl DeclarationRepository {
     }
 
     /// Moves a declaration from `from` (its stage as read, at `version`) to
-    /// `transition.to`, appending the event. `false` when someone else moved it first.
+    /// `transition.to`, appending the event. The time it moved, or `None` when someone
+    /// else moved it first.
     pub async fn transition(
         &self,
         number: &str,
         from: Stage,
         version: i64,
         transition: &Transition,
-    ) -> Result<bool> {
-        let now = OffsetDateTime::now_utc();
+    ) -> Result<Option<OffsetDateTime>> {
+        let now = customs_common::db::now();
         Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let updated = sqlx::query(
@@ -438,7 +457,7 @@ impl DeclarationRepository {
                 .await?;
                 tx.commit().await?;
             }
-            updated
+            updated.then_some(now)
         }))
     }
 }
