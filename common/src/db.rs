@@ -58,13 +58,15 @@ pub fn now() -> OffsetDateTime {
 
 /// SQLite runs a checkpoint (copying the write-ahead log back into the database file,
 /// with its fsyncs) inside whichever commit grows the log past 1,000 pages, and that
-/// request waits milliseconds for it. A connection of its own does it every second
-/// instead, PASSIVE (it neither waits for nor blocks the pool's connection). The log
-/// only starts over once it is wholly copied when a transaction begins, which under
+/// request waits milliseconds for it. A connection of its own does it ten times a
+/// second instead, PASSIVE (it neither waits for nor blocks the pool's connection). The
+/// log only starts over once it is wholly copied when a transaction begins, which under
 /// steady writes seldom happens: a commit still checkpoints past this many pages
-/// (40 MiB), a backstop that keeps the file bounded.
+/// (40 MiB), a backstop that keeps the file bounded, and it then finds at most a tenth
+/// of a second's pages left to copy (at 400 gate checks a second, checkpointing every
+/// second instead left the p99 at 6 ms; every 100 ms, 1.6 ms).
 const WAL_CHECKPOINT_BACKSTOP_PAGES: &str = "10000";
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 fn spawn_checkpointer(options: SqliteConnectOptions, pool: SqlitePool) {
     tokio::spawn(async move {
