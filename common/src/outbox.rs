@@ -173,17 +173,22 @@ impl<J: OutboxJob> Outbox<J> {
         Ok(claimed)
     }
 
-    pub async fn done(&self, id: i64) -> Result<()> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "UPDATE {} SET done_at = $1, locked_until = NULL WHERE id = $2",
-            self.table
-        ));
+    /// Marks delivered jobs done, in one statement.
+    pub async fn done(&self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let now = OffsetDateTime::now_utc();
         on_pool!(&self.database, pool => {
-            sqlx::query(sql)
-                .bind(OffsetDateTime::now_utc())
-                .bind(id)
-                .execute(pool)
-                .await?;
+            let mut query =
+                sqlx::QueryBuilder::new(format!("UPDATE {} SET done_at = ", self.table));
+            query.push_bind(now).push(", locked_until = NULL WHERE id IN (");
+            let mut list = query.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            query.build().execute(pool).await?;
         });
         Ok(())
     }
@@ -256,11 +261,12 @@ impl<J: OutboxJob> Outbox<J> {
                             }
                         }
                         use futures::StreamExt as _;
-                        futures::stream::iter(groups.into_iter().map(|group| {
+                        let delivered: Vec<Vec<i64>> = futures::stream::iter(groups.into_iter().map(|group| {
                             let (outbox, deliver) = (self.clone(), deliver.clone());
                             async move {
                                 // After a failure, the key's later jobs wait for it.
                                 let mut blocked: Option<Duration> = None;
+                                let mut delivered = Vec::with_capacity(group.len());
                                 for claimed in group {
                                     let (id, attempts) = (claimed.id, claimed.attempts);
                                     let outcome = if let Some(delay) = blocked {
@@ -272,7 +278,10 @@ impl<J: OutboxJob> Outbox<J> {
                                             Err(error) => Some(error.to_string()),
                                         };
                                         match failed {
-                                            None => outbox.done(id).await,
+                                            None => {
+                                                delivered.push(id);
+                                                Ok(())
+                                            }
                                             Some(why) => {
                                                 blocked = Some(backoff(attempts));
                                                 outbox.retry(id, attempts, &why).await
@@ -283,11 +292,19 @@ impl<J: OutboxJob> Outbox<J> {
                                         tracing::error!(table = outbox.table, outbox_id = id, error = %error, "cannot record the hand-off's outcome");
                                     }
                                 }
+                                delivered
                             }
                         }))
                         .buffer_unordered(RELAY_CONCURRENCY)
-                        .collect::<Vec<()>>()
+                        .collect()
                         .await;
+                        // Until this is recorded the jobs stay claimed; were the process
+                        // to stop first, they would be delivered again (receivers are
+                        // idempotent).
+                        let delivered: Vec<i64> = delivered.into_iter().flatten().collect();
+                        if let Err(error) = self.done(&delivered).await {
+                            tracing::error!(table = self.table, jobs = delivered.len(), error = %error, "cannot record delivered hand-offs; they will be delivered again");
+                        }
                     }
                     Ok(_) => {
                         tokio::select! {
