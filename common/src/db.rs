@@ -121,8 +121,8 @@ impl Database {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
-                // 64 MiB of page cache (the default is 2 MiB): the one connection keeps
-                // the B-tree interior pages of every table in memory.
+                // 64 MiB of page cache (the default is 2 MiB), so that the one
+                // connection finds most pages it reads in memory as the file grows.
                 .pragma("cache_size", "-65536")
                 .foreign_keys(true);
             // SQLite lets one connection write at a time and makes the others sleep and

@@ -3,12 +3,12 @@
 //! p50/p99/p99.9 latency (HDR histogram) and errors by gRPC code.
 //!
 //! With `--rate R` the load is open: request n is due at n/R seconds, and a request
-//! sent late because every worker was still waiting for an answer is timed from when it
-//! was due, so a server that falls behind shows it in the percentiles (no coordinated
-//! omission); one sent on time (within the timer's millisecond) is timed from sending.
+//! picked up late because every worker was still waiting for an answer is timed from
+//! when it was due, so a server that falls behind shows it in the percentiles (no
+//! coordinated omission); one picked up in time is timed from sending.
 //!
 //! The last line is machine-readable for `integration-tests/scripts/bench.sh`:
-//! `RESULT scenario=health rps=12345.6 p50_us=… p99_us=… p999_us=… ok=… errors=…`
+//! `RESULT scenario=health rps=12345.6 p50_us=… p99_us=… p999_us=… ok=… errors=… offered=…`
 
 use std::{
     collections::BTreeMap,
@@ -87,8 +87,9 @@ impl From<ScenarioArg> for ScenarioKind {
     }
 }
 
-/// How late tokio's timer may wake a worker that was waiting for its request's turn.
-const TIMER_SLACK: Duration = Duration::from_millis(2);
+/// How late a worker may pick up a request before the wait counts against the server
+/// (less is the client's own scheduling on a busy machine).
+const PICKUP_SLACK: Duration = Duration::from_millis(2);
 
 #[derive(Default)]
 struct Tally {
@@ -159,8 +160,8 @@ async fn main() -> anyhow::Result<()> {
                 if let Some(rate) = rate {
                     let due = origin + Duration::from_secs_f64(n as f64 / rate);
                     tokio::time::sleep_until(due.into()).await;
-                    if started.saturating_duration_since(due) > TIMER_SLACK {
-                        // Sent late: every worker was busy, so the wait counts.
+                    if started.saturating_duration_since(due) > PICKUP_SLACK {
+                        // Picked up late: every worker was busy, so the wait counts.
                         started = due;
                     } else {
                         started = Instant::now();
