@@ -460,30 +460,20 @@ async fn summary_payment_secures_duties_against_the_guarantee_and_payment_gives_
     assert_eq!(balance().await, "87154.68");
     // Released on the reservation, before payment.
     story::reach(channel, &t.officer, &number, DeclarationStage::Released).await;
+    let payment = field_pb::RecordPaymentRequest {
+        request_id: "pay-2".into(),
+        declaration_number: number.clone(),
+        amount: cny("12845.32"),
+        payment_reference: "BOC-20261205-0002".into(),
+    };
     Taxes::new(channel.clone())
-        .record_payment(authorized(
-            field_pb::RecordPaymentRequest {
-                request_id: "pay-2".into(),
-                declaration_number: number.clone(),
-                amount: cny("12845.32"),
-                payment_reference: "BOC-20261205-0002".into(),
-            },
-            &t.officer,
-        ))
+        .record_payment(authorized(payment.clone(), &t.officer))
         .await
         .unwrap();
     assert_eq!(balance().await, "100000.00");
-    // A retried payment changes nothing.
+    // The same payment retried changes nothing.
     let again = Taxes::new(channel.clone())
-        .record_payment(authorized(
-            field_pb::RecordPaymentRequest {
-                request_id: "pay-2".into(),
-                declaration_number: number.clone(),
-                amount: cny("12845.32"),
-                payment_reference: "BOC-20261205-0002".into(),
-            },
-            &t.officer,
-        ))
+        .record_payment(authorized(payment, &t.officer))
         .await
         .unwrap()
         .into_inner();
