@@ -6,11 +6,13 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_stream::{StreamExt as _, wrappers::TcpListenerStream};
-use tonic::service::RoutesBuilder;
+use tonic::service::{Routes, RoutesBuilder};
 use tonic_health::{ServingStatus, server::HealthReporter};
+use tower::{Layer as _, util::BoxCloneSyncService};
 
 use crate::{
     auth::{AccessPolicy, AuthLayer, TokenVerifier},
+    clients::{LocalRoutes, Peer},
     config::{PlatformName, Settings, SharedStoreBackend},
     db::{Database, Migrations},
     store::{RedisStore, SharedStore, SqlStore},
@@ -22,9 +24,10 @@ pub struct PlatformContext {
     pub settings: Arc<Settings>,
     pub database: Database,
     pub store: SharedStore,
-    /// The address this process serves on (bound before the platforms are mounted),
-    /// for calls to a platform that runs in this same process.
+    /// The address this process serves on (bound before the platforms are mounted).
     pub local_addr: SocketAddr,
+    /// This process's own routes, for calls to a platform it serves itself.
+    pub local: LocalRoutes,
 }
 
 impl PlatformContext {
@@ -54,7 +57,14 @@ impl PlatformContext {
             database,
             store,
             local_addr,
+            local: LocalRoutes::default(),
         })
+    }
+
+    /// Where calls to the platform at `url` go: that URL, or (`url` empty) the platforms
+    /// this process serves, called in-process.
+    pub fn peer(&self, url: &str) -> anyhow::Result<Peer> {
+        Peer::new(url, &self.local)
     }
 }
 
@@ -120,7 +130,7 @@ pub async fn run_standalone(
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
-    routes: RoutesBuilder,
+    routes: Routes,
     health: HealthReporter,
     services: Vec<&'static str>,
     auth: AuthLayer,
@@ -177,13 +187,20 @@ impl Application {
         if settings.auth.uses_development_secret() {
             tracing::warn!("auth uses the development secret: do not run this in production");
         }
+        let auth = AuthLayer::new(Arc::new(verifier), Arc::new(policy));
+        let routes = routes.routes().prepare();
+        // Calls between platforms of this process take the same auth and routes as
+        // calls from outside, without the loopback socket.
+        context
+            .local
+            .install(BoxCloneSyncService::new(auth.layer(routes.clone())));
         Ok(Self {
             listener,
             local_addr,
             routes,
             health,
             services,
-            auth: AuthLayer::new(Arc::new(verifier), Arc::new(policy)),
+            auth,
             request_timeout: Duration::from_secs(settings.server.request_timeout_secs),
             context,
         })
@@ -242,7 +259,7 @@ impl Application {
         tonic::transport::Server::builder()
             .timeout(self.request_timeout)
             .layer(self.auth)
-            .add_routes(self.routes.routes())
+            .add_routes(self.routes)
             .serve_with_incoming_shutdown(incoming, draining)
             .await
             .context("serving gRPC")?;

@@ -166,36 +166,62 @@ impl Declarations {
         self.repository.list(filter).await
     }
 
-    /// Moves a declaration on, if its lifecycle allows; idempotent when it is already
-    /// at `transition.to`.
+    /// Moves a declaration one step (a step it has already taken is not repeated).
     pub async fn transition(
         &self,
         number: &str,
         transition: Transition,
     ) -> Result<DeclarationRecord> {
-        for _ in 0..3 {
-            let record = self.get(number).await?;
-            if record.stage == transition.to {
+        let record = self.get(number).await?;
+        self.advance(record, vec![transition]).await
+    }
+
+    /// Moves a declaration through `steps` in one transaction, starting from `record` as
+    /// the caller read it. Steps it has already taken are skipped (a repeated hand-off);
+    /// when someone else moved it in between, it is read again and the rest retried.
+    pub async fn advance(
+        &self,
+        mut record: DeclarationRecord,
+        steps: Vec<Transition>,
+    ) -> Result<DeclarationRecord> {
+        let number = record.declaration_number.clone();
+        for attempt in 0..3 {
+            if attempt > 0 {
+                record = self.get(&number).await?;
+            }
+            let remaining = match steps.iter().rposition(|step| step.to == record.stage) {
+                Some(reached) => &steps[reached + 1..],
+                None => &steps[..],
+            };
+            if remaining.is_empty() {
                 return Ok(record);
             }
-            if !record.stage.may_move_to(transition.to) {
-                return Err(Error::failed_precondition(
-                    "TRANSITION_NOT_ALLOWED",
-                    format!(
-                        "declaration {number} cannot move from {} to {}",
-                        record.stage.as_str(),
-                        transition.to.as_str()
-                    ),
-                ));
+            let mut stage = record.stage;
+            for step in remaining {
+                if !stage.may_move_to(step.to) {
+                    return Err(Error::failed_precondition(
+                        "TRANSITION_NOT_ALLOWED",
+                        format!(
+                            "declaration {number} cannot move from {} to {}",
+                            stage.as_str(),
+                            step.to.as_str()
+                        ),
+                    ));
+                }
+                stage = step.to;
             }
             if let Some(at) = self
                 .repository
-                .transition(number, record.stage, record.version, &transition)
+                .transition(&number, record.stage, record.version, remaining)
                 .await?
             {
-                tracing::info!(declaration = number, from = record.stage.as_str(), to = transition.to.as_str(), actor = %transition.actor, house = %transition.house_code, "declaration moved");
-                let _ = self.changes.send(number.to_owned());
-                return Ok(record.moved(transition, at));
+                let mut moved = record;
+                for step in remaining {
+                    tracing::info!(declaration = %number, from = moved.stage.as_str(), to = step.to.as_str(), actor = %step.actor, house = %step.house_code, "declaration moved");
+                    moved = moved.moved(step.clone(), at);
+                }
+                let _ = self.changes.send(number);
+                return Ok(moved);
             }
         }
         Err(Error::unavailable(

@@ -3,7 +3,12 @@
 //! sub-centre that decides them; summary-tax-payment restrictions at the field
 //! platform. Receivers are idempotent, so a delivery may be repeated safely.
 
-use customs_common::{Error, Result, clients::ServiceCredentials, day::today, outbox::Delivery};
+use customs_common::{
+    Error, Result,
+    clients::{Peer, ServiceCredentials},
+    day::today,
+    outbox::Delivery,
+};
 use customs_proto::{
     common::{DeclarationContent, Lane},
     field::{
@@ -15,7 +20,7 @@ use customs_proto::{
     },
     risk::{ScreenDeclarationRequest, risk_service_client::RiskServiceClient},
 };
-use tonic::{Code, Status, transport::Channel};
+use tonic::{Code, Status};
 
 use crate::{
     changes::ChangeRequests,
@@ -31,9 +36,9 @@ pub struct Relay {
     pub outbox: Outbox,
     pub declarations: Declarations,
     pub changes: ChangeRequests,
-    pub risk: Channel,
-    pub review: Channel,
-    pub field: Channel,
+    pub risk: Peer,
+    pub review: Peer,
+    pub field: Peer,
     pub credentials: ServiceCredentials,
 }
 
@@ -97,12 +102,6 @@ impl Relay {
             {
                 Ok(response) => {
                     let decision = response.into_inner();
-                    self.declarations
-                        .transition(
-                            number,
-                            transition(Stage::Accepted, ACTOR, &house, "logic checks passed"),
-                        )
-                        .await?;
                     let lane = decision
                         .lane()
                         .as_str_name()
@@ -115,13 +114,19 @@ impl Relay {
                         &format!("decision {}", decision.decision_id),
                     );
                     lane_decided.lane = Some(lane);
-                    record = self.declarations.transition(number, lane_decided).await?;
+                    // Accepted and its lane in one transaction.
+                    let accepted =
+                        transition(Stage::Accepted, ACTOR, &house, "logic checks passed");
+                    record = self
+                        .declarations
+                        .advance(record, vec![accepted, lane_decided])
+                        .await?;
                 }
                 Err(status) if status.code() == Code::InvalidArgument => {
                     self.declarations
-                        .transition(
-                            number,
-                            transition(Stage::Refused, ACTOR, &house, status.message()),
+                        .advance(
+                            record,
+                            vec![transition(Stage::Refused, ACTOR, &house, status.message())],
                         )
                         .await?;
                     return Ok(Delivery::Done);

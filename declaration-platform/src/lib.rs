@@ -126,9 +126,9 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         outbox,
         declarations: declarations.clone(),
         changes: changes.clone(),
-        risk: customs_common::clients::channel(&clients.risk_url, context.local_addr)?,
-        review: customs_common::clients::channel(&clients.review_url, context.local_addr)?,
-        field: customs_common::clients::channel(&clients.field_url, context.local_addr)?,
+        risk: context.peer(&clients.risk_url)?,
+        review: context.peer(&clients.review_url)?,
+        field: context.peer(&clients.field_url)?,
         credentials: customs_common::clients::ServiceCredentials::new(
             "declaration-platform",
             &context.settings.auth,

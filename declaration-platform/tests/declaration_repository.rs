@@ -110,7 +110,12 @@ async fn transitions_append_events_and_refuse_a_stale_version(f: Fixture) {
     };
     let at = f
         .declarations
-        .transition(&number, Stage::Submitted, record.version, &accepted)
+        .transition(
+            &number,
+            Stage::Submitted,
+            record.version,
+            std::slice::from_ref(&accepted),
+        )
         .await
         .unwrap()
         .expect("moved");
@@ -121,7 +126,12 @@ async fn transitions_append_events_and_refuse_a_stale_version(f: Fixture) {
     );
     assert!(
         f.declarations
-            .transition(&number, Stage::Submitted, record.version, &accepted)
+            .transition(
+                &number,
+                Stage::Submitted,
+                record.version,
+                std::slice::from_ref(&accepted)
+            )
             .await
             .unwrap()
             .is_none(),
@@ -134,7 +144,7 @@ async fn transitions_append_events_and_refuse_a_stale_version(f: Fixture) {
     };
     assert!(
         f.declarations
-            .transition(&number, Stage::Accepted, record.version + 1, &lane)
+            .transition(&number, Stage::Accepted, record.version + 1, &[lane])
             .await
             .unwrap()
             .is_some()
@@ -153,6 +163,47 @@ async fn transitions_append_events_and_refuse_a_stale_version(f: Fixture) {
         ["SUBMITTED", "ACCEPTED", "LANE_DECIDED"]
     );
     assert_eq!(events[1].from_stage, "SUBMITTED");
+
+    // Two steps in one transaction: one update, an event for each.
+    let (record, _) = f.declarations.submit(&new("b", "5301", '1')).await.unwrap();
+    let number = record.declaration_number.clone();
+    let steps = [
+        accepted.clone(),
+        Transition {
+            to: Stage::LaneDecided,
+            lane: Some("YELLOW".into()),
+            ..accepted.clone()
+        },
+    ];
+    let at = f
+        .declarations
+        .transition(&number, Stage::Submitted, record.version, &steps)
+        .await
+        .unwrap()
+        .expect("moved");
+    let stored = f.declarations.get(&number).await.unwrap().unwrap();
+    let [first, second] = steps;
+    assert_eq!(
+        stored,
+        record.moved(first, at).moved(second, at),
+        "both steps as moved in memory are the record as stored"
+    );
+    assert_eq!(
+        (stored.stage, stored.lane.as_str(), stored.version),
+        (Stage::LaneDecided, "YELLOW", 3)
+    );
+    let events = f.declarations.events(&number).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.from_stage.as_str(), e.to_stage.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("", "SUBMITTED"),
+            ("SUBMITTED", "ACCEPTED"),
+            ("ACCEPTED", "LANE_DECIDED")
+        ]
+    );
 }
 
 async fn lists_filter_by_party_office_and_stage_and_page(f: Fixture) {

@@ -139,10 +139,7 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         guarantees: guarantees.clone(),
         outbox: outbox::outbox(database.clone()),
         peer: operations::DeclarationPeer {
-            channel: customs_common::clients::channel(
-                &clients.declaration_url,
-                context.local_addr,
-            )?,
+            channel: context.peer(&clients.declaration_url)?,
             credentials,
         },
         config: operations::FieldConfig {
@@ -167,10 +164,7 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
             land_port_integrated_from,
         },
     };
-    field.spawn_relay(customs_common::clients::channel(
-        &clients.review_url,
-        context.local_addr,
-    )?);
+    field.spawn_relay(context.peer(&clients.review_url)?);
     field.spawn_arrears_watch();
     let service = grpc::operations::FieldService::new(field);
     routes

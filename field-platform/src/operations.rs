@@ -16,7 +16,7 @@ use std::{
 use customs_common::{
     Error, Result,
     auth::Caller,
-    clients::{ServiceCredentials, peer_error},
+    clients::{Peer, ServiceCredentials, peer_error},
     config::{InlandPolicySetting, InlandSiteSetting},
     day::today,
     money::{fen_to_string, to_fen},
@@ -35,7 +35,7 @@ use customs_proto::{
 };
 use rust_decimal::Decimal;
 use time::{Date, OffsetDateTime};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
 use crate::{
     domain::{
@@ -56,7 +56,7 @@ use crate::{
 /// Calls to the declaration platform, the source of truth for what was declared.
 #[derive(Debug, Clone)]
 pub struct DeclarationPeer {
-    pub channel: Channel,
+    pub channel: Peer,
     pub credentials: ServiceCredentials,
 }
 
@@ -915,7 +915,7 @@ impl Field {
     }
 
     /// Delivers the outbox's hand-offs until the process stops.
-    pub fn spawn_relay(&self, review: Channel) {
+    pub fn spawn_relay(&self, review: Peer) {
         let (peer, outbox) = (self.peer.clone(), self.outbox.clone());
         outbox.spawn_relay(move |job| {
             let (peer, review) = (peer.clone(), review.clone());
@@ -924,7 +924,7 @@ impl Field {
     }
 }
 
-async fn deliver(job: Job, peer: &DeclarationPeer, review: Channel) -> Result<Delivery> {
+async fn deliver(job: Job, peer: &DeclarationPeer, review: Peer) -> Result<Delivery> {
     let (receiver, outcome) = match &job {
         Job::ReportTransition {
             declaration_number,

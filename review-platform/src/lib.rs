@@ -119,9 +119,8 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         (effective_from, ranges),
     );
     let clients = &settings.clients;
-    let declaration =
-        customs_common::clients::channel(&clients.declaration_url, context.local_addr)?;
-    let field = customs_common::clients::channel(&clients.field_url, context.local_addr)?;
+    let declaration = context.peer(&clients.declaration_url)?;
+    let field = context.peer(&clients.field_url)?;
     let credentials = customs_common::clients::ServiceCredentials::new(
         "review-platform",
         &settings.auth,

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use customs_common::{
     Error, Result,
     auth::{Caller, Role},
-    clients::ServiceCredentials,
+    clients::{Peer, ServiceCredentials},
     codes::directly_under_house,
     day::today,
 };
@@ -19,7 +19,6 @@ use customs_proto::{
 };
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
-use tonic::transport::Channel;
 
 use crate::{
     domain::{
@@ -39,7 +38,7 @@ pub struct PostReview {
     pub repository: PostReviewRepository,
     pub tasks: TaskRepository,
     pub reviews: Reviews,
-    pub declaration: Channel,
+    pub declaration: Peer,
     pub credentials: ServiceCredentials,
     pub seed: String,
     pub share: Decimal,

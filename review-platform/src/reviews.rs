@@ -7,6 +7,7 @@ use std::{sync::Arc, time::Duration};
 use customs_common::{
     Error, Result,
     auth::Caller,
+    clients::{Peer, ServiceCredentials},
     codes::directly_under_house,
     day::today,
     outbox::{Delivery, now_millis, settle},
@@ -21,7 +22,6 @@ use customs_proto::{
 };
 use time::{Date, OffsetDateTime};
 use tokio::sync::OnceCell;
-use tonic::transport::Channel;
 
 use crate::{
     domain::{
@@ -512,12 +512,7 @@ impl Reviews {
     }
 
     /// Delivers the outbox's hand-offs until the process stops.
-    pub fn spawn_relay(
-        &self,
-        declaration: Channel,
-        field: Channel,
-        credentials: customs_common::clients::ServiceCredentials,
-    ) {
+    pub fn spawn_relay(&self, declaration: Peer, field: Peer, credentials: ServiceCredentials) {
         self.outbox.clone().spawn_relay(move |job| {
             let (declaration, field, credentials) =
                 (declaration.clone(), field.clone(), credentials.clone());
@@ -528,9 +523,9 @@ impl Reviews {
 
 async fn deliver(
     job: Job,
-    declaration: Channel,
-    field: Channel,
-    credentials: &customs_common::clients::ServiceCredentials,
+    declaration: Peer,
+    field: Peer,
+    credentials: &ServiceCredentials,
 ) -> Result<Delivery> {
     let (what, outcome) = match &job {
         Job::ReportTransition {

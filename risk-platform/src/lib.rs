@@ -67,11 +67,8 @@ pub fn access_policy() -> AccessPolicy {
 fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Result<MountedPlatform> {
     let clients = &context.settings.clients;
     let peers = risk::Peers {
-        declaration: customs_common::clients::channel(
-            &clients.declaration_url,
-            context.local_addr,
-        )?,
-        review: customs_common::clients::channel(&clients.review_url, context.local_addr)?,
+        declaration: context.peer(&clients.declaration_url)?,
+        review: context.peer(&clients.review_url)?,
         credentials: customs_common::clients::ServiceCredentials::new(
             "risk-platform",
             &context.settings.auth,

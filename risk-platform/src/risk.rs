@@ -11,7 +11,7 @@ use std::{
 
 use customs_common::{
     Error, Result,
-    clients::ServiceCredentials,
+    clients::{Peer, ServiceCredentials},
     config::{PortKindSetting, Settings},
     error::FieldViolation,
     rulings::{RulingKind, RulingRecord},
@@ -27,7 +27,7 @@ use customs_proto::{
 };
 use rust_decimal::Decimal;
 use time::{Date, OffsetDateTime};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
 use crate::{
     domain::{
@@ -43,8 +43,8 @@ use crate::{
 
 #[derive(Debug, Clone)]
 pub struct Peers {
-    pub declaration: Channel,
-    pub review: Channel,
+    pub declaration: Peer,
+    pub review: Peer,
     pub credentials: ServiceCredentials,
 }
 
@@ -59,6 +59,23 @@ pub struct Risk {
 /// A failed call to another platform: retryable when the peer is down or slow, an
 /// internal error (logged with its cause) when the peer refused us.
 use customs_common::clients::peer_error;
+
+/// The sampling rates `record` was drawn against, when `parameters` are the version it
+/// was decided under.
+pub fn rates_in_force(
+    record: &DecisionRecord,
+    parameters: &VersionedParameters,
+) -> Option<SamplingRates> {
+    (parameters.version == record.parameters_version)
+        .then(|| {
+            parameters
+                .parameters
+                .sampling
+                .get(&record.credit_class)
+                .cloned()
+        })
+        .flatten()
+}
 
 fn now_seconds() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
@@ -284,15 +301,17 @@ impl Risk {
     }
 
     /// Checks, screens and decides the lane, once per declaration: a repeated call
-    /// returns the first decision.
+    /// returns the first decision. With it, the sampling rates it was drawn against when
+    /// those are still the parameters in force.
     pub async fn screen(
         &self,
         declaration_number: &str,
         content: &DeclarationContent,
         date: Date,
-    ) -> Result<DecisionRecord> {
+    ) -> Result<(DecisionRecord, Option<SamplingRates>)> {
         if let Some(existing) = self.repository.decision_for(declaration_number).await? {
-            return Ok(existing);
+            let rates = rates_in_force(&existing, &self.parameters().await?);
+            return Ok((existing, rates));
         }
         let versioned = self.parameters().await?;
         let facts = self.facts(content, date, &versioned.parameters).await?;
@@ -330,11 +349,12 @@ impl Risk {
             decision,
             parameters_version: versioned.version,
             credit_class,
-            decided_at: OffsetDateTime::now_utc(),
+            decided_at: customs_common::db::now(),
         };
         let stored = self.repository.insert_decision(&record).await?;
         tracing::info!(declaration = declaration_number, decision = %stored.decision_id, lane = stored.decision.lane.as_str(), hits = stored.decision.hits.len(), "lane decided");
-        Ok(stored)
+        let rates = rates_in_force(&stored, &versioned);
+        Ok((stored, rates))
     }
 
     pub async fn decision(&self, decision_id: &str) -> Result<DecisionRecord> {

@@ -410,51 +410,66 @@ impl DeclarationRepository {
         rows.into_iter().map(DeclarationRecord::try_from).collect()
     }
 
-    /// Moves a declaration from `from` (its stage as read, at `version`) to
-    /// `transition.to`, appending the event. The time it moved, or `None` when someone
-    /// else moved it first.
+    /// Records `steps` (each from the stage the one before reached) over `version` of a
+    /// declaration at stage `from`, in one transaction: one update to where the last
+    /// step leaves it, one event per step. `None` when the declaration has moved on
+    /// since `version` (nothing is written).
     pub async fn transition(
         &self,
         number: &str,
         from: Stage,
         version: i64,
-        transition: &Transition,
+        steps: &[Transition],
     ) -> Result<Option<OffsetDateTime>> {
+        let Some(last) = steps.last() else {
+            return Err(Error::internal(anyhow::anyhow!(
+                "a transition of declaration {number} without steps"
+            )));
+        };
+        // Where the last step leaves what a step may set.
+        let lane = steps.iter().rev().find_map(|step| step.lane.as_deref());
+        let review_sub_centre = steps
+            .iter()
+            .rev()
+            .find_map(|step| step.review_sub_centre.as_deref());
+        let content = steps.iter().rev().find_map(|step| step.content.as_deref());
         let now = customs_common::db::now();
         Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let updated = sqlx::query(
-                "UPDATE declarations SET stage = $1, updated_at = $2, version = version + 1,
+                "UPDATE declarations SET stage = $1, updated_at = $2, version = version + $9,
                      lane = COALESCE($3, lane), review_sub_centre = COALESCE($4, review_sub_centre),
                      handling_house = $5, content = COALESCE($8, content)
                  WHERE declaration_number = $6 AND version = $7",
             )
-            .bind(transition.to.as_str())
+            .bind(last.to.as_str())
             .bind(now)
-            .bind(&transition.lane)
-            .bind(&transition.review_sub_centre)
-            .bind(&transition.house_code)
+            .bind(lane)
+            .bind(review_sub_centre)
+            .bind(&last.house_code)
             .bind(number)
             .bind(version)
-            .bind(&transition.content)
+            .bind(content)
+            .bind(steps.len() as i64)
             .execute(&mut *tx)
             .await?
             .rows_affected()
                 == 1;
             if updated {
-                sqlx::query(
-                    "INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(number)
-                .bind(from.as_str())
-                .bind(transition.to.as_str())
-                .bind(&transition.actor)
-                .bind(&transition.house_code)
-                .bind(&transition.reason)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                let mut events = sqlx::QueryBuilder::new(
+                    "INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at) ",
+                );
+                let froms = std::iter::once(from).chain(steps.iter().map(|step| step.to));
+                events.push_values(steps.iter().zip(froms), |mut row, (step, from)| {
+                    row.push_bind(number)
+                        .push_bind(from.as_str())
+                        .push_bind(step.to.as_str())
+                        .push_bind(step.actor.as_str())
+                        .push_bind(step.house_code.as_str())
+                        .push_bind(step.reason.as_str())
+                        .push_bind(now);
+                });
+                events.build().execute(&mut *tx).await?;
                 tx.commit().await?;
             }
             updated.then_some(now)

@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 use super::lane_to_proto;
 use crate::{
     domain::screening::{Lane, SamplingRates},
-    risk::Risk,
+    risk::{Risk, rates_in_force},
     storage::risk::{DecisionRecord, Parameters, VersionedParameters},
 };
 
@@ -133,13 +133,7 @@ impl RiskServiceApi for RiskService {
             .into());
         };
         let date = declaration_date(message.declaration_date.as_ref())?;
-        let record = self.risk.screen(&number, &content, date).await?;
-        let parameters = self.risk.parameters().await?;
-        let rates = parameters
-            .parameters
-            .sampling
-            .get(&record.credit_class)
-            .cloned();
+        let (record, rates) = self.risk.screen(&number, &content, date).await?;
         Ok(Response::new(decision_message(record, rates.as_ref())))
     }
 
@@ -151,16 +145,7 @@ impl RiskServiceApi for RiskService {
             .risk
             .decision(request.get_ref().decision_id.trim())
             .await?;
-        let parameters = self.risk.parameters().await?;
-        let rates = (parameters.version == record.parameters_version)
-            .then(|| {
-                parameters
-                    .parameters
-                    .sampling
-                    .get(&record.credit_class)
-                    .cloned()
-            })
-            .flatten();
+        let rates = rates_in_force(&record, &self.risk.parameters().await?);
         Ok(Response::new(decision_message(record, rates.as_ref())))
     }
 }

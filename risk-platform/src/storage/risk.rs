@@ -240,7 +240,7 @@ impl RiskRepository {
 
     /// Stores the decision for a declaration once; returns the one stored.
     pub async fn insert_decision(&self, record: &DecisionRecord) -> Result<DecisionRecord> {
-        on_pool!(&self.database, pool => {
+        let inserted = on_pool!(&self.database, pool => {
             sqlx::query(
                 "INSERT INTO screening_decisions (decision_id, declaration_number, decision, parameters_version, credit_class, decided_at)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (declaration_number) DO NOTHING",
@@ -252,8 +252,14 @@ impl RiskRepository {
             .bind(&record.credit_class)
             .bind(record.decided_at)
             .execute(pool)
-            .await?;
+            .await?
+            .rows_affected()
+                == 1
         });
+        if inserted {
+            return Ok(record.clone());
+        }
+        // Another screening of the same declaration got there first: its decision stands.
         self.decision_for(&record.declaration_number)
             .await?
             .ok_or_else(|| {
