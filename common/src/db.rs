@@ -21,13 +21,27 @@ use crate::config::DatabaseSettings;
 
 /// Runs `$body` with `$pool` bound to whichever native pool `$database` holds, so a
 /// repository writes its SQL once (in the dialect both accept: `$n` placeholders,
-/// `ON CONFLICT`, `RETURNING`) and it is compiled for each backend.
+/// `ON CONFLICT`, `RETURNING`) and it is compiled for each backend. On SQLite this is
+/// the one connection that writes.
 #[macro_export]
 macro_rules! on_pool {
     ($database:expr, $pool:ident => $body:expr) => {
         match $database {
             $crate::db::Database::Postgres($pool) => $body,
-            $crate::db::Database::Sqlite($pool) => $body,
+            $crate::db::Database::Sqlite($crate::db::Sqlite { writer: $pool, .. }) => $body,
+        }
+    };
+}
+
+/// As [`on_pool!`], for a read that stands alone (not part of a transaction, and not
+/// a read that a write must not overtake): on SQLite it goes to the readers, which
+/// read side by side with the writer. A read that starts after a commit sees it.
+#[macro_export]
+macro_rules! on_reader {
+    ($database:expr, $pool:ident => $body:expr) => {
+        match $database {
+            $crate::db::Database::Postgres($pool) => $body,
+            $crate::db::Database::Sqlite($crate::db::Sqlite { readers: $pool, .. }) => $body,
         }
     };
 }
@@ -36,8 +50,21 @@ macro_rules! on_pool {
 #[derive(Debug, Clone)]
 pub enum Database {
     Postgres(PgPool),
-    Sqlite(SqlitePool),
+    Sqlite(Sqlite),
 }
+
+/// The embedded database: one connection that writes, and a few that only read.
+#[derive(Debug, Clone)]
+pub struct Sqlite {
+    pub writer: SqlitePool,
+    /// Read-only connections (`query_only`); the writer itself for an in-memory
+    /// database, which other connections cannot see.
+    pub readers: SqlitePool,
+}
+
+/// Connections that only read, beside the one that writes. WAL lets them read while
+/// it writes; more than the cores would only wait for each other.
+const SQLITE_READERS: u32 = 4;
 
 /// A platform's migrations for both backends, embedded with `sqlx::migrate!`.
 #[derive(Debug)]
@@ -143,10 +170,28 @@ impl Database {
                 .await
                 .context("opening the SQLite database")?;
             // An in-memory database has no log to copy, nor any other connection.
-            if !(url.contains(":memory:") || url.contains("mode=memory")) {
-                spawn_checkpointer(options, pool.clone());
+            if url.contains(":memory:") || url.contains("mode=memory") {
+                return Ok(Self::Sqlite(Sqlite {
+                    readers: pool.clone(),
+                    writer: pool,
+                }));
             }
-            Ok(Self::Sqlite(pool))
+            let readers = SqlitePoolOptions::new()
+                .max_connections(SQLITE_READERS)
+                .test_before_acquire(false)
+                .connect_with(
+                    options
+                        .clone()
+                        .pragma("query_only", "ON")
+                        .pragma("cache_size", "-2000"),
+                )
+                .await
+                .context("opening the SQLite database for reading")?;
+            spawn_checkpointer(options, pool.clone());
+            Ok(Self::Sqlite(Sqlite {
+                writer: pool,
+                readers,
+            }))
         } else {
             anyhow::bail!("database url must start with postgres:// or sqlite:")
         }
@@ -160,9 +205,9 @@ impl Database {
                 migrations.postgres.dangerous_set_table_name(table);
                 migrations.postgres.run(pool).await
             }
-            Self::Sqlite(pool) => {
+            Self::Sqlite(sqlite) => {
                 migrations.sqlite.dangerous_set_table_name(table);
-                migrations.sqlite.run(pool).await
+                migrations.sqlite.run(&sqlite.writer).await
             }
         }
         .with_context(|| format!("running the {} migrations", migrations.platform))
@@ -178,7 +223,10 @@ impl Database {
     pub async fn close(&self) {
         match self {
             Self::Postgres(pool) => pool.close().await,
-            Self::Sqlite(pool) => pool.close().await,
+            Self::Sqlite(sqlite) => {
+                sqlite.readers.close().await;
+                sqlite.writer.close().await;
+            }
         }
     }
 }
@@ -196,10 +244,22 @@ mod tests {
         let database = Database::connect_url(&format!("sqlite://{}?mode=rwc", path.display()), 8)
             .await
             .unwrap();
-        let Database::Sqlite(pool) = &database else {
+        let Database::Sqlite(Sqlite {
+            writer: pool,
+            readers,
+        }) = &database
+        else {
             panic!("an SQLite URL opens SQLite")
         };
         assert_eq!(pool.options().get_max_connections(), 1);
+        assert_eq!(readers.options().get_max_connections(), SQLITE_READERS);
+        assert!(
+            sqlx::query("CREATE TABLE r (x INTEGER)")
+                .execute(readers)
+                .await
+                .is_err(),
+            "the readers do not write"
+        );
         let pragma = |name: &'static str| async move {
             sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
                 .fetch_one(pool)

@@ -44,8 +44,8 @@ impl PlatformContext {
                 .context("connecting to the shared Redis store")?;
                 SharedStore::Redis(Box::new(store))
             }
-            (SharedStoreBackend::Sql, Database::Sqlite(pool)) => {
-                SharedStore::Sql(SqlStore::new(pool.clone()).await?)
+            (SharedStoreBackend::Sql, Database::Sqlite(sqlite)) => {
+                SharedStore::Sql(SqlStore::new(sqlite.writer.clone()).await?)
             }
             (SharedStoreBackend::Sql, Database::Postgres(_)) => anyhow::bail!(
                 "shared_store.backend = \"sql\" is the embedded default and needs the SQLite \

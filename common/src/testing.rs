@@ -218,7 +218,9 @@ impl TestRedis {
 /// The shared store on the embedded SQL backend, over a fresh SQLite database.
 pub async fn sql_store(database: &TestDatabase) -> anyhow::Result<SharedStore> {
     match &database.database {
-        Database::Sqlite(pool) => Ok(SharedStore::Sql(SqlStore::new(pool.clone()).await?)),
+        Database::Sqlite(sqlite) => Ok(SharedStore::Sql(
+            SqlStore::new(sqlite.writer.clone()).await?,
+        )),
         Database::Postgres(_) => anyhow::bail!("the SQL shared store runs on SQLite"),
     }
 }

@@ -1,6 +1,6 @@
 //! Declarations, their numbering, their lifecycle events, and their hand-offs.
 
-use customs_common::{Error, Result, db::Database, on_pool, outbox::OutboxJob};
+use customs_common::{Error, Result, db::Database, on_pool, on_reader, outbox::OutboxJob};
 use time::OffsetDateTime;
 
 use crate::{
@@ -331,7 +331,7 @@ impl DeclarationRepository {
     ) -> Result<std::collections::HashMap<String, DeclarationRecord>> {
         let mut found = std::collections::HashMap::new();
         for chunk in request_ids.chunks(500) {
-            let rows: Vec<DeclarationRow> = on_pool!(&self.database, pool => {
+            let rows: Vec<DeclarationRow> = on_reader!(&self.database, pool => {
                 let mut query = sqlx::QueryBuilder::new(format!(
                     "SELECT {COLUMNS} FROM declarations WHERE request_id IN ("
                 ));
@@ -354,7 +354,7 @@ impl DeclarationRepository {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM declarations WHERE request_id = $1"
         ));
-        let row: Option<DeclarationRow> = on_pool!(&self.database, pool => {
+        let row: Option<DeclarationRow> = on_reader!(&self.database, pool => {
             sqlx::query_as(sql).bind(request_id).fetch_optional(pool).await?
         });
         row.map(DeclarationRecord::try_from).transpose()
@@ -364,14 +364,14 @@ impl DeclarationRepository {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM declarations WHERE declaration_number = $1"
         ));
-        let row: Option<DeclarationRow> = on_pool!(&self.database, pool => {
+        let row: Option<DeclarationRow> = on_reader!(&self.database, pool => {
             sqlx::query_as(sql).bind(number).fetch_optional(pool).await?
         });
         row.map(DeclarationRecord::try_from).transpose()
     }
 
     pub async fn events(&self, number: &str) -> Result<Vec<EventRecord>> {
-        Ok(on_pool!(&self.database, pool => {
+        Ok(on_reader!(&self.database, pool => {
             sqlx::query_as(
                 "SELECT from_stage, to_stage, actor, house_code, reason, occurred_at FROM declaration_events
                  WHERE declaration_number = $1 ORDER BY id",
@@ -394,7 +394,7 @@ impl DeclarationRepository {
                AND ($7 IS NULL OR declaration_number > $7)
              ORDER BY declaration_number LIMIT $8"
         ));
-        let rows: Vec<DeclarationRow> = on_pool!(&self.database, pool => {
+        let rows: Vec<DeclarationRow> = on_reader!(&self.database, pool => {
             sqlx::query_as(sql)
                 .bind(&filter.party)
                 .bind(&filter.enterprise_code)

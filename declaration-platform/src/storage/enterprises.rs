@@ -1,6 +1,6 @@
 //! Enterprises, brokers and their credit-class history.
 
-use customs_common::{Error, Result, db::Database, on_pool};
+use customs_common::{Error, Result, db::Database, on_pool, on_reader};
 use time::{Date, OffsetDateTime};
 
 use crate::domain::enterprise::{CreditClass, EnterpriseKind, NewEnterprise};
@@ -136,7 +136,7 @@ impl EnterpriseRepository {
 
     pub async fn get(&self, code: &str) -> Result<Option<EnterpriseRecord>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM enterprises WHERE code = $1"));
-        let row: Option<EnterpriseRow> = on_pool!(&self.database, pool => {
+        let row: Option<EnterpriseRow> = on_reader!(&self.database, pool => {
             sqlx::query_as(sql).bind(code).fetch_optional(pool).await?
         });
         row.map(EnterpriseRecord::try_from).transpose()
@@ -148,7 +148,7 @@ impl EnterpriseRepository {
              WHERE ($1 IS NULL OR kind = $1) AND ($2 IS NULL OR home_house = $2) AND ($3 IS NULL OR code > $3)
              ORDER BY code LIMIT $4"
         ));
-        let rows: Vec<EnterpriseRow> = on_pool!(&self.database, pool => {
+        let rows: Vec<EnterpriseRow> = on_reader!(&self.database, pool => {
             sqlx::query_as(sql)
                 .bind(filter.kind.map(EnterpriseKind::as_str))
                 .bind(&filter.home_house)
@@ -199,7 +199,7 @@ impl EnterpriseRepository {
 
     /// The class in force on `day`, from the effective-dated history.
     pub async fn credit_class_on(&self, code: &str, day: Date) -> Result<Option<CreditClass>> {
-        let class: Option<String> = on_pool!(&self.database, pool => {
+        let class: Option<String> = on_reader!(&self.database, pool => {
             sqlx::query_scalar(
                 "SELECT credit_class FROM credit_class_history WHERE code = $1 AND effective_from <= $2
                  ORDER BY effective_from DESC, recorded_at DESC LIMIT 1",

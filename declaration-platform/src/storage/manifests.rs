@@ -1,6 +1,6 @@
 //! Manifests, shared by all houses.
 
-use customs_common::{Error, Result, db::Database, on_pool};
+use customs_common::{Error, Result, db::Database, on_pool, on_reader};
 use time::OffsetDateTime;
 
 use crate::domain::manifest::Container;
@@ -84,7 +84,7 @@ impl ManifestRepository {
     }
 
     pub async fn get(&self, bill_of_lading: &str) -> Result<Option<ManifestRecord>> {
-        let row: Option<ManifestRow> = on_pool!(&self.database, pool => {
+        let row: Option<ManifestRow> = on_reader!(&self.database, pool => {
             sqlx::query_as(
                 "SELECT bill_of_lading, conveyance, port_code, direction, containers, arrival_time,
                         received_by_house, received_at

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use customs_common::{
     Error, Result,
     db::Database,
-    on_pool,
+    on_pool, on_reader,
     outbox::{OutboxJob, now_millis},
 };
 use time::{Date, OffsetDateTime};
@@ -202,7 +202,7 @@ impl OperationsRepository {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {BILL_COLUMNS} FROM tax_bills WHERE declaration_number = $1"
         ));
-        Ok(on_pool!(&self.database, pool => {
+        Ok(on_reader!(&self.database, pool => {
             sqlx::query_as(sql).bind(number).fetch_optional(pool).await?
         }))
     }
@@ -240,7 +240,7 @@ impl OperationsRepository {
 
     /// Holders with a summary-payment bill unpaid after its due date.
     pub async fn holders_in_arrears(&self, today: Date) -> Result<Vec<String>> {
-        Ok(on_pool!(&self.database, pool => {
+        Ok(on_reader!(&self.database, pool => {
             sqlx::query_scalar(
                 "SELECT DISTINCT enterprise_code FROM tax_bills WHERE state = 'SECURED' AND due_date < $1",
             )
@@ -256,7 +256,7 @@ impl OperationsRepository {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {INSPECTION_COLUMNS} FROM inspections WHERE declaration_number = $1"
         ));
-        Ok(on_pool!(&self.database, pool => {
+        Ok(on_reader!(&self.database, pool => {
             sqlx::query_as(sql).bind(number).fetch_optional(pool).await?
         }))
     }
@@ -362,7 +362,7 @@ impl OperationsRepository {
             "SELECT {INSPECTION_COLUMNS} FROM inspections
              WHERE declaration_number = $1 AND (lock_id = $2 OR tracker_id = $2) AND $2 <> ''"
         ));
-        Ok(on_pool!(&self.database, pool => {
+        Ok(on_reader!(&self.database, pool => {
             sqlx::query_as(sql).bind(number).bind(device).fetch_optional(pool).await?
         }))
     }
@@ -416,7 +416,7 @@ impl OperationsRepository {
     }
 
     pub async fn events(&self, number: &str) -> Result<Vec<EventRecord>> {
-        Ok(on_pool!(&self.database, pool => {
+        Ok(on_reader!(&self.database, pool => {
             sqlx::query_as(
                 "SELECT declaration_number, device_id, kind, latitude, longitude, at_site, occurred_at
                  FROM transport_events WHERE declaration_number = $1 ORDER BY id",
@@ -428,7 +428,7 @@ impl OperationsRepository {
     }
 
     pub async fn holds(&self, number: &str) -> Result<Vec<HoldRecord>> {
-        Ok(on_pool!(&self.database, pool => {
+        Ok(on_reader!(&self.database, pool => {
             sqlx::query_as(
                 "SELECT id, declaration_number, reason, details, raised_at, open, lifted_at, lifted_by, lift_reason
                  FROM holds WHERE declaration_number = $1 ORDER BY raised_at, id",
@@ -519,7 +519,7 @@ impl OperationsRepository {
             String,
             Option<String>,
         );
-        let rows: Vec<Row> = on_pool!(&self.database, pool => {
+        let rows: Vec<Row> = on_reader!(&self.database, pool => {
             let mut query = sqlx::QueryBuilder::new(
                 "SELECT r.declaration_number, r.port_code, r.integrated_mode, r.released_at, r.exited_at, r.exit_gate,
                      c.container_number
@@ -555,7 +555,7 @@ impl OperationsRepository {
 
     /// Open holds of the declarations.
     pub async fn open_holds(&self, numbers: &[String]) -> Result<Vec<(String, HoldReason)>> {
-        let rows: Vec<(String, String)> = on_pool!(&self.database, pool => {
+        let rows: Vec<(String, String)> = on_reader!(&self.database, pool => {
             let mut query = sqlx::QueryBuilder::new(
                 "SELECT declaration_number, reason FROM holds WHERE open AND declaration_number IN (",
             );
@@ -575,7 +575,7 @@ impl OperationsRepository {
     }
 
     pub async fn gate_decision(&self, request_id: &str) -> Result<Option<String>> {
-        Ok(on_pool!(&self.database, pool => {
+        Ok(on_reader!(&self.database, pool => {
             sqlx::query_scalar("SELECT decision FROM gate_checks WHERE request_id = $1")
                 .bind(request_id)
                 .fetch_optional(pool)

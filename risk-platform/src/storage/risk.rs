@@ -1,6 +1,6 @@
 //! Control instructions, risk parameters and screening decisions.
 
-use customs_common::{Error, Result, db::Database, on_pool};
+use customs_common::{Error, Result, db::Database, on_pool, on_reader};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -144,7 +144,7 @@ impl RiskRepository {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM control_instructions WHERE id = $1"
         ));
-        let row: Option<InstructionRow> = on_pool!(&self.database, pool => {
+        let row: Option<InstructionRow> = on_reader!(&self.database, pool => {
             sqlx::query_as(sql).bind(id).fetch_optional(pool).await?
         });
         row.map(InstructionRecord::try_from).transpose()
@@ -163,7 +163,7 @@ impl RiskRepository {
              WHERE ($1 IS NULL OR revoked = $1) AND ($2 IS NULL OR issuing_house = $2) AND ($3 IS NULL OR id > $3)
              ORDER BY id LIMIT $4"
         ));
-        let rows: Vec<InstructionRow> = on_pool!(&self.database, pool => {
+        let rows: Vec<InstructionRow> = on_reader!(&self.database, pool => {
             sqlx::query_as(sql).bind(revoked).bind(issuing_house).bind(after).bind(limit).fetch_all(pool).await?
         });
         rows.into_iter().map(InstructionRecord::try_from).collect()
@@ -174,7 +174,7 @@ impl RiskRepository {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM control_instructions WHERE revoked = FALSE AND valid_until > $1 ORDER BY id"
         ));
-        let rows: Vec<InstructionRow> = on_pool!(&self.database, pool => {
+        let rows: Vec<InstructionRow> = on_reader!(&self.database, pool => {
             sqlx::query_as(sql).bind(now).fetch_all(pool).await?
         });
         rows.into_iter()
@@ -196,7 +196,7 @@ impl RiskRepository {
     }
 
     pub async fn parameters(&self) -> Result<Option<VersionedParameters>> {
-        let row: Option<(i64, String, OffsetDateTime, String)> = on_pool!(&self.database, pool => {
+        let row: Option<(i64, String, OffsetDateTime, String)> = on_reader!(&self.database, pool => {
             sqlx::query_as("SELECT version, parameters, updated_at, updated_by FROM risk_parameters ORDER BY version DESC LIMIT 1")
                 .fetch_optional(pool)
                 .await?
@@ -279,7 +279,7 @@ impl RiskRepository {
             "SELECT decision_id, declaration_number, decision, parameters_version, credit_class, decided_at
              FROM screening_decisions WHERE {column} = $1"
         ));
-        let row: Option<(String, String, String, i64, String, OffsetDateTime)> = on_pool!(&self.database, pool => {
+        let row: Option<(String, String, String, i64, String, OffsetDateTime)> = on_reader!(&self.database, pool => {
             sqlx::query_as(sql).bind(value).fetch_optional(pool).await?
         });
         row.map(
