@@ -801,8 +801,10 @@ impl Field {
         };
         // A retry is evaluated again, but recording keeps the first answer (and undoes
         // any exit of this attempt), so it gets the first answer back.
-        let facts = self.repository.gate_facts(&check.declarations).await?;
-        let holds = self.repository.open_holds(&check.declarations).await?;
+        let (facts, holds) = tokio::try_join!(
+            self.repository.gate_facts(&check.declarations),
+            self.repository.open_holds(&check.declarations)
+        )?;
         let releases: HashMap<String, ReleaseFacts> = facts
             .into_iter()
             .map(|(number, fact)| {
