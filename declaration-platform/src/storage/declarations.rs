@@ -434,45 +434,94 @@ impl DeclarationRepository {
             .find_map(|step| step.review_sub_centre.as_deref());
         let content = steps.iter().rev().find_map(|step| step.content.as_deref());
         let now = customs_common::db::now();
-        Ok(on_pool!(&self.database, pool => {
-            let mut tx = pool.begin().await?;
-            let updated = sqlx::query(
-                "UPDATE declarations SET stage = $1, updated_at = $2, version = version + $9,
-                     lane = COALESCE($3, lane), review_sub_centre = COALESCE($4, review_sub_centre),
-                     handling_house = $5, content = COALESCE($8, content)
-                 WHERE declaration_number = $6 AND version = $7",
-            )
-            .bind(last.to.as_str())
-            .bind(now)
-            .bind(lane)
-            .bind(review_sub_centre)
-            .bind(&last.house_code)
-            .bind(number)
-            .bind(version)
-            .bind(content)
-            .bind(steps.len() as i64)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if updated {
-                let mut events = sqlx::QueryBuilder::new(
-                    "INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at) ",
+        let froms = std::iter::once(from).chain(steps.iter().map(|step| step.to));
+        let updated = match &self.database {
+            // One statement, so one round trip: the update and its events commit
+            // together, and no event is written when the version has moved on.
+            Database::Postgres(pool) => {
+                let mut query =
+                    sqlx::QueryBuilder::new("WITH moved AS (UPDATE declarations SET stage = ");
+                query
+                    .push_bind(last.to.as_str())
+                    .push(", updated_at = ")
+                    .push_bind(now)
+                    .push(", version = version + ")
+                    .push_bind(steps.len() as i64)
+                    .push(", lane = COALESCE(")
+                    .push_bind(lane)
+                    .push(", lane), review_sub_centre = COALESCE(")
+                    .push_bind(review_sub_centre)
+                    .push(", review_sub_centre), handling_house = ")
+                    .push_bind(last.house_code.as_str())
+                    .push(", content = COALESCE(")
+                    .push_bind(content)
+                    .push(", content) WHERE declaration_number = ")
+                    .push_bind(number)
+                    .push(" AND version = ")
+                    .push_bind(version)
+                    .push(
+                        " RETURNING declaration_number)
+                         INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at)
+                         SELECT moved.declaration_number, e.from_stage, e.to_stage, e.actor, e.house_code, e.reason, ",
+                    )
+                    .push_bind(now)
+                    .push(" FROM moved CROSS JOIN (");
+                query.push_values(
+                    steps.iter().zip(froms).enumerate(),
+                    |mut row, (ord, (step, from))| {
+                        row.push_bind(ord as i32)
+                            .push_bind(from.as_str())
+                            .push_bind(step.to.as_str())
+                            .push_bind(step.actor.as_str())
+                            .push_bind(step.house_code.as_str())
+                            .push_bind(step.reason.as_str());
+                    },
                 );
-                let froms = std::iter::once(from).chain(steps.iter().map(|step| step.to));
-                events.push_values(steps.iter().zip(froms), |mut row, (step, from)| {
-                    row.push_bind(number)
-                        .push_bind(from.as_str())
-                        .push_bind(step.to.as_str())
-                        .push_bind(step.actor.as_str())
-                        .push_bind(step.house_code.as_str())
-                        .push_bind(step.reason.as_str())
-                        .push_bind(now);
-                });
-                events.build().execute(&mut *tx).await?;
-                tx.commit().await?;
+                query.push(
+                    ") AS e (ord, from_stage, to_stage, actor, house_code, reason) ORDER BY e.ord",
+                );
+                query.build().execute(pool).await?.rows_affected() > 0
             }
-            updated.then_some(now)
-        }))
+            Database::Sqlite(sqlite) => {
+                let mut tx = sqlite.writer.begin().await?;
+                let updated = sqlx::query(
+                    "UPDATE declarations SET stage = $1, updated_at = $2, version = version + $9,
+                         lane = COALESCE($3, lane), review_sub_centre = COALESCE($4, review_sub_centre),
+                         handling_house = $5, content = COALESCE($8, content)
+                     WHERE declaration_number = $6 AND version = $7",
+                )
+                .bind(last.to.as_str())
+                    .bind(now)
+                    .bind(lane)
+                    .bind(review_sub_centre)
+                    .bind(&last.house_code)
+                    .bind(number)
+                    .bind(version)
+                    .bind(content)
+                    .bind(steps.len() as i64)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if updated {
+                    let mut events = sqlx::QueryBuilder::new(
+                        "INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at) ",
+                    );
+                    events.push_values(steps.iter().zip(froms), |mut row, (step, from)| {
+                        row.push_bind(number)
+                            .push_bind(from.as_str())
+                            .push_bind(step.to.as_str())
+                            .push_bind(step.actor.as_str())
+                            .push_bind(step.house_code.as_str())
+                            .push_bind(step.reason.as_str())
+                            .push_bind(now);
+                    });
+                    events.build().execute(&mut *tx).await?;
+                    tx.commit().await?;
+                }
+                updated
+            }
+        };
+        Ok(updated.then_some(now))
     }
 }
