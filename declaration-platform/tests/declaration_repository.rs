@@ -80,11 +80,20 @@ async fn numbers_follow_site_year_and_direction_without_gaps(f: Fixture) {
     // Every new declaration carries its first event and its screening hand-off.
     assert_eq!(f.outbox.pending().await.unwrap(), 5);
     let claimed = f.outbox.claim(10).await.unwrap();
-    assert!(
-        claimed
-            .iter()
-            .all(|c| matches!(c.job, Job::ScreenDeclaration { .. }))
-    );
+    let handed: Vec<&str> = claimed
+        .iter()
+        .map(|c| match &c.job {
+            Job::ScreenDeclaration { declaration_number } => declaration_number.as_str(),
+            other => panic!("unexpected hand-off {other:?}"),
+        })
+        .collect();
+    for (record, created) in &answers {
+        assert!(
+            !created || handed.contains(&record.declaration_number.as_str()),
+            "{} is handed to screening",
+            record.declaration_number
+        );
+    }
     assert!(
         f.outbox.claim(10).await.unwrap().is_empty(),
         "claimed jobs are not handed out twice"

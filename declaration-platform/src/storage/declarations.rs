@@ -1,6 +1,6 @@
 //! Declarations, their numbering, their lifecycle events, and their hand-offs.
 
-use customs_common::{Error, Result, db::Database, on_pool, on_reader, outbox::OutboxJob};
+use customs_common::{Error, Result, db::Database, on_reader, outbox::OutboxJob};
 use time::OffsetDateTime;
 
 use crate::{
@@ -207,83 +207,87 @@ impl DeclarationRepository {
                 .or_default()
                 .push(i);
         }
-        let numbers: std::result::Result<Vec<(usize, String)>, sqlx::Error> = on_pool!(&self.database, pool => {
-            async {
-                let mut tx = pool.begin().await?;
-                let mut numbered = Vec::with_capacity(fresh.len());
-                for ((site, year, direction), members) in &groups {
-                    let count = members.len() as i64;
-                    let last: i64 = sqlx::query_scalar(
-                        "INSERT INTO declaration_sequences (site, year, direction, last_value) VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (site, year, direction) DO UPDATE SET last_value = declaration_sequences.last_value + $4
-                         RETURNING last_value",
-                    )
-                    .bind(site)
-                    .bind(year)
-                    .bind(direction.to_string())
-                    .bind(count)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    for (offset, &i) in members.iter().enumerate() {
-                        let sequence = last - count + 1 + offset as i64;
-                        numbered.push((i, format!("{site}{year:04}{direction}{sequence:09}")));
+        let numbers: std::result::Result<Vec<(usize, String)>, sqlx::Error> = match &self.database {
+            Database::Postgres(pool) => submit_groups_postgres(pool, batch, &groups, now).await,
+            Database::Sqlite(sqlite) => {
+                let pool = &sqlite.writer;
+                async {
+                    let mut tx = pool.begin().await?;
+                    let mut numbered = Vec::with_capacity(fresh.len());
+                    for ((site, year, direction), members) in &groups {
+                        let count = members.len() as i64;
+                        let last: i64 = sqlx::query_scalar(
+                            "INSERT INTO declaration_sequences (site, year, direction, last_value) VALUES ($1, $2, $3, $4)
+                             ON CONFLICT (site, year, direction) DO UPDATE SET last_value = declaration_sequences.last_value + $4
+                             RETURNING last_value",
+                        )
+                        .bind(site)
+                        .bind(year)
+                        .bind(direction.to_string())
+                        .bind(count)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        for (offset, &i) in members.iter().enumerate() {
+                            let sequence = last - count + 1 + offset as i64;
+                            numbered.push((i, format!("{site}{year:04}{direction}{sequence:09}")));
+                        }
                     }
+                    if !numbered.is_empty() {
+                        // Three multi-row statements for the whole batch, not three per declaration.
+                        let mut declarations = sqlx::QueryBuilder::new(
+                            "INSERT INTO declarations (declaration_number, request_id, enterprise_code, broker_code, \
+                             declaring_office, stage, handling_house, content, submitted_at, updated_at) ",
+                        );
+                        declarations.push_values(&numbered, |mut row, (i, number)| {
+                            let new = &batch[*i];
+                            row.push_bind(number.as_str())
+                                .push_bind(new.request_id.as_str())
+                                .push_bind(new.enterprise_code.as_str())
+                                .push_bind(new.broker_code.as_str())
+                                .push_bind(new.declaring_office.as_str())
+                                .push_bind(Stage::Submitted.as_str())
+                                .push_bind(new.handling_house.as_str())
+                                .push_bind(new.content.as_slice())
+                                .push_bind(now)
+                                .push_bind(now);
+                        });
+                        declarations.build().execute(&mut *tx).await?;
+                        let mut events = sqlx::QueryBuilder::new(
+                            "INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at) ",
+                        );
+                        events.push_values(&numbered, |mut row, (i, number)| {
+                            let new = &batch[*i];
+                            row.push_bind(number.as_str())
+                                .push_bind("")
+                                .push_bind(Stage::Submitted.as_str())
+                                .push_bind(new.actor.as_str())
+                                .push_bind(new.handling_house.as_str())
+                                .push_bind("declared")
+                                .push_bind(now);
+                        });
+                        events.build().execute(&mut *tx).await?;
+                        let jobs = numbered
+                            .iter()
+                            .map(|(_, number)| {
+                                let job = Job::ScreenDeclaration { declaration_number: number.clone() };
+                                job.payload().map(|payload| (job.kind(), payload))
+                            })
+                            .collect::<Result<Vec<_>>>()
+                            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+                        let mut outbox =
+                            sqlx::QueryBuilder::new("INSERT INTO outbox (kind, payload, created_at, next_attempt_at) ");
+                        let due = now_millis();
+                        outbox.push_values(&jobs, |mut row, (kind, payload)| {
+                            row.push_bind(*kind).push_bind(payload.as_str()).push_bind(now).push_bind(due);
+                        });
+                        outbox.build().execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(numbered)
                 }
-                if !numbered.is_empty() {
-                    // Three multi-row statements for the whole batch, not three per declaration.
-                    let mut declarations = sqlx::QueryBuilder::new(
-                        "INSERT INTO declarations (declaration_number, request_id, enterprise_code, broker_code, \
-                         declaring_office, stage, handling_house, content, submitted_at, updated_at) ",
-                    );
-                    declarations.push_values(&numbered, |mut row, (i, number)| {
-                        let new = &batch[*i];
-                        row.push_bind(number.as_str())
-                            .push_bind(new.request_id.as_str())
-                            .push_bind(new.enterprise_code.as_str())
-                            .push_bind(new.broker_code.as_str())
-                            .push_bind(new.declaring_office.as_str())
-                            .push_bind(Stage::Submitted.as_str())
-                            .push_bind(new.handling_house.as_str())
-                            .push_bind(new.content.as_slice())
-                            .push_bind(now)
-                            .push_bind(now);
-                    });
-                    declarations.build().execute(&mut *tx).await?;
-                    let mut events = sqlx::QueryBuilder::new(
-                        "INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at) ",
-                    );
-                    events.push_values(&numbered, |mut row, (i, number)| {
-                        let new = &batch[*i];
-                        row.push_bind(number.as_str())
-                            .push_bind("")
-                            .push_bind(Stage::Submitted.as_str())
-                            .push_bind(new.actor.as_str())
-                            .push_bind(new.handling_house.as_str())
-                            .push_bind("declared")
-                            .push_bind(now);
-                    });
-                    events.build().execute(&mut *tx).await?;
-                    let jobs = numbered
-                        .iter()
-                        .map(|(_, number)| {
-                            let job = Job::ScreenDeclaration { declaration_number: number.clone() };
-                            job.payload().map(|payload| (job.kind(), payload))
-                        })
-                        .collect::<Result<Vec<_>>>()
-                        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-                    let mut outbox =
-                        sqlx::QueryBuilder::new("INSERT INTO outbox (kind, payload, created_at, next_attempt_at) ");
-                    let due = now_millis();
-                    outbox.push_values(&jobs, |mut row, (kind, payload)| {
-                        row.push_bind(*kind).push_bind(payload.as_str()).push_bind(now).push_bind(due);
-                    });
-                    outbox.build().execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(numbered)
+                .await
             }
-            .await
-        });
+        };
         for (i, number) in numbers? {
             let new = &batch[i];
             answers[i] = Some((
@@ -524,4 +528,97 @@ impl DeclarationRepository {
         };
         Ok(updated.then_some(now))
     }
+}
+
+/// Numbers and stores the groups of a batch on PostgreSQL: for each site, year and
+/// direction one statement moves the sequence, inserts the declarations (numbered from
+/// it, in batch order), their first events and their screening hand-offs. Several
+/// groups share a transaction; the usual one group is a single round trip.
+async fn submit_groups_postgres(
+    pool: &sqlx::PgPool,
+    batch: &[NewDeclaration],
+    groups: &std::collections::BTreeMap<(String, i32, char), Vec<usize>>,
+    now: OffsetDateTime,
+) -> std::result::Result<Vec<(usize, String)>, sqlx::Error> {
+    const SUBMIT: &str = "WITH seq AS (
+            INSERT INTO declaration_sequences (site, year, direction, last_value) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (site, year, direction) DO UPDATE SET last_value = declaration_sequences.last_value + $4
+            RETURNING last_value
+        ), fresh AS (
+            SELECT * FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[])
+                WITH ORDINALITY AS f (request_id, enterprise_code, broker_code, handling_house, actor, content, ord)
+        ), numbered AS (
+            INSERT INTO declarations (declaration_number, request_id, enterprise_code, broker_code,
+                declaring_office, stage, handling_house, content, submitted_at, updated_at)
+            SELECT $11 || lpad((seq.last_value - $4 + f.ord)::text, 9, '0'), f.request_id, f.enterprise_code,
+                f.broker_code, $1, 'SUBMITTED', f.handling_house, f.content, $12, $12
+            FROM fresh f CROSS JOIN seq
+            RETURNING declaration_number, request_id
+        ), events AS (
+            INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at)
+            SELECT n.declaration_number, '', 'SUBMITTED', f.actor, f.handling_house, 'declared', $12
+            FROM numbered n JOIN fresh f ON f.request_id = n.request_id
+        ), jobs AS (
+            INSERT INTO outbox (kind, payload, created_at, next_attempt_at)
+            SELECT 'screen_declaration',
+                json_build_object('kind', 'screen_declaration', 'declaration_number', n.declaration_number)::text,
+                $12, $13
+            FROM numbered n ORDER BY n.declaration_number
+        )
+        SELECT declaration_number, request_id FROM numbered";
+    let mut tx = if groups.len() > 1 {
+        Some(pool.begin().await?)
+    } else {
+        None
+    };
+    let due = now_millis();
+    let mut numbered = Vec::new();
+    for ((site, year, direction), members) in groups {
+        let column = |pick: fn(&NewDeclaration) -> &str| -> Vec<&str> {
+            members.iter().map(|&i| pick(&batch[i])).collect()
+        };
+        let query = sqlx::query_as::<_, (String, String)>(SUBMIT)
+            .bind(site)
+            .bind(year)
+            .bind(direction.to_string())
+            .bind(members.len() as i64)
+            .bind(column(|new| &new.request_id))
+            .bind(column(|new| &new.enterprise_code))
+            .bind(column(|new| &new.broker_code))
+            .bind(column(|new| &new.handling_house))
+            .bind(column(|new| &new.actor))
+            .bind(
+                members
+                    .iter()
+                    .map(|&i| batch[i].content.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(format!("{site}{year:04}{direction}"))
+            .bind(now)
+            .bind(due);
+        let rows = match tx.as_mut() {
+            Some(tx) => query.fetch_all(&mut **tx).await?,
+            None => query.fetch_all(pool).await?,
+        };
+        let by_request: std::collections::HashMap<String, String> = rows
+            .into_iter()
+            .map(|(number, request_id)| (request_id, number))
+            .collect();
+        for &i in members {
+            let number = by_request
+                .get(&batch[i].request_id)
+                .cloned()
+                .ok_or_else(|| {
+                    sqlx::Error::Protocol(format!(
+                        "declaration {} was not numbered",
+                        batch[i].request_id
+                    ))
+                })?;
+            numbered.push((i, number));
+        }
+    }
+    if let Some(tx) = tx {
+        tx.commit().await?;
+    }
+    Ok(numbered)
 }
