@@ -9,7 +9,7 @@ use std::{str::FromStr, time::Duration};
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
 use sqlx::{
-    ConnectOptions as _, PgPool, SqlitePool,
+    ConnectOptions as _, Connection as _, PgPool, SqlitePool,
     migrate::Migrator,
     postgres::PgPoolOptions,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
@@ -95,6 +95,9 @@ pub fn now() -> OffsetDateTime {
 const WAL_CHECKPOINT_BACKSTOP_PAGES: &str = "10000";
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
+/// A PostgreSQL connection idle longer than this is pinged before it is used.
+const PG_TEST_IDLE_AFTER: Duration = Duration::from_secs(30);
+
 fn spawn_checkpointer(options: SqliteConnectOptions, pool: SqlitePool) {
     tokio::spawn(async move {
         let mut connection = match options.connect().await {
@@ -137,6 +140,18 @@ impl Database {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
+                // sqlx pings a connection when it goes back to the pool; pinging it
+                // again when it is taken out doubled the round trips of every
+                // statement. Only a connection left idle a while is tested first.
+                .test_before_acquire(false)
+                .before_acquire(|connection, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > PG_TEST_IDLE_AFTER {
+                            connection.ping().await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect(url)
                 .await
                 .context("connecting to PostgreSQL")?;
