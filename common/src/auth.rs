@@ -8,7 +8,7 @@
 use std::{
     collections::HashMap,
     fmt, fs,
-    sync::Arc,
+    sync::{Arc, Mutex},
     task::{Context, Poll},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -140,7 +140,14 @@ pub struct TokenVerifier {
     issuer: String,
     audience: String,
     leeway_secs: u64,
+    /// Tokens already verified, with their callers and expiry: a client (or a
+    /// platform of this process) sends the same token call after call, and checking
+    /// its signature and claims again each time is most of what a small call costs.
+    verified: Mutex<HashMap<String, (Caller, u64)>>,
 }
+
+/// Verified tokens remembered at most; past this the memory starts afresh.
+const VERIFIED_TOKENS: usize = 4096;
 
 impl fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -186,11 +193,33 @@ impl TokenVerifier {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             leeway_secs: settings.leeway_secs,
+            verified: Mutex::default(),
         })
     }
 
-    /// Checks signature, `exp`, `iss` and `aud`, and returns the caller.
+    /// Checks signature, `exp`, `iss` and `aud`, and returns the caller. A token
+    /// verified before is taken from memory until it expires.
     pub fn verify(&self, token: &str) -> Result<Caller, Error> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        if let Ok(verified) = self.verified.lock()
+            && let Some((caller, exp)) = verified.get(token)
+            && now <= exp.saturating_add(self.leeway_secs)
+        {
+            return Ok(caller.clone());
+        }
+        let (caller, exp) = self.verify_signed(token)?;
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= VERIFIED_TOKENS {
+                verified.clear();
+            }
+            verified.insert(token.to_owned(), (caller.clone(), exp));
+        }
+        Ok(caller)
+    }
+
+    fn verify_signed(&self, token: &str) -> Result<(Caller, u64), Error> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| {
             Error::unauthenticated("TOKEN_MALFORMED", "the bearer token is malformed")
         })?;
@@ -204,12 +233,13 @@ impl TokenVerifier {
             match jsonwebtoken::decode::<Claims>(token, key, &validation) {
                 Ok(data) => {
                     let claims = data.claims;
-                    return Ok(Caller {
+                    let caller = Caller {
                         subject: claims.sub,
                         role: claims.role,
                         house: claims.house,
                         enterprise: claims.enterprise,
-                    });
+                    };
+                    return Ok((caller, claims.exp));
                 }
                 Err(error) => last_error = Some(error),
             }
@@ -436,6 +466,46 @@ mod tests {
 
     fn settings() -> AuthSettings {
         Settings::defaults().unwrap().auth
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_until_it_expires() {
+        let settings = AuthSettings {
+            leeway_secs: 0,
+            ..settings()
+        };
+        let verifier = TokenVerifier::from_settings(&settings).unwrap();
+        let token = mint_token(
+            &settings,
+            "alice",
+            Role::Officer,
+            "5300",
+            None,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let first = verifier.verify(&token).unwrap();
+        assert_eq!(first.subject, "alice");
+        // Marked so that an answer from memory shows.
+        let marked = |exp: u64| {
+            let mallory = Caller {
+                subject: "mallory".into(),
+                ..first.clone()
+            };
+            verifier
+                .verified
+                .lock()
+                .unwrap()
+                .insert(token.clone(), (mallory, exp));
+        };
+        marked(u64::MAX);
+        assert_eq!(verifier.verify(&token).unwrap().subject, "mallory");
+        // Once the remembered expiry has passed, the token is checked afresh.
+        marked(1);
+        assert_eq!(verifier.verify(&token).unwrap().subject, "alice");
+        // A tampered token is never taken from memory.
+        let tampered = format!("{token}x");
+        assert!(verifier.verify(&tampered).is_err());
     }
 
     #[test]
