@@ -28,7 +28,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type LocalService = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, Infallible>;
 
 /// The platforms this process serves, for calls that need not leave it. Shared by every
-/// [`Peer::Local`] and filled in when the server is assembled.
+/// [`Peer::Local`] and filled in when the server is assembled; it lives as long as the
+/// process (the routes it holds hold the platforms that call through it).
 #[derive(Clone, Default)]
 pub struct LocalRoutes(Arc<OnceLock<LocalService>>);
 
@@ -245,6 +246,42 @@ mod tests {
             .unwrap();
         assert_eq!(caller.subject, "risk-platform");
         assert_eq!(caller.role, Role::Admin);
+    }
+
+    #[tokio::test]
+    async fn a_local_call_goes_through_the_installed_routes() {
+        use tonic_health::pb::{
+            HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+        };
+        let local = LocalRoutes::default();
+        let mut client = HealthClient::new(Peer::new("", &local).unwrap());
+        let early = client
+            .check(HealthCheckRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            early.code(),
+            tonic::Code::Unavailable,
+            "before the server is built"
+        );
+
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        local.install(BoxCloneSyncService::new(tonic::service::Routes::new(
+            health,
+        )));
+        let answer = client
+            .check(HealthCheckRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.status(), ServingStatus::Serving);
+        let unknown = client
+            .check(HealthCheckRequest {
+                service: "customs.nothing.v1.Nothing".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(unknown.code(), tonic::Code::NotFound);
     }
 
     #[test]

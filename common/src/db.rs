@@ -194,6 +194,9 @@ impl Database {
             let readers = SqlitePoolOptions::new()
                 .max_connections(SQLITE_READERS)
                 .test_before_acquire(false)
+                // SQLite's default page cache: a reader empties its cache whenever
+                // another connection has committed since its last read (here, nearly
+                // always), and emptying costs a scan of the whole cache.
                 .connect_with(
                     options
                         .clone()
