@@ -140,6 +140,15 @@ pub struct DeclarationFilter {
     pub limit: i64,
 }
 
+/// A transition's update: the declaration as the last step leaves it ($1 stage, $2
+/// time, $3 lane, $4 review sub-centre, $5 handling house, $8 content, $9 steps taken),
+/// if it is still at the version the steps were decided on ($6 number, $7 version).
+const TRANSITION_UPDATE: &str =
+    "UPDATE declarations SET stage = $1, updated_at = $2, version = version + $9,
+         lane = COALESCE($3, lane), review_sub_centre = COALESCE($4, review_sub_centre),
+         handling_house = $5, content = COALESCE($8, content)
+     WHERE declaration_number = $6 AND version = $7";
+
 const COLUMNS: &str = "declaration_number, request_id, enterprise_code, broker_code, declaring_office, stage, \
      handling_house, lane, review_sub_centre, content, submitted_at, updated_at, version";
 
@@ -207,85 +216,10 @@ impl DeclarationRepository {
                 .or_default()
                 .push(i);
         }
-        let numbers: std::result::Result<Vec<(usize, String)>, sqlx::Error> = match &self.database {
+        let numbers = match &self.database {
             Database::Postgres(pool) => submit_groups_postgres(pool, batch, &groups, now).await,
             Database::Sqlite(sqlite) => {
-                let pool = &sqlite.writer;
-                async {
-                    let mut tx = pool.begin().await?;
-                    let mut numbered = Vec::with_capacity(fresh.len());
-                    for ((site, year, direction), members) in &groups {
-                        let count = members.len() as i64;
-                        let last: i64 = sqlx::query_scalar(
-                            "INSERT INTO declaration_sequences (site, year, direction, last_value) VALUES ($1, $2, $3, $4)
-                             ON CONFLICT (site, year, direction) DO UPDATE SET last_value = declaration_sequences.last_value + $4
-                             RETURNING last_value",
-                        )
-                        .bind(site)
-                        .bind(year)
-                        .bind(direction.to_string())
-                        .bind(count)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        for (offset, &i) in members.iter().enumerate() {
-                            let sequence = last - count + 1 + offset as i64;
-                            numbered.push((i, format!("{site}{year:04}{direction}{sequence:09}")));
-                        }
-                    }
-                    if !numbered.is_empty() {
-                        // Three multi-row statements for the whole batch, not three per declaration.
-                        let mut declarations = sqlx::QueryBuilder::new(
-                            "INSERT INTO declarations (declaration_number, request_id, enterprise_code, broker_code, \
-                             declaring_office, stage, handling_house, content, submitted_at, updated_at) ",
-                        );
-                        declarations.push_values(&numbered, |mut row, (i, number)| {
-                            let new = &batch[*i];
-                            row.push_bind(number.as_str())
-                                .push_bind(new.request_id.as_str())
-                                .push_bind(new.enterprise_code.as_str())
-                                .push_bind(new.broker_code.as_str())
-                                .push_bind(new.declaring_office.as_str())
-                                .push_bind(Stage::Submitted.as_str())
-                                .push_bind(new.handling_house.as_str())
-                                .push_bind(new.content.as_slice())
-                                .push_bind(now)
-                                .push_bind(now);
-                        });
-                        declarations.build().execute(&mut *tx).await?;
-                        let mut events = sqlx::QueryBuilder::new(
-                            "INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at) ",
-                        );
-                        events.push_values(&numbered, |mut row, (i, number)| {
-                            let new = &batch[*i];
-                            row.push_bind(number.as_str())
-                                .push_bind("")
-                                .push_bind(Stage::Submitted.as_str())
-                                .push_bind(new.actor.as_str())
-                                .push_bind(new.handling_house.as_str())
-                                .push_bind("declared")
-                                .push_bind(now);
-                        });
-                        events.build().execute(&mut *tx).await?;
-                        let jobs = numbered
-                            .iter()
-                            .map(|(_, number)| {
-                                let job = Job::ScreenDeclaration { declaration_number: number.clone() };
-                                job.payload().map(|payload| (job.kind(), payload))
-                            })
-                            .collect::<Result<Vec<_>>>()
-                            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-                        let mut outbox =
-                            sqlx::QueryBuilder::new("INSERT INTO outbox (kind, payload, created_at, next_attempt_at) ");
-                        let due = now_millis();
-                        outbox.push_values(&jobs, |mut row, (kind, payload)| {
-                            row.push_bind(*kind).push_bind(payload.as_str()).push_bind(now).push_bind(due);
-                        });
-                        outbox.build().execute(&mut *tx).await?;
-                    }
-                    tx.commit().await?;
-                    Ok(numbered)
-                }
-                .await
+                submit_groups_sqlite(&sqlite.writer, batch, &groups, now).await
             }
         };
         for (i, number) in numbers? {
@@ -439,70 +373,55 @@ impl DeclarationRepository {
         let content = steps.iter().rev().find_map(|step| step.content.as_deref());
         let now = customs_common::db::now();
         let froms = std::iter::once(from).chain(steps.iter().map(|step| step.to));
-        let updated = match &self.database {
-            // One statement, so one round trip: the update and its events commit
-            // together, and no event is written when the version has moved on.
-            Database::Postgres(pool) => {
-                let mut query =
-                    sqlx::QueryBuilder::new("WITH moved AS (UPDATE declarations SET stage = ");
-                query
-                    .push_bind(last.to.as_str())
-                    .push(", updated_at = ")
-                    .push_bind(now)
-                    .push(", version = version + ")
-                    .push_bind(steps.len() as i64)
-                    .push(", lane = COALESCE(")
-                    .push_bind(lane)
-                    .push(", lane), review_sub_centre = COALESCE(")
-                    .push_bind(review_sub_centre)
-                    .push(", review_sub_centre), handling_house = ")
-                    .push_bind(last.house_code.as_str())
-                    .push(", content = COALESCE(")
-                    .push_bind(content)
-                    .push(", content) WHERE declaration_number = ")
-                    .push_bind(number)
-                    .push(" AND version = ")
-                    .push_bind(version)
-                    .push(
-                        " RETURNING declaration_number)
-                         INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at)
-                         SELECT moved.declaration_number, e.from_stage, e.to_stage, e.actor, e.house_code, e.reason, ",
-                    )
-                    .push_bind(now)
-                    .push(" FROM moved CROSS JOIN (");
-                query.push_values(
-                    steps.iter().zip(froms).enumerate(),
-                    |mut row, (ord, (step, from))| {
-                        row.push_bind(ord as i32)
-                            .push_bind(from.as_str())
-                            .push_bind(step.to.as_str())
-                            .push_bind(step.actor.as_str())
-                            .push_bind(step.house_code.as_str())
-                            .push_bind(step.reason.as_str());
-                    },
-                );
-                query.push(
-                    ") AS e (ord, from_stage, to_stage, actor, house_code, reason) ORDER BY e.ord",
-                );
-                query.build().execute(pool).await?.rows_affected() > 0
-            }
-            Database::Sqlite(sqlite) => {
-                let mut tx = sqlite.writer.begin().await?;
-                let updated = sqlx::query(
-                    "UPDATE declarations SET stage = $1, updated_at = $2, version = version + $9,
-                         lane = COALESCE($3, lane), review_sub_centre = COALESCE($4, review_sub_centre),
-                         handling_house = $5, content = COALESCE($8, content)
-                     WHERE declaration_number = $6 AND version = $7",
-                )
-                .bind(last.to.as_str())
+        // The update's parameters, $1 to $9, on either backend.
+        macro_rules! bind_update {
+            ($query:expr) => {
+                $query
+                    .bind(last.to.as_str())
                     .bind(now)
                     .bind(lane)
                     .bind(review_sub_centre)
-                    .bind(&last.house_code)
+                    .bind(last.house_code.as_str())
                     .bind(number)
                     .bind(version)
                     .bind(content)
                     .bind(steps.len() as i64)
+            };
+        }
+        let updated = match &self.database {
+            // One statement, so one round trip: the update and its events commit
+            // together, and no event is written when the version has moved on.
+            Database::Postgres(pool) => {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "WITH moved AS ({TRANSITION_UPDATE} RETURNING declaration_number)
+                     INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at)
+                     SELECT moved.declaration_number, e.from_stage, e.to_stage, e.actor, e.house_code, e.reason, $2
+                     FROM moved CROSS JOIN UNNEST($10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+                         WITH ORDINALITY AS e (from_stage, to_stage, actor, house_code, reason, ord)
+                     ORDER BY e.ord"
+                ));
+                let column = |pick: fn(&Transition) -> &str| -> Vec<&str> {
+                    steps.iter().map(pick).collect()
+                };
+                bind_update!(sqlx::query(sql))
+                    .bind(
+                        froms
+                            .take(steps.len())
+                            .map(Stage::as_str)
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(column(|step| step.to.as_str()))
+                    .bind(column(|step| &step.actor))
+                    .bind(column(|step| &step.house_code))
+                    .bind(column(|step| &step.reason))
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+                    > 0
+            }
+            Database::Sqlite(sqlite) => {
+                let mut tx = sqlite.writer.begin().await?;
+                let updated = bind_update!(sqlx::query(TRANSITION_UPDATE))
                     .execute(&mut *tx)
                     .await?
                     .rows_affected()
@@ -533,7 +452,10 @@ impl DeclarationRepository {
 /// Numbers and stores the groups of a batch on PostgreSQL: for each site, year and
 /// direction one statement moves the sequence, inserts the declarations (numbered from
 /// it, in batch order), their first events and their screening hand-offs. Several
-/// groups share a transaction; the usual one group is a single round trip.
+/// groups share a transaction; the usual one group is a single round trip. The
+/// hand-off's payload is built in SQL the way `Job::ScreenDeclaration` serialises
+/// (`{"kind": "screen_declaration", "declaration_number": …}`); the repository suite
+/// claims and decodes it.
 async fn submit_groups_postgres(
     pool: &sqlx::PgPool,
     batch: &[NewDeclaration],
@@ -620,5 +542,94 @@ async fn submit_groups_postgres(
     if let Some(tx) = tx {
         tx.commit().await?;
     }
+    Ok(numbered)
+}
+
+/// Numbers and stores the groups of a batch on SQLite, in one transaction: each
+/// sequence moves once, then three multi-row statements for the whole batch (the
+/// declarations, their first events, their screening hand-offs).
+async fn submit_groups_sqlite(
+    pool: &sqlx::SqlitePool,
+    batch: &[NewDeclaration],
+    groups: &std::collections::BTreeMap<(String, i32, char), Vec<usize>>,
+    now: OffsetDateTime,
+) -> std::result::Result<Vec<(usize, String)>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut numbered = Vec::new();
+    for ((site, year, direction), members) in groups {
+        let count = members.len() as i64;
+        let last: i64 = sqlx::query_scalar(
+            "INSERT INTO declaration_sequences (site, year, direction, last_value) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (site, year, direction) DO UPDATE SET last_value = declaration_sequences.last_value + $4
+             RETURNING last_value",
+        )
+        .bind(site)
+        .bind(year)
+        .bind(direction.to_string())
+        .bind(count)
+        .fetch_one(&mut *tx)
+        .await?;
+        for (offset, &i) in members.iter().enumerate() {
+            let sequence = last - count + 1 + offset as i64;
+            numbered.push((i, format!("{site}{year:04}{direction}{sequence:09}")));
+        }
+    }
+    if !numbered.is_empty() {
+        // Three multi-row statements for the whole batch, not three per declaration.
+        let mut declarations = sqlx::QueryBuilder::new(
+            "INSERT INTO declarations (declaration_number, request_id, enterprise_code, broker_code, \
+             declaring_office, stage, handling_house, content, submitted_at, updated_at) ",
+        );
+        declarations.push_values(&numbered, |mut row, (i, number)| {
+            let new = &batch[*i];
+            row.push_bind(number.as_str())
+                .push_bind(new.request_id.as_str())
+                .push_bind(new.enterprise_code.as_str())
+                .push_bind(new.broker_code.as_str())
+                .push_bind(new.declaring_office.as_str())
+                .push_bind(Stage::Submitted.as_str())
+                .push_bind(new.handling_house.as_str())
+                .push_bind(new.content.as_slice())
+                .push_bind(now)
+                .push_bind(now);
+        });
+        declarations.build().execute(&mut *tx).await?;
+        let mut events = sqlx::QueryBuilder::new(
+            "INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at) ",
+        );
+        events.push_values(&numbered, |mut row, (i, number)| {
+            let new = &batch[*i];
+            row.push_bind(number.as_str())
+                .push_bind("")
+                .push_bind(Stage::Submitted.as_str())
+                .push_bind(new.actor.as_str())
+                .push_bind(new.handling_house.as_str())
+                .push_bind("declared")
+                .push_bind(now);
+        });
+        events.build().execute(&mut *tx).await?;
+        let jobs = numbered
+            .iter()
+            .map(|(_, number)| {
+                let job = Job::ScreenDeclaration {
+                    declaration_number: number.clone(),
+                };
+                job.payload().map(|payload| (job.kind(), payload))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        let mut outbox = sqlx::QueryBuilder::new(
+            "INSERT INTO outbox (kind, payload, created_at, next_attempt_at) ",
+        );
+        let due = now_millis();
+        outbox.push_values(&jobs, |mut row, (kind, payload)| {
+            row.push_bind(*kind)
+                .push_bind(payload.as_str())
+                .push_bind(now)
+                .push_bind(due);
+        });
+        outbox.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
     Ok(numbered)
 }
