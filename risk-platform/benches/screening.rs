@@ -4,6 +4,9 @@
 
 use std::hint::black_box;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{BenchmarkId, Criterion, criterion_group};
 use risk_platform::domain::screening::{
     Conditions, Instruction, InstructionIndex, Lane, SamplingRates, ScreenInput, ScreenItem, decide,

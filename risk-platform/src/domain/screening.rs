@@ -2,7 +2,7 @@
 //! instructions matched through an index, a deterministic sampling draw, and the
 //! strongest lane hit wins.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -94,12 +94,12 @@ pub struct ScreenInput {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hit {
-    pub instruction_id: String,
+    pub instruction_id: Arc<str>,
     pub lane: Lane,
     pub order_inspection: bool,
     /// Item lines that matched; empty when the instruction has no item condition.
     pub line_nos: Vec<i32>,
-    pub reason: String,
+    pub reason: Arc<str>,
 }
 
 fn any_or(list: &[String], value: &str) -> bool {
@@ -107,127 +107,298 @@ fn any_or(list: &[String], value: &str) -> bool {
 }
 
 impl Instruction {
-    /// Whether the instruction is in force and its declaration-level conditions hold.
-    fn applies_to(&self, input: &ScreenInput) -> bool {
+    /// Whether the declaration-level conditions hold.
+    fn applies_to_declaration(&self, input: &ScreenInput) -> bool {
         let c = &self.conditions;
-        input.at >= self.valid_from
-            && input.at < self.valid_until
-            && any_or(&c.trade_modes, &input.trade_mode)
+        any_or(&c.trade_modes, &input.trade_mode)
             && any_or(&c.enterprise_codes, &input.enterprise_code)
             && any_or(&c.port_codes, &input.port_code)
             && any_or(&c.clearance_modes, &input.clearance_mode)
             && any_or(&c.credit_classes, &input.credit_class)
     }
 
-    /// Whether an item meets the item conditions other than the HS prefix.
-    fn item_fits(&self, item: &ScreenItem) -> bool {
-        let c = &self.conditions;
-        any_or(&c.origin_countries, &item.origin_country)
-            && c.min_unit_value_cny
-                .is_none_or(|min| item.unit_value_cny.is_some_and(|v| v >= min))
-            && c.max_unit_value_cny
-                .is_none_or(|max| item.unit_value_cny.is_some_and(|v| v <= max))
-    }
-
-    /// The lines hit among `items`, which already have one of the instruction's HS
-    /// prefixes (in line order); `None` when it does not hit.
-    fn hits_items<'a>(
-        &self,
-        input: &ScreenInput,
-        items: impl Iterator<Item = &'a ScreenItem>,
-    ) -> Option<Vec<i32>> {
-        if !self.applies_to(input) {
-            return None;
-        }
-        let lines: Vec<i32> = items
-            .filter(|item| self.item_fits(item))
-            .map(|item| item.line_no)
-            .collect();
-        (!lines.is_empty()).then_some(lines)
-    }
-
-    /// The item lines this instruction hits, or `None` when it does not hit.
-    pub fn hits(&self, input: &ScreenInput) -> Option<Vec<i32>> {
-        let c = &self.conditions;
-        if !self.applies_to(input) {
-            return None;
-        }
-        let item_conditions = !c.hs_prefixes.is_empty()
-            || !c.origin_countries.is_empty()
-            || c.min_unit_value_cny.is_some()
-            || c.max_unit_value_cny.is_some();
-        if !item_conditions {
-            return Some(Vec::new());
-        }
-        let lines: Vec<i32> = input
-            .items
-            .iter()
-            .filter(|item| {
-                (c.hs_prefixes.is_empty()
-                    || c.hs_prefixes
-                        .iter()
-                        .any(|p| item.hs_code.starts_with(p.as_str())))
-                    && self.item_fits(item)
-            })
-            .map(|item| item.line_no)
-            .collect();
-        (!lines.is_empty()).then_some(lines)
+    fn has_prefix_of(&self, hs_code: &str) -> bool {
+        let prefixes = &self.conditions.hs_prefixes;
+        prefixes.is_empty() || prefixes.iter().any(|p| hs_code.starts_with(p.as_str()))
     }
 }
 
-/// An HS prefix as an index key: its digits as a number, and its length.
-fn prefix_key(digits: &str) -> Option<u64> {
-    let value: u64 = digits.parse().ok()?;
-    Some(value << 4 | digits.len() as u64)
+/// An HS prefix as an index key: its digits as a number, and its length; `None` when
+/// it is not 1 to 15 digits (such a prefix is then checked instruction by instruction).
+fn prefix_key(prefix: &str) -> Option<(u64, usize)> {
+    let (value, digits) = leading_digits(prefix);
+    (digits == prefix.len() && (1..=15).contains(&digits)).then_some((value, digits))
 }
 
-/// Active instructions, indexed by their most selective condition so that screening
-/// evaluates only candidates: an HS prefix (looked up for each prefix length in use, for
-/// each item), else an enterprise, else an origin, else a port; the rest are always tried.
+/// Digits of a heading 品目 (HS positions 1 to 4).
+const HEADING: usize = 4;
+
+/// Instructions by HS prefix. Prefixes of a heading or longer sit together under their
+/// heading (a direct table of 10,000), ordered by length then value, so that matching an
+/// item's code reads one table slot and searches one short run of memory, however large
+/// the rule set; the few shorter prefixes (chapters) are kept in a map.
+#[derive(Debug, Default)]
+struct PrefixIndex {
+    /// Per heading: its run of `entries`.
+    headings: Vec<Span>,
+    /// `(length << 56 | value, position)`, by heading, then length and value.
+    entries: Vec<(u64, u32)>,
+    /// The lengths in `entries`, ascending.
+    lengths: Vec<usize>,
+    /// Prefixes shorter than a heading, by `(value, length)`.
+    short: FxHashMap<(u64, usize), Vec<u32>>,
+    short_lengths: Vec<usize>,
+}
+
+impl PrefixIndex {
+    fn new(prefixes: Vec<((u64, usize), u32)>) -> Self {
+        let mut index = Self::default();
+        let mut long = Vec::new();
+        for ((value, length), position) in prefixes {
+            if length < HEADING {
+                index
+                    .short
+                    .entry((value, length))
+                    .or_default()
+                    .push(position);
+                index.short_lengths.push(length);
+            } else {
+                let heading = value / POWERS_OF_TEN[length - HEADING];
+                long.push((heading, (length as u64) << 56 | value, position));
+                index.lengths.push(length);
+            }
+        }
+        for lengths in [&mut index.lengths, &mut index.short_lengths] {
+            lengths.sort_unstable();
+            lengths.dedup();
+        }
+        long.sort_unstable();
+        long.dedup();
+        if !long.is_empty() {
+            index.headings = vec![Span::default(); POWERS_OF_TEN[HEADING] as usize];
+        }
+        for run in long.chunk_by(|a, b| a.0 == b.0) {
+            index.headings[run[0].0 as usize] = Span {
+                start: index.entries.len() as u32,
+                len: run.len() as u32,
+            };
+            index
+                .entries
+                .extend(run.iter().map(|&(_, key, position)| (key, position)));
+        }
+        index
+    }
+
+    /// Calls `found` with every instruction that has a prefix of `code`.
+    fn find(&self, code: &str, mut found: impl FnMut(u32)) {
+        let (value, digits) = leading_digits(code);
+        let prefix = |length: usize| value / POWERS_OF_TEN[digits - length];
+        for &length in self.short_lengths.iter().take_while(|&&l| l <= digits) {
+            if let Some(positions) = self.short.get(&(prefix(length), length)) {
+                positions.iter().copied().for_each(&mut found);
+            }
+        }
+        if digits < HEADING || self.headings.is_empty() {
+            return;
+        }
+        let run = self.headings[prefix(HEADING) as usize].of(&self.entries);
+        if run.is_empty() {
+            return;
+        }
+        for &length in self.lengths.iter().take_while(|&&l| l <= digits) {
+            let key = (length as u64) << 56 | prefix(length);
+            let from = run.partition_point(|&(k, _)| k < key);
+            run[from..]
+                .iter()
+                .take_while(|&&(k, _)| k == key)
+                .for_each(|&(_, position)| found(position));
+        }
+    }
+}
+
+/// A range of one of the index's flat arrays.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    fn of<T>(self, all: &[T]) -> &[T] {
+        &all[self.start as usize..][..self.len as usize]
+    }
+}
+
+/// Appends each list to `flat` and keeps only its range.
+fn flatten<K: std::hash::Hash + Eq>(
+    lists: FxHashMap<K, Vec<u32>>,
+    flat: &mut Vec<u32>,
+) -> FxHashMap<K, Span> {
+    lists
+        .into_iter()
+        .map(|(key, list)| {
+            let span = Span {
+                start: flat.len() as u32,
+                len: list.len() as u32,
+            };
+            flat.extend(list);
+            (key, span)
+        })
+        .collect()
+}
+
+/// What screening checks of one instruction, in 32 bytes so that a large rule set stays
+/// cache-friendly; the full instruction is read only for the rarer declaration-level
+/// conditions.
+#[derive(Debug)]
+struct Rule {
+    valid_from: i64,
+    valid_until: i64,
+    /// Interned origin countries (in `InstructionIndex::flat`); empty means any.
+    origins: Span,
+    /// Its unit-value range in `InstructionIndex::bounds`, or `NO_BOUNDS`.
+    bounds: u32,
+    lane: Lane,
+    order_inspection: bool,
+    /// A condition on trade mode, enterprise, port, clearance mode or credit class.
+    declaration_conditions: bool,
+    /// An HS prefix that is not in the prefix index (so checked here).
+    unindexed_prefixes: bool,
+}
+
+const NO_BOUNDS: u32 = u32::MAX;
+
+const _: () = assert!(std::mem::size_of::<Rule>() == 32);
+
+impl Rule {
+    fn in_force(&self, at: i64) -> bool {
+        at >= self.valid_from && at < self.valid_until
+    }
+
+    /// Whether it has conditions on items, other than indexed HS prefixes.
+    fn item_conditions(&self) -> bool {
+        self.unindexed_prefixes || self.origins.len > 0 || self.bounds != NO_BOUNDS
+    }
+}
+
+/// A unit-value range in CNY, either end open.
+type Bounds = (Option<Decimal>, Option<Decimal>);
+
+/// Interned values never match an unknown one.
+const UNKNOWN: u32 = u32::MAX;
+
+/// Active instructions, compiled for screening. Each is indexed by its most selective
+/// condition, so that screening evaluates only candidates: an HS prefix (looked up for
+/// each prefix length in use, for each item), else an enterprise, else an origin, else a
+/// port; the rest are always tried.
 #[derive(Debug, Default)]
 pub struct InstructionIndex {
+    /// In id order, so that ordering positions orders ids.
     instructions: Vec<Instruction>,
-    by_hs_prefix: FxHashMap<u64, Vec<usize>>,
-    /// The prefix lengths some instruction uses, ascending.
-    prefix_lengths: Vec<usize>,
-    by_enterprise: HashMap<String, Vec<usize>>,
-    by_origin: HashMap<String, Vec<usize>>,
-    by_port: HashMap<String, Vec<usize>>,
-    unindexed: Vec<usize>,
+    rules: Vec<Rule>,
+    /// Id and reason, by position: what names a hit.
+    names: Vec<(Arc<str>, Arc<str>)>,
+    bounds: Vec<Bounds>,
+    /// Every posting list and origin list, one after the other.
+    flat: Vec<u32>,
+    countries: FxHashMap<Box<str>, u32>,
+    by_hs_prefix: PrefixIndex,
+    by_enterprise: FxHashMap<Box<str>, Span>,
+    by_origin: FxHashMap<u32, Span>,
+    by_port: FxHashMap<Box<str>, Span>,
+    unindexed: Vec<u32>,
 }
 
 impl InstructionIndex {
-    pub fn new(instructions: Vec<Instruction>) -> Self {
-        let mut index = Self::default();
+    pub fn new(mut instructions: Vec<Instruction>) -> Self {
+        instructions.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let mut countries = FxHashMap::<Box<str>, u32>::default();
+        let mut intern = |country: &str| {
+            let next = countries.len() as u32;
+            *countries.entry(country.into()).or_insert(next)
+        };
+        let mut flat = Vec::new();
+        let mut prefixes = Vec::new();
+        let mut by_enterprise = FxHashMap::<Box<str>, Vec<u32>>::default();
+        let mut by_origin = FxHashMap::<u32, Vec<u32>>::default();
+        let mut by_port = FxHashMap::<Box<str>, Vec<u32>>::default();
+        let mut unindexed = Vec::new();
+        let mut rules = Vec::with_capacity(instructions.len());
+        let mut names = Vec::with_capacity(instructions.len());
+        let mut bounds = Vec::new();
         for (position, instruction) in instructions.iter().enumerate() {
+            let position = position as u32;
             let c = &instruction.conditions;
-            let keys: Option<Vec<u64>> = c.hs_prefixes.iter().map(|p| prefix_key(p)).collect();
-            if let (false, Some(keys)) = (c.hs_prefixes.is_empty(), keys) {
-                for (key, prefix) in keys.into_iter().zip(&c.hs_prefixes) {
-                    index.by_hs_prefix.entry(key).or_default().push(position);
-                    if !index.prefix_lengths.contains(&prefix.len()) {
-                        index.prefix_lengths.push(prefix.len());
-                    }
-                }
-                continue;
-            }
-            let (map, keys) = if !c.enterprise_codes.is_empty() {
-                (&mut index.by_enterprise, &c.enterprise_codes)
-            } else if !c.origin_countries.is_empty() {
-                (&mut index.by_origin, &c.origin_countries)
-            } else if !c.port_codes.is_empty() {
-                (&mut index.by_port, &c.port_codes)
-            } else {
-                index.unindexed.push(position);
-                continue;
+            let origins = Span {
+                start: flat.len() as u32,
+                len: c.origin_countries.len() as u32,
             };
-            for key in keys {
-                map.entry(key.clone()).or_default().push(position);
+            let interned: Vec<u32> = c.origin_countries.iter().map(|o| intern(o)).collect();
+            flat.extend(&interned);
+            let keys: Option<Vec<(u64, usize)>> =
+                c.hs_prefixes.iter().map(|p| prefix_key(p)).collect();
+            let prefix_indexed = matches!(&keys, Some(keys) if !keys.is_empty());
+            if let (true, Some(keys)) = (prefix_indexed, keys) {
+                prefixes.extend(keys.into_iter().map(|key| (key, position)));
+            } else if !c.enterprise_codes.is_empty() {
+                for code in &c.enterprise_codes {
+                    by_enterprise
+                        .entry(code.as_str().into())
+                        .or_default()
+                        .push(position);
+                }
+            } else if !interned.is_empty() {
+                for &origin in &interned {
+                    by_origin.entry(origin).or_default().push(position);
+                }
+            } else if !c.port_codes.is_empty() {
+                for code in &c.port_codes {
+                    by_port
+                        .entry(code.as_str().into())
+                        .or_default()
+                        .push(position);
+                }
+            } else {
+                unindexed.push(position);
             }
+            let range = (c.min_unit_value_cny, c.max_unit_value_cny);
+            rules.push(Rule {
+                valid_from: instruction.valid_from,
+                valid_until: instruction.valid_until,
+                origins,
+                bounds: if range == (None, None) {
+                    NO_BOUNDS
+                } else {
+                    bounds.push(range);
+                    bounds.len() as u32 - 1
+                },
+                lane: instruction.lane,
+                order_inspection: instruction.order_inspection,
+                declaration_conditions: !(c.trade_modes.is_empty()
+                    && c.enterprise_codes.is_empty()
+                    && c.port_codes.is_empty()
+                    && c.clearance_modes.is_empty()
+                    && c.credit_classes.is_empty()),
+                unindexed_prefixes: !prefix_indexed && !c.hs_prefixes.is_empty(),
+            });
+            names.push((
+                instruction.id.as_str().into(),
+                instruction.reason.as_str().into(),
+            ));
         }
-        index.prefix_lengths.sort_unstable();
-        index.instructions = instructions;
-        index
+        Self {
+            by_hs_prefix: PrefixIndex::new(prefixes),
+            by_enterprise: flatten(by_enterprise, &mut flat),
+            by_origin: flatten(by_origin, &mut flat),
+            by_port: flatten(by_port, &mut flat),
+            instructions,
+            rules,
+            names,
+            bounds,
+            flat,
+            countries,
+            unindexed,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -238,72 +409,145 @@ impl InstructionIndex {
         self.instructions.is_empty()
     }
 
-    /// Every instruction that hits, strongest lane first.
+    /// Whether the instruction at `position` is in force and its declaration-level
+    /// conditions hold.
+    fn applies(&self, position: u32, input: &ScreenInput) -> bool {
+        let rule = &self.rules[position as usize];
+        rule.in_force(input.at)
+            && (!rule.declaration_conditions
+                || self.instructions[position as usize].applies_to_declaration(input))
+    }
+
+    /// Whether an item meets the instruction's item conditions other than an indexed HS
+    /// prefix; `origin` is the item's interned origin country.
+    fn item_fits(&self, position: u32, item: &ScreenItem, origin: u32) -> bool {
+        let rule = &self.rules[position as usize];
+        let origins = rule.origins.of(&self.flat);
+        let (min, max) = match rule.bounds {
+            NO_BOUNDS => (None, None),
+            bounds => self.bounds[bounds as usize],
+        };
+        (origins.is_empty() || origins.contains(&origin))
+            && min.is_none_or(|min| item.unit_value_cny.is_some_and(|v| v >= min))
+            && max.is_none_or(|max| item.unit_value_cny.is_some_and(|v| v <= max))
+            && (!rule.unindexed_prefixes
+                || self.instructions[position as usize].has_prefix_of(&item.hs_code))
+    }
+
+    /// Every instruction that hits, strongest lane first (then by id).
     pub fn screen(&self, input: &ScreenInput) -> Vec<Hit> {
-        let mut hits = Vec::new();
-        // Instructions indexed by HS prefix, with the items whose code has the prefix:
-        // only those items are then checked for the instruction's other item conditions.
-        let mut by_item: Vec<(usize, usize)> = Vec::new();
-        for (index, item) in input.items.iter().enumerate() {
-            for &length in self
-                .prefix_lengths
-                .iter()
-                .take_while(|&&length| length <= item.hs_code.len())
-            {
-                if let Some(found) =
-                    prefix_key(&item.hs_code[..length]).and_then(|key| self.by_hs_prefix.get(&key))
-                {
-                    by_item.extend(found.iter().map(|&position| (position, index)));
-                }
+        let items = &input.items;
+        let origins: Vec<u32> = items
+            .iter()
+            .map(|item| {
+                self.countries
+                    .get(item.origin_country.as_str())
+                    .copied()
+                    .unwrap_or(UNKNOWN)
+            })
+            .collect();
+        // Instructions indexed by an item condition (HS prefix, origin), each with an
+        // item it was found through, as `position << 32 | item`: only those items are
+        // then checked for the instruction's other item conditions.
+        let mut by_item: Vec<u64> = Vec::with_capacity(4 * items.len());
+        let pair = |position: u32, index: usize| u64::from(position) << 32 | index as u64;
+        for (index, item) in items.iter().enumerate() {
+            self.by_hs_prefix.find(&item.hs_code, |position| {
+                by_item.push(pair(position, index))
+            });
+            if let Some(span) = self.by_origin.get(&origins[index]) {
+                by_item.extend(span.of(&self.flat).iter().map(|&p| pair(p, index)));
             }
         }
         by_item.sort_unstable();
         by_item.dedup();
-        for group in by_item.chunk_by(|a, b| a.0 == b.0) {
-            let instruction = &self.instructions[group[0].0];
-            if let Some(line_nos) =
-                instruction.hits_items(input, group.iter().map(|&(_, index)| &input.items[index]))
-            {
-                hits.push(Hit {
-                    instruction_id: instruction.id.clone(),
-                    lane: instruction.lane,
-                    order_inspection: instruction.order_inspection,
-                    line_nos,
-                    reason: instruction.reason.clone(),
-                });
+        // Hits as (lane, position, lines), to be ordered before they are named.
+        let mut hits: Vec<(std::cmp::Reverse<Lane>, u32, Vec<i32>)> = Vec::new();
+        for group in by_item.chunk_by(|a, b| a >> 32 == b >> 32) {
+            let position = (group[0] >> 32) as u32;
+            if !self.applies(position, input) {
+                continue;
+            }
+            let line_nos: Vec<i32> = group
+                .iter()
+                .map(|&pair| pair as u32 as usize)
+                .filter(|&index| self.item_fits(position, &items[index], origins[index]))
+                .map(|index| items[index].line_no)
+                .collect();
+            if !line_nos.is_empty() {
+                let lane = self.rules[position as usize].lane;
+                hits.push((std::cmp::Reverse(lane), position, line_nos));
             }
         }
-        // The others (each instruction is in exactly one index), checked in full.
-        let mut candidates: Vec<usize> = self.unindexed.clone();
-        let mut extend = |map: &HashMap<String, Vec<usize>>, key: &str| {
-            if let Some(found) = map.get(key) {
-                candidates.extend_from_slice(found);
-            }
-        };
-        extend(&self.by_enterprise, &input.enterprise_code);
-        extend(&self.by_port, &input.port_code);
-        for item in &input.items {
-            extend(&self.by_origin, &item.origin_country);
+        // Instructions indexed by a declaration condition, or not at all: every item is
+        // checked (each instruction is in exactly one index).
+        let mut candidates: Vec<u32> = self.unindexed.clone();
+        for span in [
+            self.by_enterprise.get(input.enterprise_code.as_str()),
+            self.by_port.get(input.port_code.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            candidates.extend_from_slice(span.of(&self.flat));
         }
         candidates.sort_unstable();
         candidates.dedup();
-        hits.extend(candidates.into_iter().filter_map(|position| {
-            let instruction = &self.instructions[position];
-            instruction.hits(input).map(|line_nos| Hit {
-                instruction_id: instruction.id.clone(),
-                lane: instruction.lane,
-                order_inspection: instruction.order_inspection,
-                line_nos,
-                reason: instruction.reason.clone(),
+        for position in candidates {
+            if !self.applies(position, input) {
+                continue;
+            }
+            let rule = &self.rules[position as usize];
+            if !rule.item_conditions() {
+                hits.push((std::cmp::Reverse(rule.lane), position, Vec::new()));
+                continue;
+            }
+            let line_nos: Vec<i32> = items
+                .iter()
+                .zip(&origins)
+                .filter(|&(item, &origin)| self.item_fits(position, item, origin))
+                .map(|(item, _)| item.line_no)
+                .collect();
+            if !line_nos.is_empty() {
+                hits.push((std::cmp::Reverse(rule.lane), position, line_nos));
+            }
+        }
+        hits.sort_unstable_by_key(|&(lane, position, _)| (lane, position));
+        hits.into_iter()
+            .map(|(_, position, line_nos)| {
+                let rule = &self.rules[position as usize];
+                let (id, reason) = &self.names[position as usize];
+                Hit {
+                    instruction_id: id.clone(),
+                    lane: rule.lane,
+                    order_inspection: rule.order_inspection,
+                    line_nos,
+                    reason: reason.clone(),
+                }
             })
-        }));
-        hits.sort_by(|a, b| {
-            b.lane
-                .cmp(&a.lane)
-                .then_with(|| a.instruction_id.cmp(&b.instruction_id))
-        });
-        hits
+            .collect()
     }
+}
+
+const POWERS_OF_TEN: [u64; 20] = {
+    let mut powers = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        powers[i] = powers[i - 1] * 10;
+        i += 1;
+    }
+    powers
+};
+
+/// The value of a code's leading digits (at most 19) and how many there are: every
+/// prefix key of the code derives from it, as no key has anything but digits.
+fn leading_digits(code: &str) -> (u64, usize) {
+    code.bytes()
+        .take(19)
+        .take_while(u8::is_ascii_digit)
+        .fold((0, 0), |(value, digits), b| {
+            (value * 10 + u64::from(b - b'0'), digits + 1)
+        })
 }
 
 /// Sampling rates of one credit class, per lane, each in [0, 1].
@@ -475,7 +719,7 @@ mod tests {
             decision
                 .hits
                 .iter()
-                .map(|h| h.instruction_id.as_str())
+                .map(|h| &*h.instruction_id)
                 .collect::<Vec<_>>(),
             ["R", "Y", "B"]
         );
@@ -584,5 +828,138 @@ mod tests {
             })
             .count();
         assert!((400..600).contains(&red), "5% of 10,000 drew {red}");
+    }
+
+    /// Every instruction checked in full against every item: what the index must
+    /// agree with.
+    fn screen_by_scanning(instructions: &[Instruction], input: &ScreenInput) -> Vec<Hit> {
+        let mut hits: Vec<Hit> = instructions
+            .iter()
+            .filter(|i| input.at >= i.valid_from && input.at < i.valid_until)
+            .filter(|i| i.applies_to_declaration(input))
+            .filter_map(|i| {
+                let c = &i.conditions;
+                let item_conditions = !c.hs_prefixes.is_empty()
+                    || !c.origin_countries.is_empty()
+                    || c.min_unit_value_cny.is_some()
+                    || c.max_unit_value_cny.is_some();
+                let line_nos: Vec<i32> = input
+                    .items
+                    .iter()
+                    .filter(|item| {
+                        i.has_prefix_of(&item.hs_code)
+                            && any_or(&c.origin_countries, &item.origin_country)
+                            && c.min_unit_value_cny
+                                .is_none_or(|min| item.unit_value_cny.is_some_and(|v| v >= min))
+                            && c.max_unit_value_cny
+                                .is_none_or(|max| item.unit_value_cny.is_some_and(|v| v <= max))
+                    })
+                    .map(|item| item.line_no)
+                    .collect();
+                (!item_conditions || !line_nos.is_empty()).then(|| Hit {
+                    instruction_id: i.id.as_str().into(),
+                    lane: i.lane,
+                    order_inspection: i.order_inspection,
+                    line_nos: if item_conditions {
+                        line_nos
+                    } else {
+                        Vec::new()
+                    },
+                    reason: i.reason.as_str().into(),
+                })
+            })
+            .collect();
+        hits.sort_by(|a, b| {
+            b.lane
+                .cmp(&a.lane)
+                .then_with(|| a.instruction_id.cmp(&b.instruction_id))
+        });
+        hits
+    }
+
+    #[test]
+    fn the_index_finds_exactly_what_a_full_scan_finds() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut below = move |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
+        const HS: [&str; 6] = [
+            "8471300000",
+            "8471410000",
+            "0202300090",
+            "0303190000",
+            "9503001000",
+            "8517130000",
+        ];
+        const ORIGINS: [&str; 4] = ["US", "AU", "JP", "VN"];
+        let pick = |list: &[&str], below: &mut dyn FnMut(u64) -> u64| {
+            (0..below(3))
+                .map(|_| list[below(list.len() as u64) as usize].to_owned())
+                .collect::<Vec<_>>()
+        };
+        let instructions: Vec<Instruction> = (0..400)
+            .map(|n| {
+                let mut conditions = Conditions {
+                    hs_prefixes: pick(&HS, &mut below)
+                        .into_iter()
+                        .map(|code| {
+                            let length = [1, 2, 4, 6, 8, 10][below(6) as usize];
+                            code[..length].to_owned()
+                        })
+                        .collect(),
+                    origin_countries: pick(&ORIGINS, &mut below),
+                    enterprise_codes: pick(&["4403960001", "4403960002"], &mut below),
+                    port_codes: pick(&["5316", "5301"], &mut below),
+                    trade_modes: pick(&["0110", "9610"], &mut below),
+                    ..Default::default()
+                };
+                if below(8) == 0 {
+                    // Not digits: never in the prefix index, still matched.
+                    conditions.hs_prefixes.push("84A".into());
+                }
+                if below(4) == 0 {
+                    conditions.min_unit_value_cny = Some(Decimal::from(below(4000)));
+                }
+                if below(4) == 0 {
+                    conditions.max_unit_value_cny = Some(Decimal::from(below(4000)));
+                }
+                let mut i = instruction(
+                    &format!("I{:04}", 400 - n),
+                    [Lane::Blue, Lane::Yellow, Lane::Red][below(3) as usize],
+                    conditions,
+                );
+                if below(10) == 0 {
+                    i.valid_until = 1_700_000_000;
+                }
+                i.order_inspection = below(5) == 0;
+                i
+            })
+            .collect();
+        let index = InstructionIndex::new(instructions.clone());
+        let mut hit = 0;
+        for n in 0..300 {
+            let mut declaration = input();
+            declaration.enterprise_code = ["4403960001", "4403960002"][n % 2].into();
+            declaration.port_code = ["5316", "5301", "5317"][n % 3].into();
+            declaration.items = (0..1 + below(6))
+                .map(|line| ScreenItem {
+                    line_no: line as i32 + 1,
+                    hs_code: if below(12) == 0 {
+                        "84A1".to_owned()
+                    } else {
+                        HS[below(HS.len() as u64) as usize].to_owned()
+                    },
+                    origin_country: ["US", "AU", "JP", "VN", "FR"][below(5) as usize].into(),
+                    unit_value_cny: (below(10) > 0).then(|| Decimal::from(below(5000))),
+                })
+                .collect();
+            let expected = screen_by_scanning(&instructions, &declaration);
+            hit += expected.len();
+            assert_eq!(index.screen(&declaration), expected, "declaration {n}");
+        }
+        assert!(hit > 3_000, "the case should hit often, hit {hit} times");
     }
 }
