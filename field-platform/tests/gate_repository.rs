@@ -1,0 +1,153 @@
+//! Recording gate exits on PostgreSQL and SQLite: a PASS exits every declaration of the
+//! check and queues one report per declaration, all or nothing.
+
+use customs_common::testing::TestDatabase;
+use customs_proto::common::DeclarationStage;
+use field_platform::{
+    outbox::{Job, Outbox, outbox, report},
+    storage::{
+        migrations,
+        operations::{OperationsRepository, ReleaseRecord},
+    },
+};
+use time::{Duration, OffsetDateTime};
+
+async fn setup(database: &TestDatabase) -> (OperationsRepository, Outbox) {
+    let mut migrations = migrations().unwrap();
+    database.database.migrate(&mut migrations).await.unwrap();
+    (
+        OperationsRepository::new(database.database.clone()),
+        outbox(database.database.clone()),
+    )
+}
+
+async fn released(repository: &OperationsRepository, number: &str, container: &str) {
+    let release = ReleaseRecord {
+        declaration_number: number.into(),
+        port_code: "5316".into(),
+        integrated_mode: true,
+        released_at: OffsetDateTime::now_utc() - Duration::minutes(5),
+        exited_at: None,
+        exit_gate: String::new(),
+    };
+    assert!(
+        repository
+            .release(&release, &[container.into()], &[])
+            .await
+            .unwrap()
+    );
+}
+
+fn exited(number: &str) -> Job {
+    report(
+        number,
+        DeclarationStage::Exited,
+        "5316",
+        "exit through gate G1",
+    )
+}
+
+async fn queued(outbox: &Outbox) -> Vec<Job> {
+    let mut jobs: Vec<Job> = outbox
+        .claim(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|claimed| claimed.job)
+        .collect();
+    jobs.sort_by_key(|job| format!("{job:?}"));
+    jobs
+}
+
+async fn a_pass_exits_all_or_nothing_with_its_reports(
+    (repository, outbox): (OperationsRepository, Outbox),
+) {
+    for (number, container) in [
+        ("A", "MSKU1234565"),
+        ("B", "TGHU7654321"),
+        ("C", "CSQU3054383"),
+    ] {
+        released(&repository, number, container).await;
+    }
+    // B leaves alone first.
+    let (_, exited_b) = repository
+        .record_gate(
+            "r-b",
+            "G2",
+            "pass-b",
+            Some(&["B".to_owned()]),
+            &[exited("B")],
+        )
+        .await
+        .unwrap();
+    assert!(exited_b);
+    // A and B together: B is gone, so neither exits and nothing is queued or stored.
+    let both = ["A".to_owned(), "B".to_owned()];
+    let (answer, exited_ab) = repository
+        .record_gate(
+            "r-ab",
+            "G1",
+            "pass-ab",
+            Some(&both),
+            &[exited("A"), exited("B")],
+        )
+        .await
+        .unwrap();
+    assert!(!exited_ab);
+    assert_eq!(answer, "pass-ab", "nothing stored: the caller answers HOLD");
+    assert_eq!(repository.gate_decision("r-ab").await.unwrap(), None);
+    assert_eq!(
+        repository
+            .release_of("A")
+            .await
+            .unwrap()
+            .unwrap()
+            .release
+            .exited_at,
+        None
+    );
+    // A and C together: both exit, with one report each.
+    let both = ["A".to_owned(), "C".to_owned()];
+    let (answer, exited_ac) = repository
+        .record_gate(
+            "r-ac",
+            "G1",
+            "pass-ac",
+            Some(&both),
+            &[exited("A"), exited("C")],
+        )
+        .await
+        .unwrap();
+    assert_eq!((answer.as_str(), exited_ac), ("pass-ac", true));
+    for number in ["A", "C"] {
+        let facts = repository.release_of(number).await.unwrap().unwrap();
+        assert_eq!(facts.release.exit_gate, "G1");
+        assert!(facts.release.exited_at.is_some());
+    }
+    assert_eq!(
+        queued(&outbox).await,
+        vec![exited("A"), exited("B"), exited("C")]
+    );
+    // The same request again: the first answer, and no second report.
+    let (again, exited_again) = repository
+        .record_gate(
+            "r-ac",
+            "G1",
+            "pass-ac-2",
+            Some(&both),
+            &[exited("A"), exited("C")],
+        )
+        .await
+        .unwrap();
+    assert_eq!((again.as_str(), exited_again), ("pass-ac", false));
+    assert_eq!(
+        outbox.pending().await.unwrap(),
+        3,
+        "still the three reports"
+    );
+}
+
+customs_common::database_suite!(
+    setup;
+    a_pass_exits_all_or_nothing_with_its_reports,
+);
