@@ -182,6 +182,17 @@ impl RiskRepository {
             .collect()
     }
 
+    /// How many instructions were ever issued, and how many revoked: both only grow
+    /// (instructions are never deleted, and a revocation stays), so a change in either
+    /// means the active set changed, other than by expiry.
+    pub async fn instruction_set_fingerprint(&self) -> Result<(i64, i64)> {
+        Ok(on_reader!(&self.database, pool => {
+            sqlx::query_as("SELECT COUNT(*), COUNT(revoked_at) FROM control_instructions")
+                .fetch_one(pool)
+                .await?
+        }))
+    }
+
     pub async fn revoke_instruction(&self, id: &str, reason: &str) -> Result<bool> {
         let updated = on_pool!(&self.database, pool => {
             sqlx::query("UPDATE control_instructions SET revoked = TRUE, revocation_reason = $1, revoked_at = $2 WHERE id = $3")
