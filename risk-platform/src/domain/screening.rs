@@ -288,9 +288,9 @@ type Bounds = (Option<Decimal>, Option<Decimal>);
 const UNKNOWN: u32 = u32::MAX;
 
 /// Active instructions, compiled for screening. Each is indexed by its most selective
-/// condition, so that screening evaluates only candidates: an HS prefix (looked up for
-/// each prefix length in use, for each item), else an enterprise, else an origin, else a
-/// port; the rest are always tried.
+/// condition, so that screening evaluates only candidates: an HS prefix (found through
+/// each item's heading, see `PrefixIndex`), else an enterprise, else an origin (found
+/// through each item's origin), else a port; the rest are always tried.
 #[derive(Debug, Default)]
 pub struct InstructionIndex {
     /// In id order, so that ordering positions orders ids.
