@@ -52,6 +52,9 @@ pub struct Peers {
 pub struct Risk {
     repository: RiskRepository,
     index: Arc<RwLock<LoadedIndex>>,
+    /// The build that screening waits for before the index was ever built: one for all
+    /// the screenings that arrive meanwhile.
+    first_build: Arc<tokio::sync::OnceCell<()>>,
     settings: Arc<Settings>,
     peers: Peers,
 }
@@ -110,6 +113,7 @@ impl Risk {
                 fingerprint: NOT_LOADED,
                 loaded_at: Instant::now(),
             })),
+            first_build: Arc::new(tokio::sync::OnceCell::new()),
             settings,
             peers,
         }
@@ -186,7 +190,9 @@ impl Risk {
     /// built here: a decision made against no instructions would stand for good.
     pub async fn current_index(&self) -> Result<Arc<InstructionIndex>> {
         if self.loaded()?.fingerprint == NOT_LOADED {
-            self.refresh_index().await?;
+            self.first_build
+                .get_or_try_init(|| self.refresh_index())
+                .await?;
         }
         Ok(self.loaded()?.index.clone())
     }
