@@ -10,7 +10,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{BenchmarkId, Criterion, criterion_group};
 use risk_platform::domain::screening::{
-    Conditions, Instruction, InstructionIndex, Lane, SamplingRates, ScreenInput, ScreenItem, decide,
+    ActiveInstructions, Conditions, Instruction, InstructionIndex, Lane, SamplingRates,
+    ScreenInput, ScreenItem, decide,
 };
 use rust_decimal::Decimal;
 
@@ -148,7 +149,8 @@ fn screening(c: &mut Criterion) {
     for (name, growth) in GROWTHS {
         let mut group = c.benchmark_group(name);
         for count in [1_000, 10_000, 100_000] {
-            let index = InstructionIndex::new(instructions(count, growth));
+            let index =
+                ActiveInstructions::from(InstructionIndex::new(instructions(count, growth)));
             let mut rng = Lcg(7);
             let declarations: Vec<ScreenInput> = (0..256).map(|_| declaration(&mut rng)).collect();
             let mut next = 0;
@@ -173,7 +175,7 @@ fn percentiles() {
         for count in [1_000, 10_000, 100_000] {
             let rules = instructions(count, growth);
             let started = std::time::Instant::now();
-            let index = InstructionIndex::new(rules);
+            let index = ActiveInstructions::from(InstructionIndex::new(rules));
             let built = started.elapsed();
             let mut histogram =
                 hdrhistogram::Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).expect("bounds");

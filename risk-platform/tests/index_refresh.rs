@@ -1,5 +1,6 @@
 //! The instruction index of one replica follows instructions issued and revoked through
-//! another (both on one database), and is not rebuilt when nothing changed.
+//! another (both on one database), and is not rebuilt when nothing changed; what a
+//! replica issues or revokes itself it applies without a full build.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use customs_common::{
     testing::TestDatabase,
 };
 use risk_platform::{
-    domain::screening::{Conditions, Instruction, Lane},
+    domain::screening::{Conditions, Instruction, Lane, ScreenInput, ScreenItem},
     risk::{Peers, Risk},
     storage::{migrations, risk::RiskRepository},
 };
@@ -89,7 +90,7 @@ async fn a_replica_rebuilds_its_index_only_when_instructions_change(database: Da
         "an instruction was revoked elsewhere"
     );
     assert!(!other.refresh_index_if_changed().await.unwrap());
-    // The issuing replica rebuilt its own index when it issued and revoked.
+    // The issuing replica applied what it issued and revoked to its own index.
     assert!(!issuing.refresh_index_if_changed().await.unwrap());
 }
 
@@ -105,8 +106,79 @@ async fn a_replica_screens_with_the_instructions_even_before_its_first_refresh(d
     assert!(!started.refresh_index_if_changed().await.unwrap());
 }
 
+/// A frozen-beef declaration: what `instruction` hits.
+fn beef() -> ScreenInput {
+    ScreenInput {
+        declaration_number: "530120261000000001".into(),
+        enterprise_code: "4403960001".into(),
+        port_code: "5316".into(),
+        trade_mode: "0110".into(),
+        clearance_mode: "REGIONAL_INTEGRATED".into(),
+        credit_class: "GENERAL_CREDIT".into(),
+        items: vec![ScreenItem {
+            line_no: 1,
+            hs_code: "0202300090".into(),
+            origin_country: "AU".into(),
+            unit_value_cny: None,
+        }],
+        at: 1_800_000_000,
+    }
+}
+
+async fn hits(replica: &Risk) -> Vec<String> {
+    let index = replica.current_index().await.unwrap();
+    index
+        .screen(&beef())
+        .into_iter()
+        .map(|hit| hit.instruction_id.to_string())
+        .collect()
+}
+
+async fn a_replica_applies_what_it_issues_and_revokes_without_a_full_build(database: Database) {
+    let (issuing, other) = (replica(&database), replica(&database));
+    assert!(hits(&issuing).await.is_empty());
+    let built = issuing.full_index_builds();
+    assert_eq!(built, 1, "built once, for the first screening");
+    issuing
+        .create_instruction("req-1", instruction("CI1"))
+        .await
+        .unwrap();
+    assert_eq!(hits(&issuing).await, ["CI1"], "applied at once");
+    let revoked = issuing.revoke_instruction("CI1", "lifted").await.unwrap();
+    assert!(revoked.revoked);
+    assert!(hits(&issuing).await.is_empty(), "revoked at once");
+    assert_eq!(issuing.full_index_builds(), built, "without a full build");
+    assert!(!issuing.refresh_index_if_changed().await.unwrap());
+    // A retried revocation changes nothing: the first one's reason stands.
+    let again = issuing.revoke_instruction("CI1", "retry").await.unwrap();
+    assert_eq!(
+        (again.revocation_reason.as_str(), again.revoked_at),
+        ("lifted", revoked.revoked_at)
+    );
+    // Issued elsewhere meanwhile: the next change here is not the only one since the
+    // index was built, so it is built in full and finds both.
+    other
+        .create_instruction("req-2", instruction("CI2"))
+        .await
+        .unwrap();
+    issuing
+        .create_instruction("req-3", instruction("CI3"))
+        .await
+        .unwrap();
+    assert_eq!(hits(&issuing).await, ["CI2", "CI3"]);
+    assert_eq!(issuing.full_index_builds(), built + 1);
+    assert!(!issuing.refresh_index_if_changed().await.unwrap());
+    // Unknown ones are still not found.
+    let unknown = issuing
+        .revoke_instruction("CI9", "lifted")
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.reason(), "INSTRUCTION_NOT_FOUND");
+}
+
 customs_common::database_suite!(
     database;
+    a_replica_applies_what_it_issues_and_revokes_without_a_full_build,
     a_replica_rebuilds_its_index_only_when_instructions_change,
     a_replica_screens_with_the_instructions_even_before_its_first_refresh,
 );
