@@ -70,6 +70,23 @@ async fn instructions_are_stored_once_listed_and_revoked(repository: RiskReposit
             .await
             .unwrap()
     );
+    let revoked = repository.instruction("CI1").await.unwrap().unwrap();
+    assert!(
+        !repository.revoke_instruction("CI1", "again").await.unwrap(),
+        "revoked once"
+    );
+    assert!(
+        !repository
+            .revoke_instruction("CI7", "lifted")
+            .await
+            .unwrap()
+    );
+    let again = repository.instruction("CI1").await.unwrap().unwrap();
+    assert_eq!(
+        (again.revocation_reason.as_str(), again.revoked_at),
+        ("lifted", revoked.revoked_at),
+        "the first revocation stands"
+    );
     assert!(
         repository
             .active_instructions(0)

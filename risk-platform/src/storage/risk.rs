@@ -193,8 +193,8 @@ impl RiskRepository {
         }))
     }
 
-    /// Revokes an instruction in force; `false` when there is none by that id, or it
-    /// was revoked before (the first revocation's time and reason stand).
+    /// Revokes an instruction; `false` when there is none by that id, or it was revoked
+    /// before (the first revocation's time and reason stand).
     pub async fn revoke_instruction(&self, id: &str, reason: &str) -> Result<bool> {
         let updated = on_pool!(&self.database, pool => {
             sqlx::query("UPDATE control_instructions SET revoked = TRUE, revocation_reason = $1, revoked_at = $2 WHERE id = $3 AND revoked = FALSE")
