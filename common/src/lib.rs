@@ -3,6 +3,7 @@
 //! shared store of guarantee balances, and the server start-up.
 
 pub mod auth;
+pub mod background;
 pub mod clients;
 pub mod codes;
 pub mod config;

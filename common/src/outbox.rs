@@ -23,7 +23,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use crate::{Error, Result, db::Database, on_pool};
+use crate::{Error, Result, background::Background, db::Database, on_pool};
 
 /// A kind of hand-off a platform's outbox carries.
 pub trait OutboxJob: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -239,14 +239,16 @@ impl<J: OutboxJob> Outbox<J> {
     /// `deliver` (jobs of one key in order, different keys concurrently), and records
     /// the outcome (done, or retried with back-off). When a job fails, the key's later
     /// jobs of the batch wait with it, so one declaration's hand-offs keep their order.
-    pub fn spawn_relay<F, Fut>(self, deliver: F)
+    /// At shutdown it finishes the batch in hand, records it, and stops.
+    pub fn spawn_relay<F, Fut>(self, background: &Background, deliver: F)
     where
         F: Fn(J) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Delivery>> + Send,
     {
         let deliver = std::sync::Arc::new(deliver);
-        tokio::spawn(async move {
-            loop {
+        let stop = background.clone();
+        background.spawn(async move {
+            while !stop.is_stopping() {
                 match self.claim(64).await {
                     Ok(jobs) if !jobs.is_empty() => {
                         // In claim (id) order per key; keys side by side.
@@ -310,14 +312,19 @@ impl<J: OutboxJob> Outbox<J> {
                         tokio::select! {
                             () = self.wake.notified() => {}
                             () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                            () = stop.stopping() => {}
                         }
                     }
                     Err(error) => {
                         tracing::error!(table = self.table, error = %error, "outbox unavailable");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            () = stop.stopping() => {}
+                        }
                     }
                 }
             }
+            tracing::debug!(table = self.table, "relay stopped");
         });
     }
 
@@ -363,6 +370,85 @@ pub fn backoff(attempts: i32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    struct Ping {
+        key: String,
+    }
+
+    impl OutboxJob for Ping {
+        fn kind(&self) -> &'static str {
+            "ping"
+        }
+
+        fn key(&self) -> &str {
+            &self.key
+        }
+    }
+
+    /// Shutdown waits for the batch the relay is delivering, which is then recorded as
+    /// delivered (not left claimed, to be delivered again after the restart), and the
+    /// relay claims nothing after it.
+    #[tokio::test]
+    async fn at_shutdown_the_relay_finishes_and_records_its_batch_then_stops() {
+        let database = Database::connect_url("sqlite::memory:", 1).await.unwrap();
+        let Database::Sqlite(sqlite) = &database else {
+            unreachable!("an SQLite URL")
+        };
+        sqlx::raw_sql(
+            "CREATE TABLE pings (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+                 payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                 last_error TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
+                 next_attempt_at INTEGER NOT NULL, locked_until INTEGER, done_at TEXT);
+             CREATE INDEX pings_pending ON pings (id) WHERE done_at IS NULL;",
+        )
+        .execute(&sqlite.writer)
+        .await
+        .unwrap();
+        let outbox = Outbox::<Ping>::new(database.clone(), "pings");
+        let background = Background::default();
+        let (started, mut delivering) = tokio::sync::mpsc::unbounded_channel();
+        let release = Arc::new(Notify::new());
+        let gate = release.clone();
+        outbox.clone().spawn_relay(&background, move |ping: Ping| {
+            let (started, gate) = (started.clone(), gate.clone());
+            async move {
+                started.send(ping.key).unwrap();
+                gate.notified().await;
+                Ok(Delivery::Done)
+            }
+        });
+        outbox
+            .enqueue(&Ping {
+                key: "first".into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(delivering.recv().await.unwrap(), "first");
+
+        let shutdown = tokio::spawn({
+            let background = background.clone();
+            async move { background.shutdown(Duration::from_secs(10)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!shutdown.is_finished(), "waits for the delivery in hand");
+        release.notify_one();
+        assert!(shutdown.await.unwrap(), "the relay stopped in time");
+        assert_eq!(outbox.pending().await.unwrap(), 0, "recorded as delivered");
+
+        outbox
+            .enqueue(&Ping {
+                key: "later".into(),
+            })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert!(
+            delivering.try_recv().is_err(),
+            "nothing claimed after it stopped"
+        );
+        assert_eq!(outbox.pending().await.unwrap(), 1);
+    }
 
     #[test]
     fn backoff_doubles_to_a_minute() {

@@ -12,11 +12,16 @@ use tower::{Layer as _, util::BoxCloneSyncService};
 
 use crate::{
     auth::{AccessPolicy, AuthLayer, TokenVerifier},
+    background::Background,
     clients::{LocalRoutes, Peer},
     config::{PlatformName, Settings, SharedStoreBackend},
     db::{Database, Migrations},
     store::{RedisStore, SharedStore, SqlStore},
 };
+
+/// How long shutdown waits for background work (a relay's batch in delivery) before it
+/// closes the database anyway.
+const BACKGROUND_GRACE: Duration = Duration::from_secs(10);
 
 /// What every platform is built from.
 #[derive(Debug, Clone)]
@@ -28,6 +33,8 @@ pub struct PlatformContext {
     pub local_addr: SocketAddr,
     /// This process's own routes, for calls to a platform it serves itself.
     pub local: LocalRoutes,
+    /// Work beside the calls (relays, refreshes), stopped before the database closes.
+    pub background: Background,
 }
 
 impl PlatformContext {
@@ -58,6 +65,7 @@ impl PlatformContext {
             store,
             local_addr,
             local: LocalRoutes::default(),
+            background: Background::default(),
         })
     }
 
@@ -263,6 +271,14 @@ impl Application {
             .serve_with_incoming_shutdown(incoming, draining)
             .await
             .context("serving gRPC")?;
+        // Calls have drained; relays finish the batch they are delivering (through this
+        // process's own routes, which still answer) before the database closes.
+        if !self.context.background.shutdown(BACKGROUND_GRACE).await {
+            tracing::warn!(
+                grace_secs = BACKGROUND_GRACE.as_secs(),
+                "background work still running at shutdown; what it had not recorded is done again after the restart"
+            );
+        }
         self.context.database.close().await;
         tracing::info!("stopped");
         Ok(())

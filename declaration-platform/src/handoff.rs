@@ -5,6 +5,7 @@
 
 use customs_common::{
     Error, Result,
+    background::Background,
     clients::{Peer, ServiceCredentials},
     day::today,
     outbox::Delivery,
@@ -64,9 +65,9 @@ fn items(content: &DeclarationContent) -> Vec<ItemValue> {
 
 impl Relay {
     /// Runs until the process stops.
-    pub fn spawn(self) {
+    pub fn spawn(self, background: &Background) {
         let outbox = self.outbox.clone();
-        outbox.spawn_relay(move |job| {
+        outbox.spawn_relay(background, move |job| {
             let relay = self.clone();
             async move { relay.deliver(job).await }
         });

@@ -135,7 +135,7 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
             &clients.service_token,
         )?,
     }
-    .spawn();
+    .spawn(&context.background);
     routes
         .add_service(EnterpriseServiceServer::new(
             grpc::enterprise::EnterpriseService::new(enterprises),

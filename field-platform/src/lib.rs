@@ -164,8 +164,8 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
             land_port_integrated_from,
         },
     };
-    field.spawn_relay(context.peer(&clients.review_url)?);
-    field.spawn_arrears_watch();
+    field.spawn_relay(&context.background, context.peer(&clients.review_url)?);
+    field.spawn_arrears_watch(&context.background);
     let service = grpc::operations::FieldService::new(field);
     routes
         .add_service(TaxServiceServer::new(service.clone()))

@@ -16,6 +16,7 @@ use std::{
 use customs_common::{
     Error, Result,
     auth::Caller,
+    background::Background,
     clients::{Peer, ServiceCredentials, peer_error},
     config::{InlandPolicySetting, InlandSiteSetting},
     day::today,
@@ -423,10 +424,11 @@ impl Field {
     }
 
     /// Bars holders whose summary-payment bills are overdue (DOMAIN.md 7), every hour.
-    pub fn spawn_arrears_watch(&self) {
+    pub fn spawn_arrears_watch(&self, background: &Background) {
         let field = self.clone();
-        tokio::spawn(async move {
-            loop {
+        let stop = background.clone();
+        background.spawn(async move {
+            while !stop.is_stopping() {
                 match field.repository.holders_in_arrears(today()).await {
                     Ok(holders) => {
                         for holder in holders {
@@ -446,7 +448,10 @@ impl Field {
                     }
                     Err(error) => tracing::error!(%error, "cannot look for arrears"),
                 }
-                tokio::time::sleep(Duration::from_secs(3_600)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(3_600)) => {}
+                    () = stop.stopping() => {}
+                }
             }
         });
     }
@@ -917,9 +922,9 @@ impl Field {
     }
 
     /// Delivers the outbox's hand-offs until the process stops.
-    pub fn spawn_relay(&self, review: Peer) {
+    pub fn spawn_relay(&self, background: &Background, review: Peer) {
         let (peer, outbox) = (self.peer.clone(), self.outbox.clone());
-        outbox.spawn_relay(move |job| {
+        outbox.spawn_relay(background, move |job| {
             let (peer, review) = (peer.clone(), review.clone());
             async move { deliver(job, &peer, review).await }
         });

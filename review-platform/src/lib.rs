@@ -126,7 +126,12 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         &settings.auth,
         &clients.service_token,
     )?;
-    reviews.spawn_relay(declaration.clone(), field, credentials.clone());
+    reviews.spawn_relay(
+        &context.background,
+        declaration.clone(),
+        field,
+        credentials.clone(),
+    );
     let rates = std::sync::Arc::new(settings.exchange_rates.clone());
     let post_review = post_review::PostReview {
         repository: storage::post_review::PostReviewRepository::new(database.clone()),

@@ -7,6 +7,7 @@ use std::{sync::Arc, time::Duration};
 use customs_common::{
     Error, Result,
     auth::Caller,
+    background::Background,
     clients::{Peer, ServiceCredentials},
     codes::directly_under_house,
     day::today,
@@ -512,8 +513,14 @@ impl Reviews {
     }
 
     /// Delivers the outbox's hand-offs until the process stops.
-    pub fn spawn_relay(&self, declaration: Peer, field: Peer, credentials: ServiceCredentials) {
-        self.outbox.clone().spawn_relay(move |job| {
+    pub fn spawn_relay(
+        &self,
+        background: &Background,
+        declaration: Peer,
+        field: Peer,
+        credentials: ServiceCredentials,
+    ) {
+        self.outbox.clone().spawn_relay(background, move |job| {
             let (declaration, field, credentials) =
                 (declaration.clone(), field.clone(), credentials.clone());
             async move { deliver(job, declaration, field, &credentials).await }

@@ -80,7 +80,7 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         context.settings.clone(),
         peers,
     );
-    risk.spawn_index_refresh();
+    risk.spawn_index_refresh(&context.background);
     let service = grpc::risk::RiskService::new(risk.clone());
     routes
         .add_service(RiskServiceServer::new(service.clone()))

@@ -14,6 +14,7 @@ use std::{
 
 use customs_common::{
     Error, Result,
+    background::Background,
     clients::{Peer, ServiceCredentials},
     config::{PortKindSetting, Settings},
     error::FieldViolation,
@@ -141,14 +142,18 @@ impl Risk {
     /// rebuilt when instructions were issued or revoked (through any replica), or when
     /// it is five minutes old. A check is one count; a rebuild reads every active
     /// instruction, which at 100,000 is worth avoiding every five seconds.
-    pub fn spawn_index_refresh(&self) {
+    pub fn spawn_index_refresh(&self, background: &Background) {
         let risk = self.clone();
-        tokio::spawn(async move {
-            loop {
+        let stop = background.clone();
+        background.spawn(async move {
+            while !stop.is_stopping() {
                 if let Err(error) = risk.refresh_index_if_changed().await {
                     tracing::error!(error = %error, "cannot refresh the control instruction index");
                 }
-                tokio::time::sleep(INDEX_CHECK_EVERY).await;
+                tokio::select! {
+                    () = tokio::time::sleep(INDEX_CHECK_EVERY) => {}
+                    () = stop.stopping() => {}
+                }
             }
         });
     }
