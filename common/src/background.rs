@@ -29,6 +29,14 @@ impl Background {
         self.stop.is_cancelled()
     }
 
+    /// Waits `duration`, or less when shutdown begins meanwhile.
+    pub async fn pause(&self, duration: Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(duration) => {}
+            () = self.stopping() => {}
+        }
+    }
+
     /// Asks every task to stop and waits for them, at most `grace`; whether they all
     /// ended in time.
     pub async fn shutdown(&self, grace: Duration) -> bool {

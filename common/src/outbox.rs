@@ -311,16 +311,12 @@ impl<J: OutboxJob> Outbox<J> {
                     Ok(_) => {
                         tokio::select! {
                             () = self.wake.notified() => {}
-                            () = tokio::time::sleep(Duration::from_millis(500)) => {}
-                            () = stop.stopping() => {}
+                            () = stop.pause(Duration::from_millis(500)) => {}
                         }
                     }
                     Err(error) => {
                         tracing::error!(table = self.table, error = %error, "outbox unavailable");
-                        tokio::select! {
-                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                            () = stop.stopping() => {}
-                        }
+                        stop.pause(Duration::from_secs(1)).await;
                     }
                 }
             }

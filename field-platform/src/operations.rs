@@ -448,10 +448,7 @@ impl Field {
                     }
                     Err(error) => tracing::error!(%error, "cannot look for arrears"),
                 }
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(3_600)) => {}
-                    () = stop.stopping() => {}
-                }
+                stop.pause(Duration::from_secs(3_600)).await;
             }
         });
     }

@@ -150,10 +150,7 @@ impl Risk {
                 if let Err(error) = risk.refresh_index_if_changed().await {
                     tracing::error!(error = %error, "cannot refresh the control instruction index");
                 }
-                tokio::select! {
-                    () = tokio::time::sleep(INDEX_CHECK_EVERY) => {}
-                    () = stop.stopping() => {}
-                }
+                stop.pause(INDEX_CHECK_EVERY).await;
             }
         });
     }
