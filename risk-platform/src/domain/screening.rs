@@ -1052,18 +1052,29 @@ mod tests {
         declaration
     }
 
+    /// Screens 300 random declarations with `screen` and checks each against a full
+    /// scan of `instructions`; how many hits there were in all.
+    fn hits_as_a_full_scan_finds(
+        instructions: &[Instruction],
+        below: &mut dyn FnMut(u64) -> u64,
+        screen: impl Fn(&ScreenInput) -> Vec<Hit>,
+    ) -> usize {
+        let mut hit = 0;
+        for n in 0..300 {
+            let declaration = random_declaration(n, below);
+            let expected = screen_by_scanning(instructions, &declaration);
+            hit += expected.len();
+            assert_eq!(screen(&declaration), expected, "declaration {n}");
+        }
+        hit
+    }
+
     #[test]
     fn the_index_finds_exactly_what_a_full_scan_finds() {
         let mut below = generator(0x9e37_79b9_7f4a_7c15);
         let instructions = random_instructions(400, &mut below);
         let index = InstructionIndex::new(instructions.clone());
-        let mut hit = 0;
-        for n in 0..300 {
-            let declaration = random_declaration(n, &mut below);
-            let expected = screen_by_scanning(&instructions, &declaration);
-            hit += expected.len();
-            assert_eq!(index.screen(&declaration), expected, "declaration {n}");
-        }
+        let hit = hits_as_a_full_scan_finds(&instructions, &mut below, |d| index.screen(d));
         assert!(hit > 3_000, "the case should hit often, hit {hit} times");
     }
 
@@ -1094,13 +1105,7 @@ mod tests {
             .filter(|i| !revoked.contains(&i.id.as_str()))
             .cloned()
             .collect();
-        let mut hit = 0;
-        for n in 0..300 {
-            let declaration = random_declaration(n, &mut below);
-            let expected = screen_by_scanning(&remaining, &declaration);
-            hit += expected.len();
-            assert_eq!(active.screen(&declaration), expected, "declaration {n}");
-        }
+        let hit = hits_as_a_full_scan_finds(&remaining, &mut below, |d| active.screen(d));
         assert!(hit > 2_000, "the case should hit often, hit {hit} times");
     }
 }
