@@ -10,12 +10,20 @@
 //! CREATE TABLE <table> (id BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL,
 //!     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
 //!     created_at TIMESTAMPTZ NOT NULL, next_attempt_at BIGINT NOT NULL,
-//!     locked_until BIGINT, done_at TIMESTAMPTZ);
+//!     locked_until BIGINT, done_at TIMESTAMPTZ, job_key TEXT);
 //! CREATE INDEX <table>_pending ON <table> (id) WHERE done_at IS NULL;
+//! CREATE INDEX <table>_pending_by_key ON <table> (job_key, id) WHERE done_at IS NULL;
 //! ```
 //!
-//! Done jobs stay for the record; the partial index keeps claiming as cheap as the
+//! Done jobs stay for the record; the partial indexes keep claiming as cheap as the
 //! backlog is short, however long the table grows.
+//!
+//! Jobs with the same key (`OutboxJob::key`, kept in `job_key`) are delivered in the
+//! order they were written: only the oldest pending job of a key can be claimed, so a
+//! later hand-off never overtakes an earlier one that is waiting out a back-off (a
+//! declaration's review concluded before the receiver heard it went to review; a
+//! holder's restriction lifted before it heard of the restriction). Rows written before
+//! the column existed have no key and are not ordered.
 
 use std::{future::Future, marker::PhantomData, sync::Arc, time::Duration};
 
@@ -31,13 +39,59 @@ pub trait OutboxJob: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn kind(&self) -> &'static str;
 
     /// What the job is about (a declaration number, an enterprise code). The relay
-    /// delivers jobs with the same key one after the other, in order, and jobs with
-    /// different keys concurrently.
+    /// delivers jobs with the same key one after the other, in the order they were
+    /// written, and jobs with different keys concurrently.
     fn key(&self) -> &str;
 
     fn payload(&self) -> Result<String> {
         serde_json::to_string(self).map_err(|e| Error::internal(anyhow::anyhow!(e)))
     }
+}
+
+/// A job as it is written: kind, key and JSON payload, the values that the
+/// `enqueue_sql` statement (and `insert_jobs!`) bind beside the two times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    pub kind: &'static str,
+    pub key: String,
+    pub payload: String,
+}
+
+impl Encoded {
+    pub fn of(job: &impl OutboxJob) -> Result<Self> {
+        Ok(Self {
+            kind: job.kind(),
+            key: job.key().to_owned(),
+            payload: job.payload()?,
+        })
+    }
+
+    pub fn all<J: OutboxJob>(jobs: &[J]) -> Result<Vec<Self>> {
+        jobs.iter().map(Self::of).collect()
+    }
+}
+
+/// Writes encoded jobs inside a repository's open transaction, one statement each:
+/// `insert_jobs!(tx, SQL, &jobs, created_at)`, where `SQL` is the platform's
+/// `INSERT INTO <table> (kind, job_key, payload, created_at, next_attempt_at)
+/// VALUES ($1, $2, $3, $4, $5)` and `jobs` a `&[Encoded]`. A macro, as the transaction
+/// is PostgreSQL's or SQLite's.
+#[macro_export]
+macro_rules! insert_jobs {
+    ($tx:expr, $sql:expr, $jobs:expr, $created_at:expr) => {{
+        let due = $crate::outbox::now_millis();
+        for job in $jobs {
+            let job: &$crate::outbox::Encoded = job;
+            sqlx::query($sql)
+                .bind(job.kind)
+                .bind(job.key.as_str())
+                .bind(job.payload.as_str())
+                .bind($created_at)
+                .bind(due)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
 }
 
 pub fn now_millis() -> i64 {
@@ -98,10 +152,10 @@ impl<J: OutboxJob> Outbox<J> {
     }
 
     /// The statement that enqueues a job inside a repository's own transaction; bind
-    /// kind, payload, created_at, next_attempt_at.
+    /// kind, key, payload, created_at, next_attempt_at.
     pub fn enqueue_sql(&self) -> String {
         format!(
-            "INSERT INTO {} (kind, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO {} (kind, job_key, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)",
             self.table
         )
     }
@@ -113,6 +167,7 @@ impl<J: OutboxJob> Outbox<J> {
         on_pool!(&self.database, pool => {
             sqlx::query(sql)
                 .bind(job.kind())
+                .bind(job.key())
                 .bind(payload)
                 .bind(OffsetDateTime::now_utc())
                 .bind(now_millis())
@@ -128,7 +183,7 @@ impl<J: OutboxJob> Outbox<J> {
         self.wake.notify_one();
     }
 
-    /// Claims up to `limit` due jobs.
+    /// Claims up to `limit` due jobs, each the oldest pending job of its key.
     pub async fn claim(&self, limit: i64) -> Result<Vec<Claimed<J>>> {
         let now = now_millis();
         // SQLite has one writer at a time: the UPDATE itself is the lock.
@@ -138,10 +193,12 @@ impl<J: OutboxJob> Outbox<J> {
         };
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE {table} SET locked_until = $1 + $2, attempts = attempts + 1
-             WHERE id IN (SELECT id FROM {table}
-                          WHERE done_at IS NULL AND next_attempt_at <= $1
-                            AND (locked_until IS NULL OR locked_until < $1)
-                          ORDER BY id LIMIT $3 {lock})
+             WHERE id IN (SELECT j.id FROM {table} j
+                          WHERE j.done_at IS NULL AND j.next_attempt_at <= $1
+                            AND (j.locked_until IS NULL OR j.locked_until < $1)
+                            AND NOT EXISTS (SELECT 1 FROM {table} e
+                                            WHERE e.job_key = j.job_key AND e.done_at IS NULL AND e.id < j.id)
+                          ORDER BY j.id LIMIT $3 {lock})
              RETURNING id, payload, attempts",
             table = self.table
         ));
@@ -235,11 +292,11 @@ impl<J: OutboxJob> Outbox<J> {
         }))
     }
 
-    /// Delivers jobs until the process stops: claims due jobs in order, hands each to
-    /// `deliver` (jobs of one key in order, different keys concurrently), and records
-    /// the outcome (done, or retried with back-off). When a job fails, the key's later
-    /// jobs of the batch wait with it, so one declaration's hand-offs keep their order.
-    /// At shutdown it finishes the batch in hand, records it, and stops.
+    /// Delivers jobs until the process stops: claims due jobs (each the oldest pending
+    /// one of its key, so jobs of one key go one after the other, in order), hands
+    /// them to `deliver` side by side, and records the outcome (done, or retried with
+    /// back-off, which holds the key's later jobs back with it). At shutdown it
+    /// finishes the batch in hand, records it, and stops.
     pub fn spawn_relay<F, Fut>(self, background: &Background, deliver: F)
     where
         F: Fn(J) -> Fut + Send + Sync + 'static,
@@ -251,50 +308,20 @@ impl<J: OutboxJob> Outbox<J> {
             while !stop.is_stopping() {
                 match self.claim(64).await {
                     Ok(jobs) if !jobs.is_empty() => {
-                        // In claim (id) order per key; keys side by side.
-                        let mut groups: Vec<Vec<Claimed<J>>> = Vec::new();
-                        for claimed in jobs {
-                            match groups
-                                .iter_mut()
-                                .find(|group| group[0].job.key() == claimed.job.key())
-                            {
-                                Some(group) => group.push(claimed),
-                                None => groups.push(vec![claimed]),
-                            }
-                        }
                         use futures::StreamExt as _;
-                        let delivered: Vec<Vec<i64>> = futures::stream::iter(groups.into_iter().map(|group| {
+                        let delivered: Vec<Option<i64>> = futures::stream::iter(jobs.into_iter().map(|claimed| {
                             let (outbox, deliver) = (self.clone(), deliver.clone());
                             async move {
-                                // After a failure, the key's later jobs wait for it.
-                                let mut blocked: Option<Duration> = None;
-                                let mut delivered = Vec::with_capacity(group.len());
-                                for claimed in group {
-                                    let (id, attempts) = (claimed.id, claimed.attempts);
-                                    let outcome = if let Some(delay) = blocked {
-                                        outbox.retry_later(id, attempts, "waits for an earlier hand-off", delay).await
-                                    } else {
-                                        let failed = match deliver(claimed.job).await {
-                                            Ok(Delivery::Done) => None,
-                                            Ok(Delivery::Retry(why)) => Some(why),
-                                            Err(error) => Some(error.to_string()),
-                                        };
-                                        match failed {
-                                            None => {
-                                                delivered.push(id);
-                                                Ok(())
-                                            }
-                                            Some(why) => {
-                                                blocked = Some(backoff(attempts));
-                                                outbox.retry(id, attempts, &why).await
-                                            }
-                                        }
-                                    };
-                                    if let Err(error) = outcome {
-                                        tracing::error!(table = outbox.table, outbox_id = id, error = %error, "cannot record the hand-off's outcome");
-                                    }
+                                let (id, attempts) = (claimed.id, claimed.attempts);
+                                let why = match deliver(claimed.job).await {
+                                    Ok(Delivery::Done) => return Some(id),
+                                    Ok(Delivery::Retry(why)) => why,
+                                    Err(error) => error.to_string(),
+                                };
+                                if let Err(error) = outbox.retry(id, attempts, &why).await {
+                                    tracing::error!(table = outbox.table, outbox_id = id, error = %error, "cannot record the hand-off's outcome");
                                 }
-                                delivered
+                                None
                             }
                         }))
                         .buffer_unordered(RELAY_CONCURRENCY)
@@ -367,9 +394,15 @@ pub fn backoff(attempts: i32) -> Duration {
 mod tests {
     use super::*;
 
-    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    #[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
     struct Ping {
         key: String,
+        #[serde(default)]
+        n: u32,
+    }
+
+    fn ping(key: &str, n: u32) -> Ping {
+        Ping { key: key.into(), n }
     }
 
     impl OutboxJob for Ping {
@@ -391,16 +424,10 @@ mod tests {
         let Database::Sqlite(sqlite) = &database else {
             unreachable!("an SQLite URL")
         };
-        sqlx::raw_sql(
-            "CREATE TABLE pings (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
-                 payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-                 last_error TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
-                 next_attempt_at INTEGER NOT NULL, locked_until INTEGER, done_at TEXT);
-             CREATE INDEX pings_pending ON pings (id) WHERE done_at IS NULL;",
-        )
-        .execute(&sqlite.writer)
-        .await
-        .unwrap();
+        sqlx::raw_sql(SQLITE_PINGS)
+            .execute(&sqlite.writer)
+            .await
+            .unwrap();
         let outbox = Outbox::<Ping>::new(database.clone(), "pings");
         let background = Background::default();
         let (started, mut delivering) = tokio::sync::mpsc::unbounded_channel();
@@ -414,12 +441,7 @@ mod tests {
                 Ok(Delivery::Done)
             }
         });
-        outbox
-            .enqueue(&Ping {
-                key: "first".into(),
-            })
-            .await
-            .unwrap();
+        outbox.enqueue(&ping("first", 0)).await.unwrap();
         assert_eq!(delivering.recv().await.unwrap(), "first");
 
         let shutdown = tokio::spawn({
@@ -432,12 +454,7 @@ mod tests {
         assert!(shutdown.await.unwrap(), "the relay stopped in time");
         assert_eq!(outbox.pending().await.unwrap(), 0, "recorded as delivered");
 
-        outbox
-            .enqueue(&Ping {
-                key: "later".into(),
-            })
-            .await
-            .unwrap();
+        outbox.enqueue(&ping("later", 0)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(700)).await;
         assert!(
             delivering.try_recv().is_err(),
@@ -445,6 +462,104 @@ mod tests {
         );
         assert_eq!(outbox.pending().await.unwrap(), 1);
     }
+
+    const SQLITE_PINGS: &str = "CREATE TABLE pings (id INTEGER PRIMARY KEY AUTOINCREMENT,
+             kind TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+             last_error TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
+             next_attempt_at INTEGER NOT NULL, locked_until INTEGER, done_at TEXT, job_key TEXT);
+         CREATE INDEX pings_pending ON pings (id) WHERE done_at IS NULL;
+         CREATE INDEX pings_pending_by_key ON pings (job_key, id) WHERE done_at IS NULL;";
+
+    const POSTGRES_PINGS: &str = "CREATE TABLE pings (id BIGSERIAL PRIMARY KEY,
+             kind TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+             last_error TEXT NOT NULL DEFAULT '', created_at TIMESTAMPTZ NOT NULL,
+             next_attempt_at BIGINT NOT NULL, locked_until BIGINT, done_at TIMESTAMPTZ, job_key TEXT);
+         CREATE INDEX pings_pending ON pings (id) WHERE done_at IS NULL;
+         CREATE INDEX pings_pending_by_key ON pings (job_key, id) WHERE done_at IS NULL;";
+
+    async fn pings(database: &crate::testing::TestDatabase) -> Outbox<Ping> {
+        let database = database.database.clone();
+        match &database {
+            Database::Sqlite(sqlite) => {
+                sqlx::raw_sql(SQLITE_PINGS)
+                    .execute(&sqlite.writer)
+                    .await
+                    .unwrap();
+            }
+            Database::Postgres(pool) => {
+                sqlx::raw_sql(POSTGRES_PINGS).execute(pool).await.unwrap();
+            }
+        }
+        Outbox::new(database, "pings")
+    }
+
+    fn claimed(jobs: &[Claimed<Ping>]) -> Vec<(&str, u32)> {
+        jobs.iter().map(|c| (c.job.key.as_str(), c.job.n)).collect()
+    }
+
+    /// Only the oldest pending job of a key is claimed: the next one waits while it is
+    /// being delivered and while it waits out a back-off, and is claimed once it is done.
+    async fn jobs_of_one_key_are_claimed_one_after_the_other_in_order(outbox: Outbox<Ping>) {
+        outbox.enqueue(&ping("k", 1)).await.unwrap();
+        outbox.enqueue(&ping("k", 2)).await.unwrap();
+        outbox.enqueue(&ping("other", 1)).await.unwrap();
+        let first = outbox.claim(64).await.unwrap();
+        assert_eq!(claimed(&first), [("k", 1), ("other", 1)]);
+        assert!(
+            outbox.claim(64).await.unwrap().is_empty(),
+            "k 2 waits while k 1 is being delivered"
+        );
+
+        // k 1 fails: it waits out its back-off, and k 2 with it.
+        outbox
+            .retry_later(first[0].id, 1, "receiver down", Duration::from_millis(300))
+            .await
+            .unwrap();
+        outbox.done(&[first[1].id]).await.unwrap();
+        outbox.enqueue(&ping("other", 2)).await.unwrap();
+        assert_eq!(
+            claimed(&outbox.claim(64).await.unwrap()),
+            [("other", 2)],
+            "another key goes on"
+        );
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        let again = outbox.claim(64).await.unwrap();
+        assert_eq!(claimed(&again), [("k", 1)], "k 1 again, still before k 2");
+        outbox.done(&[again[0].id]).await.unwrap();
+        assert_eq!(claimed(&outbox.claim(64).await.unwrap()), [("k", 2)]);
+    }
+
+    /// A relay whose receiver refuses the first delivery of k 1: k 2, written while
+    /// k 1 waits, is still delivered after it.
+    async fn the_relay_never_lets_a_later_job_overtake_one_in_back_off(outbox: Outbox<Ping>) {
+        let background = Background::default();
+        let (delivered, mut deliveries) = tokio::sync::mpsc::unbounded_channel();
+        let refused_once = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        outbox.clone().spawn_relay(&background, move |ping: Ping| {
+            let (delivered, refused_once) = (delivered.clone(), refused_once.clone());
+            async move {
+                if ping.n == 1 && !refused_once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    delivered.send((ping.n, false)).unwrap();
+                    return Ok(Delivery::Retry("receiver down".into()));
+                }
+                delivered.send((ping.n, true)).unwrap();
+                Ok(Delivery::Done)
+            }
+        });
+        outbox.enqueue(&ping("k", 1)).await.unwrap();
+        assert_eq!(deliveries.recv().await.unwrap(), (1, false));
+        outbox.enqueue(&ping("k", 2)).await.unwrap();
+        assert_eq!(deliveries.recv().await.unwrap(), (1, true));
+        assert_eq!(deliveries.recv().await.unwrap(), (2, true));
+        assert!(background.shutdown(Duration::from_secs(10)).await);
+        assert_eq!(outbox.pending().await.unwrap(), 0);
+    }
+
+    crate::database_suite!(
+        pings;
+        jobs_of_one_key_are_claimed_one_after_the_other_in_order,
+        the_relay_never_lets_a_later_job_overtake_one_in_back_off,
+    );
 
     #[test]
     fn backoff_doubles_to_a_minute() {

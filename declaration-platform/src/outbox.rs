@@ -40,10 +40,9 @@ impl OutboxJob for Job {
 
 pub type Outbox = customs_common::outbox::Outbox<Job>;
 
-/// Enqueues a job inside a repository's own transaction; binds kind, payload,
-/// created_at, next_attempt_at.
-pub const ENQUEUE: &str =
-    "INSERT INTO outbox (kind, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4)";
+/// Enqueues a job inside a repository's own transaction; binds kind, key, payload,
+/// created_at, next_attempt_at (see `customs_common::insert_jobs!`).
+pub const ENQUEUE: &str = "INSERT INTO outbox (kind, job_key, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)";
 
 pub fn outbox(database: Database) -> Outbox {
     Outbox::new(database, "outbox")

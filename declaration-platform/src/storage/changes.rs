@@ -1,9 +1,9 @@
 //! Change requests (modification, cancellation), each committed with its hand-off.
 
-use customs_common::{Result, db::Database, on_pool, outbox::OutboxJob};
+use customs_common::{Result, db::Database, on_pool, outbox::Encoded};
 use time::OffsetDateTime;
 
-use crate::outbox::{Job, now_millis};
+use crate::outbox::Job;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ChangeRecord {
@@ -38,10 +38,9 @@ impl ChangeRepository {
 
     /// Inserts a request with its forwarding job unless the request id was seen.
     pub async fn insert(&self, change: &ChangeRecord) -> Result<bool> {
-        let job = Job::ForwardChangeRequest {
+        let jobs = [Encoded::of(&Job::ForwardChangeRequest {
             change_request_id: change.id.clone(),
-        };
-        let payload = job.payload()?;
+        })?];
         Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let inserted = sqlx::query(
@@ -64,13 +63,7 @@ impl ChangeRepository {
             .rows_affected()
                 == 1;
             if inserted {
-                sqlx::query(crate::outbox::ENQUEUE)
-                    .bind(job.kind())
-                    .bind(&payload)
-                    .bind(change.requested_at)
-                    .bind(now_millis())
-                    .execute(&mut *tx)
-                    .await?;
+                customs_common::insert_jobs!(tx, crate::outbox::ENQUEUE, &jobs, change.requested_at);
             }
             tx.commit().await?;
             inserted

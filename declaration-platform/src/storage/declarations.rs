@@ -1,6 +1,6 @@
 //! Declarations, their numbering, their lifecycle events, and their hand-offs.
 
-use customs_common::{Error, Result, db::Database, on_reader, outbox::OutboxJob};
+use customs_common::{Error, Result, db::Database, on_reader, outbox::Encoded};
 use time::OffsetDateTime;
 
 use crate::{
@@ -481,8 +481,8 @@ async fn submit_groups_postgres(
             SELECT n.declaration_number, '', 'SUBMITTED', f.actor, f.handling_house, 'declared', $12
             FROM numbered n JOIN fresh f ON f.request_id = n.request_id
         ), jobs AS (
-            INSERT INTO outbox (kind, payload, created_at, next_attempt_at)
-            SELECT 'screen_declaration',
+            INSERT INTO outbox (kind, job_key, payload, created_at, next_attempt_at)
+            SELECT 'screen_declaration', n.declaration_number,
                 json_build_object('kind', 'screen_declaration', 'declaration_number', n.declaration_number)::text,
                 $12, $13
             FROM numbered n ORDER BY n.declaration_number
@@ -611,20 +611,20 @@ async fn submit_groups_sqlite(
         let jobs = numbered
             .iter()
             .map(|(_, number)| {
-                let job = Job::ScreenDeclaration {
+                Encoded::of(&Job::ScreenDeclaration {
                     declaration_number: number.clone(),
-                };
-                job.payload().map(|payload| (job.kind(), payload))
+                })
             })
             .collect::<Result<Vec<_>>>()
             .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         let mut outbox = sqlx::QueryBuilder::new(
-            "INSERT INTO outbox (kind, payload, created_at, next_attempt_at) ",
+            "INSERT INTO outbox (kind, job_key, payload, created_at, next_attempt_at) ",
         );
         let due = now_millis();
-        outbox.push_values(&jobs, |mut row, (kind, payload)| {
-            row.push_bind(*kind)
-                .push_bind(payload.as_str())
+        outbox.push_values(&jobs, |mut row, job| {
+            row.push_bind(job.kind)
+                .push_bind(job.key.as_str())
+                .push_bind(job.payload.as_str())
                 .push_bind(now)
                 .push_bind(due);
         });

@@ -3,38 +3,18 @@
 
 use std::collections::HashMap;
 
-use customs_common::{
-    Error, Result,
-    db::Database,
-    on_pool, on_reader,
-    outbox::{OutboxJob, now_millis},
-};
+use customs_common::{Error, Result, db::Database, on_pool, on_reader, outbox::Encoded};
 use time::{Date, OffsetDateTime};
 
 use crate::{domain::transport::HoldReason, outbox::Job};
 
-const INSERT_JOB: &str =
-    "INSERT INTO field_outbox (kind, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4)";
-
-fn payloads(jobs: &[Job]) -> Result<Vec<(&'static str, String)>> {
-    jobs.iter()
-        .map(|job| job.payload().map(|payload| (job.kind(), payload)))
-        .collect()
-}
+/// Writes a hand-off in a repository's transaction (see `customs_common::insert_jobs!`).
+const INSERT_JOB: &str = "INSERT INTO field_outbox (kind, job_key, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)";
 
 macro_rules! insert_jobs {
-    ($tx:expr, $jobs:expr) => {{
-        let now = OffsetDateTime::now_utc();
-        for (kind, payload) in $jobs {
-            sqlx::query(INSERT_JOB)
-                .bind(*kind)
-                .bind(payload.as_str())
-                .bind(now)
-                .bind(now_millis())
-                .execute(&mut *$tx)
-                .await?;
-        }
-    }};
+    ($tx:expr, $jobs:expr) => {
+        customs_common::insert_jobs!($tx, INSERT_JOB, $jobs, OffsetDateTime::now_utc())
+    };
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -151,7 +131,7 @@ impl OperationsRepository {
         bill: &TaxBillRecord,
         jobs: &[Job],
     ) -> Result<(TaxBillRecord, bool)> {
-        let jobs = payloads(jobs)?;
+        let jobs = Encoded::all(jobs)?;
         let inserted = on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let inserted = sqlx::query(
@@ -215,7 +195,7 @@ impl OperationsRepository {
         reference: &str,
         jobs: &[Job],
     ) -> Result<bool> {
-        let jobs = payloads(jobs)?;
+        let jobs = Encoded::all(jobs)?;
         Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let paid = sqlx::query(
@@ -264,7 +244,7 @@ impl OperationsRepository {
     /// Orders an inspection, or a new round after one that found a discrepancy;
     /// `false` when one is already ordered or under way.
     pub async fn order_inspection(&self, record: &InspectionRecord, jobs: &[Job]) -> Result<bool> {
-        let jobs = payloads(jobs)?;
+        let jobs = Encoded::all(jobs)?;
         Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let ordered = sqlx::query(
@@ -329,7 +309,7 @@ impl OperationsRepository {
         details: &str,
         jobs: &[Job],
     ) -> Result<bool> {
-        let jobs = payloads(jobs)?;
+        let jobs = Encoded::all(jobs)?;
         Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
@@ -471,7 +451,7 @@ impl OperationsRepository {
         containers: &[String],
         jobs: &[Job],
     ) -> Result<bool> {
-        let jobs = payloads(jobs)?;
+        let jobs = Encoded::all(jobs)?;
         Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let inserted = sqlx::query(
@@ -596,7 +576,7 @@ impl OperationsRepository {
         exits: Option<&[String]>,
         jobs: &[Job],
     ) -> Result<(String, bool)> {
-        let jobs = payloads(jobs)?;
+        let jobs = Encoded::all(jobs)?;
         let now = OffsetDateTime::now_utc();
         let exited = on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;

@@ -4,7 +4,7 @@ use customs_common::{
     Error, Result,
     db::Database,
     on_pool,
-    outbox::{OutboxJob, now_millis},
+    outbox::{Encoded, now_millis},
 };
 use time::OffsetDateTime;
 
@@ -149,13 +149,8 @@ pub fn millis(at: OffsetDateTime) -> i64 {
     (at.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-const INSERT_JOB: &str = "INSERT INTO review_outbox (kind, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4)";
-
-fn payloads(jobs: &[Job]) -> Result<Vec<(&'static str, String)>> {
-    jobs.iter()
-        .map(|job| job.payload().map(|payload| (job.kind(), payload)))
-        .collect()
-}
+/// Writes a hand-off in a repository's transaction (see `customs_common::insert_jobs!`).
+const INSERT_JOB: &str = "INSERT INTO review_outbox (kind, job_key, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)";
 
 /// Binds and runs the statements that insert a task with its enqueue event; the
 /// transaction `$tx` is of either backend.
@@ -200,17 +195,9 @@ macro_rules! insert_task {
 }
 
 macro_rules! insert_jobs {
-    ($tx:expr, $jobs:expr, $now:expr) => {{
-        for (kind, payload) in $jobs {
-            sqlx::query(INSERT_JOB)
-                .bind(*kind)
-                .bind(payload.as_str())
-                .bind($now)
-                .bind(now_millis())
-                .execute(&mut *$tx)
-                .await?;
-        }
-    }};
+    ($tx:expr, $jobs:expr, $now:expr) => {
+        customs_common::insert_jobs!($tx, INSERT_JOB, $jobs, $now)
+    };
 }
 
 impl TaskRepository {
@@ -228,7 +215,7 @@ impl TaskRepository {
     ) -> Result<(TaskRecord, bool)> {
         let routing = serde_json::to_string(&task.routing)
             .map_err(|e| Error::internal(anyhow::anyhow!(e)))?;
-        let jobs = payloads(jobs)?;
+        let jobs = Encoded::all(jobs)?;
         let now = OffsetDateTime::now_utc();
         let inserted = on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
@@ -352,7 +339,7 @@ impl TaskRepository {
 
     /// Applies a change; `false` when the task is no longer as it was read.
     pub async fn apply(&self, change: &Change) -> Result<bool> {
-        let jobs = payloads(&change.jobs)?;
+        let jobs = Encoded::all(&change.jobs)?;
         let follow_up = match &change.follow_up {
             Some(task) => Some((
                 task,

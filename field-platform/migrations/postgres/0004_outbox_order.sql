@@ -1,0 +1,7 @@
+-- Hand-offs with the same key (what they are about: OutboxJob::key) are delivered in
+-- the order they were written: the relay claims only the oldest pending job of a key,
+-- so a later one never overtakes an earlier one waiting out a back-off. Pending jobs
+-- take their key from their payload, as OutboxJob::key gives it.
+ALTER TABLE field_outbox ADD COLUMN job_key TEXT;
+UPDATE field_outbox SET job_key = payload::jsonb ->> 'declaration_number' WHERE done_at IS NULL;
+CREATE INDEX field_outbox_pending_by_key ON field_outbox (job_key, id) WHERE done_at IS NULL;
