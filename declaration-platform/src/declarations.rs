@@ -189,7 +189,7 @@ impl Declarations {
             if attempt > 0 {
                 record = self.get(&number).await?;
             }
-            let remaining = match steps.iter().rposition(|step| step.to == record.stage) {
+            let remaining = match steps.iter().rposition(|step| reached(&record, step)) {
                 Some(reached) => &steps[reached + 1..],
                 None => &steps[..],
             };
@@ -238,6 +238,18 @@ impl Declarations {
             ))
         })
     }
+}
+
+/// Whether `record` is already where `step` leads (a hand-off repeated). Review at
+/// another sub-centre than the one reviewing it is not: that is a transfer (转岗),
+/// which moves the declaration's handling house and review there.
+fn reached(record: &DeclarationRecord, step: &Transition) -> bool {
+    step.to == record.stage
+        && !(step.to == Stage::UnderReview
+            && step
+                .review_sub_centre
+                .as_deref()
+                .is_some_and(|to| to != record.review_sub_centre))
 }
 
 /// The stage of a `Stage` for use in a transition.

@@ -172,6 +172,24 @@ pub async fn reach(
     number: &str,
     stage: customs_proto::common::DeclarationStage,
 ) -> pb::Declaration {
+    reach_where(
+        channel,
+        token,
+        number,
+        &format!("{stage:?}"),
+        |declaration| declaration.stage() == stage,
+    )
+    .await
+}
+
+/// Polls until the declaration is as `wanted` says (`what` names it for the panic).
+pub async fn reach_where(
+    channel: &Channel,
+    token: &str,
+    number: &str,
+    what: &str,
+    wanted: impl Fn(&pb::Declaration) -> bool,
+) -> pb::Declaration {
     let mut last = None;
     for _ in 0..300 {
         let declaration =
@@ -185,11 +203,11 @@ pub async fn reach(
                 .await
                 .unwrap_or_else(|status| panic!("reading {number}: {status:?}"))
                 .into_inner();
-        if declaration.stage() == stage {
+        if wanted(&declaration) {
             return declaration;
         }
-        last = Some(declaration.stage());
+        last = Some((declaration.stage(), declaration.review_sub_centre));
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("declaration {number} never reached {stage:?}; last {last:?}");
+    panic!("declaration {number} never reached {what}; last (stage, sub-centre) {last:?}");
 }

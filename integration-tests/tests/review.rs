@@ -867,3 +867,157 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
         assert!(shenzhen.conclude_seconds_p50 >= 0.0);
     }
 }
+
+/// A transfer to another sub-centre (转岗) moves the declaration there: its lifecycle
+/// records the move, the hotline names the new handling house, and a change request
+/// is decided by that house.
+#[tokio::test]
+async fn a_declaration_transferred_to_another_sub_centre_is_handled_there() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let channel = &app.channel;
+        let officer = app.token(Role::Officer, "5300", None);
+        let broker = app.token(Role::Broker, "5300", Some(story::BROKER));
+        let hotline = app.token(Role::Hotline, "5300", None);
+        let li = app.token(Role::Reviewer, "5300", None);
+        let wang = app.token(Role::Reviewer, "5100", None);
+        story::parties(channel, &officer, "BL-TRANSFER-1")
+            .await
+            .unwrap();
+        ControlInstructionServiceClient::new(channel.clone())
+            .create_control_instruction(authorized(
+                risk_pb::CreateControlInstructionRequest {
+                    request_id: "computers-yellow".into(),
+                    instruction: Some(risk_pb::ControlInstruction {
+                        conditions: Some(risk_pb::InstructionConditions {
+                            hs_prefixes: vec!["8471".into()],
+                            ..Default::default()
+                        }),
+                        lane: Lane::Yellow as i32,
+                        reason: "valuation campaign".into(),
+                        ..Default::default()
+                    }),
+                },
+                &officer,
+            ))
+            .await
+            .unwrap();
+        let number = story::submit(
+            channel,
+            &broker,
+            "transfer-story-1",
+            story::declaration("BL-TRANSFER-1", 1),
+        )
+        .await
+        .declaration_number;
+        let routed = story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
+        assert_eq!(routed.review_sub_centre, "5300", "computers: Shenzhen");
+
+        let task = claim(channel, &li, "").await.unwrap();
+        Reviews::new(channel.clone())
+            .transfer_task(authorized(
+                review_pb::TransferTaskRequest {
+                    task_id: task.task_id.clone(),
+                    to_post: String::new(),
+                    to_sub_centre: "5100".into(),
+                    reason: "parts and accessories: Guangzhou's valuation team".into(),
+                },
+                &li,
+            ))
+            .await
+            .unwrap();
+        let moved = story::reach_where(channel, &officer, &number, "review in 5100", |d| {
+            d.review_sub_centre == "5100"
+        })
+        .await;
+        assert_eq!(
+            (moved.stage(), moved.handling_house.as_str()),
+            (DeclarationStage::UnderReview, "5100"),
+            "{backend:?}"
+        );
+        let last = moved.events.last().unwrap();
+        assert_eq!(
+            (
+                last.from_stage(),
+                last.to_stage(),
+                last.house_code.as_str(),
+                last.reason.as_str()
+            ),
+            (
+                DeclarationStage::UnderReview,
+                DeclarationStage::UnderReview,
+                "5100",
+                "transferred to another sub-centre"
+            )
+        );
+        assert_eq!(
+            moved
+                .events
+                .iter()
+                .filter(|e| e.to_stage() == DeclarationStage::UnderReview)
+                .count(),
+            2,
+            "routed once, transferred once"
+        );
+
+        // The hotline is told Guangzhou handles it now.
+        let status = Declarations::new(channel.clone())
+            .get_status(authorized(
+                pb::GetStatusRequest {
+                    declaration_number: number.clone(),
+                },
+                &hotline,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (
+                status.handling_house.as_str(),
+                status.handling_house_name_en.as_str(),
+                status.timeline.last().map(|e| e.house_code.as_str())
+            ),
+            ("5100", "Guangzhou Customs", Some("5100"))
+        );
+
+        // The broker's cancellation is decided in Guangzhou, not Shenzhen.
+        let change = Declarations::new(channel.clone())
+            .request_cancellation(authorized(
+                pb::RequestCancellationRequest {
+                    request_id: "cancel-transferred".into(),
+                    declaration_number: number.clone(),
+                    reason: "order withdrawn".into(),
+                },
+                &broker,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(change.deciding_house, "5100");
+        let review = claim_eventually(channel, &wang).await;
+        assert_eq!(
+            (review.kind(), review.declaration_number.as_str()),
+            (review_pb::TaskKind::DeclarationReview, number.as_str())
+        );
+        let cancellation = claim_eventually(channel, &wang).await;
+        assert_eq!(cancellation.kind(), review_pb::TaskKind::Cancellation);
+        assert_eq!(
+            reason(&claim(channel, &li, "").await.unwrap_err()),
+            "QUEUE_EMPTY",
+            "nothing of it is left in Shenzhen"
+        );
+        Reviews::new(channel.clone())
+            .decide_change_request(authorized(
+                review_pb::DecideChangeRequestRequest {
+                    task_id: cancellation.task_id.clone(),
+                    approve: true,
+                    reason: "not yet released".into(),
+                },
+                &wang,
+            ))
+            .await
+            .unwrap();
+        let cancelled = story::reach(channel, &officer, &number, DeclarationStage::Cancelled).await;
+        assert_eq!(cancelled.handling_house, "5100");
+    }
+}

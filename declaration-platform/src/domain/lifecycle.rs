@@ -74,8 +74,15 @@ impl Stage {
             Accepted => &[LaneDecided, Cancelled],
             // GREEN and BLUE go to duties and release, YELLOW and RED to review.
             LaneDecided => &[UnderReview, TaxSecured, Released, Inspection, Cancelled],
+            // Under review again: transferred to another sub-centre (转岗).
             UnderReview => &[
-                Concluded, Returned, Suspended, Inspection, Modified, Cancelled,
+                Concluded,
+                Returned,
+                Suspended,
+                Inspection,
+                Modified,
+                Cancelled,
+                UnderReview,
             ],
             Returned => &[Modified, Cancelled],
             Suspended => &[UnderReview, Cancelled],
@@ -168,6 +175,12 @@ mod tests {
         assert!(!Submitted.may_move_to(Released));
         assert!(!Released.may_move_to(Cancelled));
         assert!(!Exited.may_move_to(Released));
+        let to_itself: Vec<Stage> = ALL.into_iter().filter(|s| s.may_move_to(*s)).collect();
+        assert_eq!(
+            to_itself,
+            [UnderReview],
+            "only a transfer stays where it is"
+        );
         for stage in ALL {
             assert_eq!(Stage::parse(stage.as_str()), Some(stage));
             let (zh, en) = stage.public_text();
