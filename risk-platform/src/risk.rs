@@ -42,7 +42,8 @@ use crate::{
         },
     },
     storage::risk::{
-        DecisionRecord, InstructionRecord, Parameters, RiskRepository, VersionedParameters,
+        DecisionRecord, InstructionRecord, Parameters, RiskRepository, SetCounters,
+        VersionedParameters,
     },
 };
 
@@ -95,8 +96,9 @@ fn now_seconds() -> i64 {
 #[derive(Debug)]
 struct LoadedIndex {
     index: ActiveInstructions,
-    /// Instructions issued and revoked, as loaded; both only grow.
-    fingerprint: (i64, i64),
+    /// The instruction set's counters it was built from (or brought up to by this
+    /// replica's own changes).
+    fingerprint: SetCounters,
     /// When it was last built in full.
     loaded_at: Instant,
 }
@@ -112,7 +114,7 @@ enum LocalChange {
 const MAX_LOCAL_CHANGES: usize = 1_000;
 
 /// The fingerprint of the empty index a replica starts with.
-const NOT_LOADED: (i64, i64) = (-1, -1);
+const NOT_LOADED: SetCounters = (-1, -1);
 
 /// How often the index is checked against the database (instructions issued or revoked
 /// through other replicas).
@@ -140,8 +142,9 @@ impl Risk {
 
     /// Keeps the instruction index fresh: built now, then checked every few seconds and
     /// rebuilt when instructions were issued or revoked (through any replica), or when
-    /// it is five minutes old. A check is one count; a rebuild reads every active
-    /// instruction, which at 100,000 is worth avoiding every five seconds.
+    /// it is five minutes old. A check reads the instruction set's counters (one row); a
+    /// rebuild reads every active instruction, which at 100,000 is worth avoiding
+    /// every five seconds.
     pub fn spawn_index_refresh(&self, background: &Background) {
         let risk = self.clone();
         let stop = background.clone();
@@ -158,7 +161,7 @@ impl Risk {
     /// Rebuilds the index when the instruction set changed or the index is old; whether
     /// it did.
     pub async fn refresh_index_if_changed(&self) -> Result<bool> {
-        let fingerprint = self.repository.instruction_set_fingerprint().await?;
+        let fingerprint = self.repository.instruction_set_counters().await?;
         let current = {
             let loaded = self.loaded()?;
             (loaded.fingerprint, loaded.loaded_at.elapsed())
@@ -172,17 +175,21 @@ impl Risk {
 
     /// Rebuilds the index now from every active instruction.
     pub async fn refresh_index(&self) -> Result<()> {
-        let fingerprint = self.repository.instruction_set_fingerprint().await?;
+        let fingerprint = self.repository.instruction_set_counters().await?;
         self.rebuild_index(fingerprint).await
     }
 
-    /// Applies an instruction this replica has just issued or revoked (committed), so
-    /// that the next screening applies it, without reading every instruction again.
-    /// That holds only when the database shows exactly this change since the index was
-    /// loaded; otherwise (changes through other replicas too, a race with a rebuild,
-    /// many changes piled up) the index is rebuilt in full.
-    async fn apply_local_change(&self, change: LocalChange) -> Result<()> {
-        let fingerprint = self.repository.instruction_set_fingerprint().await?;
+    /// Applies an instruction this replica has just issued or revoked (committed, which
+    /// left the instruction set's counters at `fingerprint`), so that the next screening
+    /// applies it, without reading every instruction again. That holds only when the
+    /// counters moved by exactly this change since the index was loaded; otherwise
+    /// (changes through other replicas too, a race with a rebuild, many changes piled
+    /// up) the index is rebuilt in full.
+    async fn apply_local_change(
+        &self,
+        change: LocalChange,
+        fingerprint: SetCounters,
+    ) -> Result<()> {
         let (index, loaded) = {
             let loaded = self.loaded()?;
             (loaded.index.clone(), loaded.fingerprint)
@@ -211,7 +218,7 @@ impl Risk {
 
     /// `fingerprint` is read before the instructions: a change after it is caught by
     /// the next check at worst.
-    async fn rebuild_index(&self, fingerprint: (i64, i64)) -> Result<()> {
+    async fn rebuild_index(&self, fingerprint: SetCounters) -> Result<()> {
         let active = self.repository.active_instructions(now_seconds()).await?;
         let started = Instant::now();
         let count = active.len();
@@ -519,10 +526,13 @@ impl Risk {
             .repository
             .insert_instruction(request_id, &instruction)
             .await?;
-        if created {
+        if let Some(counters) = created {
             tracing::info!(instruction = %record.instruction.id, lane = record.instruction.lane.as_str(), house = %record.instruction.issuing_house, "control instruction issued");
-            self.apply_local_change(LocalChange::Issued(Box::new(record.instruction.clone())))
-                .await?;
+            self.apply_local_change(
+                LocalChange::Issued(Box::new(record.instruction.clone())),
+                counters,
+            )
+            .await?;
         }
         Ok(record)
     }
@@ -551,9 +561,9 @@ impl Risk {
     /// Revokes an instruction. Revoking one already revoked (a retry) changes nothing
     /// and returns it as it was revoked.
     pub async fn revoke_instruction(&self, id: &str, reason: &str) -> Result<InstructionRecord> {
-        if self.repository.revoke_instruction(id, reason).await? {
+        if let Some(counters) = self.repository.revoke_instruction(id, reason).await? {
             tracing::info!(instruction = id, reason, "control instruction revoked");
-            self.apply_local_change(LocalChange::Revoked(id.to_owned()))
+            self.apply_local_change(LocalChange::Revoked(id.to_owned()), counters)
                 .await?;
         }
         self.instruction(id).await

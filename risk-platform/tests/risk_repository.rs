@@ -43,7 +43,7 @@ async fn instructions_are_stored_once_listed_and_revoked(repository: RiskReposit
         .insert_instruction("req-1", &instruction("CI1", i64::MAX / 2))
         .await
         .unwrap();
-    assert!(created);
+    assert_eq!(created, Some((1, 0)), "one issued, none revoked");
     assert_eq!(
         stored.instruction,
         instruction("CI1", i64::MAX / 2),
@@ -53,33 +53,42 @@ async fn instructions_are_stored_once_listed_and_revoked(repository: RiskReposit
         .insert_instruction("req-1", &instruction("CI9", 1))
         .await
         .unwrap();
-    assert!(!created);
+    assert_eq!(created, None, "a retry issues nothing");
     assert_eq!(again.instruction.id, "CI1");
-    repository
+    let (_, created) = repository
         .insert_instruction("req-2", &instruction("CI2", 1_000))
         .await
         .unwrap();
+    assert_eq!(created, Some((2, 0)));
     assert_eq!(
         repository.active_instructions(2_000).await.unwrap().len(),
         1,
         "expired ones are not active"
     );
-    assert!(
+    assert_eq!(
         repository
             .revoke_instruction("CI1", "lifted")
             .await
-            .unwrap()
+            .unwrap(),
+        Some((2, 1))
     );
     let revoked = repository.instruction("CI1").await.unwrap().unwrap();
-    assert!(
-        !repository.revoke_instruction("CI1", "again").await.unwrap(),
+    assert_eq!(
+        repository.revoke_instruction("CI1", "again").await.unwrap(),
+        None,
         "revoked once"
     );
-    assert!(
-        !repository
+    assert_eq!(
+        repository
             .revoke_instruction("CI7", "lifted")
             .await
-            .unwrap()
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        repository.instruction_set_counters().await.unwrap(),
+        (2, 1),
+        "counted in the same transactions"
     );
     let again = repository.instruction("CI1").await.unwrap().unwrap();
     assert_eq!(

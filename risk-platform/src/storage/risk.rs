@@ -66,6 +66,17 @@ impl TryFrom<InstructionRow> for InstructionRecord {
 const COLUMNS: &str = "id, conditions, lane, order_inspection, valid_from, valid_until, issuing_house, reason, \
      revoked, revocation_reason, created_at, revoked_at";
 
+/// Instructions ever issued and ever revoked (table `instruction_set`), moved in the
+/// transaction of each issue and revocation. Both only grow (instructions are never
+/// deleted, and a revocation stays), so a change in either means the active set
+/// changed, other than by expiry.
+pub type SetCounters = (i64, i64);
+
+const ISSUED: &str =
+    "UPDATE instruction_set SET issued = issued + 1 WHERE id = 1 RETURNING issued, revoked";
+const REVOKED: &str =
+    "UPDATE instruction_set SET revoked = revoked + 1 WHERE id = 1 RETURNING issued, revoked";
+
 /// The risk parameters in force: sampling rates per credit class, the seed, the day
 /// the integrated mode opens at land ports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,13 +116,16 @@ impl RiskRepository {
     }
 
     /// Stores an instruction once per request id; returns the one stored for it.
+    /// Stores an instruction unless its request id was seen; with the instruction set's
+    /// counters after it when this call stored it.
     pub async fn insert_instruction(
         &self,
         request_id: &str,
         instruction: &Instruction,
-    ) -> Result<(InstructionRecord, bool)> {
-        let inserted = on_pool!(&self.database, pool => {
-            sqlx::query(
+    ) -> Result<(InstructionRecord, Option<SetCounters>)> {
+        let counters = on_pool!(&self.database, pool => {
+            let mut tx = pool.begin().await?;
+            let inserted = sqlx::query(
                 "INSERT INTO control_instructions (id, request_id, conditions, lane, order_inspection, valid_from,
                      valid_until, issuing_house, reason, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (request_id) DO NOTHING",
@@ -126,10 +140,17 @@ impl RiskRepository {
             .bind(&instruction.issuing_house)
             .bind(&instruction.reason)
             .bind(OffsetDateTime::now_utc())
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected()
-                == 1
+                == 1;
+            let counters = if inserted {
+                Some(sqlx::query_as(ISSUED).fetch_one(&mut *tx).await?)
+            } else {
+                None
+            };
+            tx.commit().await?;
+            counters
         });
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM control_instructions WHERE request_id = $1"
@@ -137,7 +158,7 @@ impl RiskRepository {
         let row: InstructionRow = on_pool!(&self.database, pool => {
             sqlx::query_as(sql).bind(request_id).fetch_one(pool).await?
         });
-        Ok((row.try_into()?, inserted))
+        Ok((row.try_into()?, counters))
     }
 
     pub async fn instruction(&self, id: &str) -> Result<Option<InstructionRecord>> {
@@ -182,30 +203,37 @@ impl RiskRepository {
             .collect()
     }
 
-    /// How many instructions were ever issued, and how many revoked: both only grow
-    /// (instructions are never deleted, and a revocation stays), so a change in either
-    /// means the active set changed, other than by expiry.
-    pub async fn instruction_set_fingerprint(&self) -> Result<(i64, i64)> {
+    /// The instruction set's counters now: one row, however many instructions.
+    pub async fn instruction_set_counters(&self) -> Result<SetCounters> {
         Ok(on_reader!(&self.database, pool => {
-            sqlx::query_as("SELECT COUNT(*), COUNT(revoked_at) FROM control_instructions")
+            sqlx::query_as("SELECT issued, revoked FROM instruction_set WHERE id = 1")
                 .fetch_one(pool)
                 .await?
         }))
     }
 
-    /// Revokes an instruction; `false` when there is none by that id, or it was revoked
-    /// before (the first revocation's time and reason stand).
-    pub async fn revoke_instruction(&self, id: &str, reason: &str) -> Result<bool> {
-        let updated = on_pool!(&self.database, pool => {
-            sqlx::query("UPDATE control_instructions SET revoked = TRUE, revocation_reason = $1, revoked_at = $2 WHERE id = $3 AND revoked = FALSE")
+    /// Revokes an instruction, with the instruction set's counters after it; `None`
+    /// when there is none by that id, or it was revoked before (the first revocation's
+    /// time and reason stand).
+    pub async fn revoke_instruction(&self, id: &str, reason: &str) -> Result<Option<SetCounters>> {
+        Ok(on_pool!(&self.database, pool => {
+            let mut tx = pool.begin().await?;
+            let revoked = sqlx::query("UPDATE control_instructions SET revoked = TRUE, revocation_reason = $1, revoked_at = $2 WHERE id = $3 AND revoked = FALSE")
                 .bind(reason)
                 .bind(OffsetDateTime::now_utc())
                 .bind(id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected()
-        });
-        Ok(updated == 1)
+                == 1;
+            let counters = if revoked {
+                Some(sqlx::query_as(REVOKED).fetch_one(&mut *tx).await?)
+            } else {
+                None
+            };
+            tx.commit().await?;
+            counters
+        }))
     }
 
     pub async fn parameters(&self) -> Result<Option<VersionedParameters>> {
