@@ -183,7 +183,13 @@ impl<J: OutboxJob> Outbox<J> {
         self.wake.notify_one();
     }
 
-    /// Claims up to `limit` due jobs, each the oldest pending job of its key.
+    /// Claims due jobs, each the oldest pending job of its key: of the first `limit`
+    /// due jobs in id order, those with no earlier pending job of their key. A job
+    /// held back so (its key's earlier job is waiting out a back-off, or is being
+    /// delivered by another replica) keeps its place, so it is claimed right after the
+    /// earlier one is done. Were a whole batch's worth of them held back, the jobs
+    /// behind them would wait as long as the earlier ones; in exchange a claim looks up
+    /// the keys of at most `limit` jobs, however long the backlog (an outage's) grows.
     pub async fn claim(&self, limit: i64) -> Result<Vec<Claimed<J>>> {
         let now = now_millis();
         // SQLite has one writer at a time: the UPDATE itself is the lock.
@@ -193,12 +199,13 @@ impl<J: OutboxJob> Outbox<J> {
         };
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE {table} SET locked_until = $1 + $2, attempts = attempts + 1
-             WHERE id IN (SELECT j.id FROM {table} j
-                          WHERE j.done_at IS NULL AND j.next_attempt_at <= $1
-                            AND (j.locked_until IS NULL OR j.locked_until < $1)
-                            AND NOT EXISTS (SELECT 1 FROM {table} e
-                                            WHERE e.job_key = j.job_key AND e.done_at IS NULL AND e.id < j.id)
-                          ORDER BY j.id LIMIT $3 {lock})
+             WHERE id IN (SELECT id FROM {table}
+                          WHERE done_at IS NULL AND next_attempt_at <= $1
+                            AND (locked_until IS NULL OR locked_until < $1)
+                          ORDER BY id LIMIT $3 {lock})
+               AND NOT EXISTS (SELECT 1 FROM {table} earlier
+                               WHERE earlier.job_key = {table}.job_key AND earlier.done_at IS NULL
+                                 AND earlier.id < {table}.id)
              RETURNING id, payload, attempts",
             table = self.table
         ));
