@@ -59,6 +59,16 @@ pub struct InlandSiteSetting {
     pub longitude: f64,
 }
 
+/// One year of the working calendar, as the State Council publishes it each November
+/// (国务院办公厅关于部分节假日安排的通知): every day off (public holidays and the days
+/// taken with them) and every weekend day worked in their place (调休), `YYYY-MM-DD`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CalendarYearSetting {
+    pub year: i32,
+    pub days_off: Vec<String>,
+    pub working_weekends: Vec<String>,
+}
+
 /// The field platform's configuration.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FieldSettings {
@@ -71,6 +81,10 @@ pub struct FieldSettings {
     pub inland_sites: Vec<InlandSiteSetting>,
     /// How far from the declared route a tracked vehicle may be before a hold.
     pub corridor_metres: f64,
+    /// Working days, by year (summary payment falls due on the 5th of the next month);
+    /// a year not given counts Monday to Friday.
+    #[serde(default)]
+    pub calendar: Vec<CalendarYearSetting>,
 }
 
 /// One line of the routing table: HS chapters `first..=last` go to `sub_centre`.

@@ -125,6 +125,8 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
             })
             .collect(),
     );
+    let calendar = domain::calendar::WorkingCalendar::from_settings(&field_settings.calendar)
+        .map_err(|why| anyhow::anyhow!("field.calendar: {why}"))?;
     let land_port_integrated_from =
         customs_common::day::parse_iso_day(&settings.risk.land_port_integrated_from)
             .context("risk.land_port_integrated_from is not a day (YYYY-MM-DD)")?;
@@ -149,6 +151,7 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
             inland_policy: std::sync::Arc::new(field_settings.inland_policy.clone()),
             inland_sites: std::sync::Arc::new(field_settings.inland_sites.clone()),
             corridor_metres: field_settings.corridor_metres,
+            calendar: std::sync::Arc::new(calendar),
             ports: std::sync::Arc::new(
                 settings
                     .ports

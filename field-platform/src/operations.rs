@@ -40,6 +40,7 @@ use tonic::Code;
 
 use crate::{
     domain::{
+        calendar::WorkingCalendar,
         gate::{self, GateHold, Presented, ReleaseFacts},
         guarantee::GuaranteeReference,
         inspection::inland_monitoring,
@@ -140,6 +141,7 @@ pub struct FieldConfig {
     pub inland_policy: Arc<BTreeMap<String, InlandPolicySetting>>,
     pub inland_sites: Arc<Vec<InlandSiteSetting>>,
     pub corridor_metres: f64,
+    pub calendar: Arc<WorkingCalendar>,
     /// Port code → whether it is a land port.
     pub ports: Arc<HashMap<String, bool>>,
     pub land_port_integrated_from: Date,
@@ -305,7 +307,11 @@ impl Field {
             bill.payment_method = "SUMMARY".into();
             bill.state = "SECURED".into();
             bill.guarantee_reference = reference.as_str().to_owned();
-            bill.due_date = Some(summary_due_date(today()));
+            let due = summary_due_date(today(), &self.config.calendar);
+            if !self.config.calendar.covers(due.year()) {
+                tracing::warn!(declaration = number, due = %due, "no working calendar for {}: the summary payment's due date counts Monday to Friday; add the year's holidays to field.calendar", due.year());
+            }
+            bill.due_date = Some(due);
             jobs.push(report(
                 number,
                 DeclarationStage::TaxSecured,

@@ -1,5 +1,6 @@
 //! The field platform's rules, free of gRPC and SQL.
 
+pub mod calendar;
 pub mod gate;
 pub mod guarantee;
 pub mod inspection;

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use customs_common::{Error, Violations};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
-use time::{Date, Duration, Month, Weekday};
+use time::{Date, Month};
+
+use super::calendar::WorkingCalendar;
 
 pub const ROUNDING: &str = "customs value, duty and VAT each rounded half-up to 0.01 CNY per line; \
      VAT on customs value plus duty; a tax under 50.00 CNY per declaration is waived";
@@ -165,24 +167,17 @@ pub fn assess(
     })
 }
 
-/// The due date of summary payment: the 5th working day (Monday to Friday) of the
-/// month after `assessed`. Public holidays are not in the calendar yet.
-pub fn summary_due_date(assessed: Date) -> Date {
+/// The due date of summary payment: the 5th working day of the month after
+/// `assessed` (public holidays off, weekend days worked in their place on; a year the
+/// calendar does not cover counts Monday to Friday).
+pub fn summary_due_date(assessed: Date, calendar: &WorkingCalendar) -> Date {
     let (year, month) = match assessed.month() {
         Month::December => (assessed.year() + 1, Month::January),
         month => (assessed.year(), month.next()),
     };
-    let mut day = Date::from_calendar_date(year, month, 1).unwrap_or(assessed);
-    let mut working = 0;
-    loop {
-        if !matches!(day.weekday(), Weekday::Saturday | Weekday::Sunday) {
-            working += 1;
-            if working == 5 {
-                return day;
-            }
-        }
-        day += Duration::days(1);
-    }
+    calendar
+        .nth_working_day(year, month, 5)
+        .expect("every month has five working days")
 }
 
 #[cfg(test)]
@@ -353,16 +348,49 @@ mod tests {
         );
     }
 
+    /// The working calendar the default configuration ships (the State Council's
+    /// schedule for 2026, published 2025-11-04).
+    fn shipped_calendar() -> WorkingCalendar {
+        let settings = customs_common::config::Settings::defaults().unwrap();
+        WorkingCalendar::from_settings(&settings.field.calendar).unwrap()
+    }
+
     #[test]
     fn summary_payment_is_due_on_the_fifth_working_day_of_the_next_month() {
+        let calendar = shipped_calendar();
         // December 2026 starts on a Tuesday: 1, 2, 3, 4, 7.
         assert_eq!(
-            summary_due_date(date!(2026 - 11 - 26)),
+            summary_due_date(date!(2026 - 11 - 26), &calendar),
             date!(2026 - 12 - 07)
         );
-        // January 2027 starts on a Friday: 1, 4, 5, 6, 7.
+        // January 2026: 1 to 3 off, Sunday 4 worked: 4, 5, 6, 7, 8.
         assert_eq!(
-            summary_due_date(date!(2026 - 12 - 31)),
+            summary_due_date(date!(2025 - 12 - 15), &calendar),
+            date!(2026 - 01 - 08)
+        );
+        // May 2026: 1 to 5 off, Saturday 9 worked: 6, 7, 8, 9, 11.
+        assert_eq!(
+            summary_due_date(date!(2026 - 04 - 30), &calendar),
+            date!(2026 - 05 - 11)
+        );
+        // October 2026: 1 to 7 off, Saturday 10 worked: 8, 9, 10, 12, 13 (Monday to
+        // Friday alone would say the 7th, in the middle of the holiday).
+        assert_eq!(
+            summary_due_date(date!(2026 - 09 - 01), &calendar),
+            date!(2026 - 10 - 13)
+        );
+        assert_eq!(
+            summary_due_date(date!(2026 - 09 - 01), &WorkingCalendar::default()),
+            date!(2026 - 10 - 07)
+        );
+        // February 2026: the Spring Festival (15 to 23) comes after the 5th: 2 to 6.
+        assert_eq!(
+            summary_due_date(date!(2026 - 01 - 31), &calendar),
+            date!(2026 - 02 - 06)
+        );
+        // January 2027 is not in the calendar: Monday to Friday, 1, 4, 5, 6, 7.
+        assert_eq!(
+            summary_due_date(date!(2026 - 12 - 31), &calendar),
             date!(2027 - 01 - 07)
         );
     }
