@@ -827,6 +827,7 @@ impl Field {
                         port_code: fact.release.port_code,
                         integrated_mode: fact.release.integrated_mode,
                         containers: fact.containers,
+                        exited_containers: fact.exited_containers,
                         exited: fact.release.exited_at.is_some(),
                         open_holds,
                     },
@@ -850,6 +851,7 @@ impl Field {
             today(),
             self.config.land_port_integrated_from,
         );
+        let exits = gate::exits(&presented, &releases);
         let answer = |found: &[GateHold]| GateAnswer {
             pass: found.is_empty(),
             holds: found
@@ -870,7 +872,7 @@ impl Field {
             serde_json::to_string(answer).map_err(|e| Error::internal(anyhow::anyhow!(e)))
         };
         if decided.pass {
-            let jobs: Vec<Job> = check
+            let reports: Vec<Job> = check
                 .declarations
                 .iter()
                 .map(|number| {
@@ -889,13 +891,13 @@ impl Field {
                     &check.request_id,
                     &check.gate_id,
                     &encode(&decided)?,
-                    Some(&check.declarations),
-                    &jobs,
+                    Some(&exits),
+                    &reports,
                 )
                 .await?;
             if exited {
                 self.outbox.wake();
-                tracing::info!(gate = %check.gate_id, vehicle = %check.vehicle_plate, declarations = ?check.declarations, "gate: PASS, exit recorded");
+                tracing::info!(gate = %check.gate_id, vehicle = %check.vehicle_plate, declarations = ?check.declarations, containers = ?check.containers, "gate: PASS, exit recorded");
                 return decode(&stored);
             }
             if let Some(first) = self.repository.gate_decision(&check.request_id).await? {

@@ -2,10 +2,13 @@
 //! inspection rounds, holds, and the exit recorded once.
 
 use customs_common::testing::TestDatabase;
-use field_platform::storage::{
-    migrations,
-    operations::{
-        HoldRecord, InspectionRecord, OperationsRepository, ReleaseRecord, TaxBillRecord,
+use field_platform::{
+    domain::gate::Exit,
+    storage::{
+        migrations,
+        operations::{
+            HoldRecord, InspectionRecord, OperationsRepository, ReleaseRecord, TaxBillRecord,
+        },
     },
 };
 use time::{Duration, OffsetDateTime, macros::date};
@@ -229,7 +232,10 @@ async fn goods_exit_once(repository: OperationsRepository) {
             .await
             .unwrap()
     );
-    let numbers = vec!["1".to_owned()];
+    let numbers = [Exit {
+        declaration_number: "1".into(),
+        containers: Vec::new(),
+    }];
     let (first, exited) = repository
         .record_gate("r1", "G1", "pass-1", Some(&numbers), &[])
         .await
@@ -252,8 +258,17 @@ async fn goods_exit_once(repository: OperationsRepository) {
     assert_eq!(retry, "pass-1", "a retry keeps the first answer");
     let facts = repository.release_of("1").await.unwrap().unwrap();
     assert_eq!(
-        (facts.containers, facts.release.exit_gate.as_str()),
-        (vec!["MSKU1234565".to_owned()], "G1")
+        (
+            facts.containers,
+            facts.exited_containers,
+            facts.release.exit_gate.as_str()
+        ),
+        (
+            vec!["MSKU1234565".to_owned()],
+            vec!["MSKU1234565".to_owned()],
+            "G1"
+        ),
+        "presented without its container, it left in full"
     );
 }
 

@@ -44,6 +44,16 @@ pub async fn register(
 
 /// Files the manifest for `bill` at Yantian with one container.
 pub async fn manifest(channel: &Channel, officer: &str, bill: &str) -> anyhow::Result<()> {
+    manifest_with(channel, officer, bill, &[CONTAINER]).await
+}
+
+/// Files the manifest for `bill` at Yantian with `containers`.
+pub async fn manifest_with(
+    channel: &Channel,
+    officer: &str,
+    bill: &str,
+    containers: &[&str],
+) -> anyhow::Result<()> {
     ManifestServiceClient::new(channel.clone())
         .submit_manifest(authorized(
             pb::SubmitManifestRequest {
@@ -53,11 +63,14 @@ pub async fn manifest(channel: &Channel, officer: &str, bill: &str) -> anyhow::R
                     conveyance: "COSCO SHIPPING ARIES 042E".into(),
                     port_code: PORT.into(),
                     direction: Direction::Import as i32,
-                    containers: vec![pb::ManifestContainer {
-                        container_number: CONTAINER.into(),
-                        seal_number: "SL778812".into(),
-                        gross_weight_kg: "18250.5".into(),
-                    }],
+                    containers: containers
+                        .iter()
+                        .map(|container| pb::ManifestContainer {
+                            container_number: container.to_string(),
+                            seal_number: "SL778812".into(),
+                            gross_weight_kg: "18250.5".into(),
+                        })
+                        .collect(),
                     ..Default::default()
                 }),
             },

@@ -943,6 +943,76 @@ async fn two_gates_racing_on_the_same_container_let_it_out_once() {
     }
 }
 
+/// Two trucks for one declaration of two containers: each takes its container out,
+/// neither can take one twice, and the declaration leaves with the last.
+#[tokio::test]
+async fn a_declaration_leaves_one_truck_at_a_time_with_its_last_container() {
+    const SECOND: &str = "CSQU3054383";
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let (channel, t) = (&app.channel, tokens(&app));
+        story::parties(channel, &t.officer, "BL-FIELD-6")
+            .await
+            .unwrap();
+        story::manifest_with(channel, &t.officer, "BL-FIELD-7", &[CONTAINER, SECOND])
+            .await
+            .unwrap();
+        let mut content = story::declaration("BL-FIELD-7", 1);
+        content.container_numbers = vec![CONTAINER.into(), SECOND.into()];
+        let number = story::submit(channel, &t.broker, "field-7", content)
+            .await
+            .declaration_number;
+        story::reach(channel, &t.officer, &number, DeclarationStage::LaneDecided).await;
+        pay_in_full(channel, &t, &number, "BOC-7").await;
+        story::reach(channel, &t.officer, &number, DeclarationStage::Released).await;
+        let release = || {
+            let mut gates = Gates::new(channel.clone());
+            let request = authorized(
+                field_pb::GetReleaseRequest {
+                    declaration_number: number.clone(),
+                },
+                &t.gate,
+            );
+            async move { gates.get_release(request).await.unwrap().into_inner() }
+        };
+
+        let first = gate(channel, &t.gate, "truck-1", &[CONTAINER], &[&number]).await;
+        assert_eq!(first.verdict(), field_pb::GateVerdict::Pass, "{backend:?}");
+        let after_first = release().await;
+        assert_eq!(
+            (after_first.exited, after_first.exited_container_numbers),
+            (false, vec![CONTAINER.to_owned()]),
+            "one container out, the declaration not yet"
+        );
+        let again = gate(channel, &t.gate, "truck-1-again", &[CONTAINER], &[&number]).await;
+        assert_eq!(
+            (
+                again.verdict(),
+                hold_reasons(&again),
+                again.reasons[0].container_number.as_str()
+            ),
+            (
+                field_pb::GateVerdict::Hold,
+                vec![field_pb::HoldReason::AlreadyExited],
+                CONTAINER
+            )
+        );
+
+        let second = gate(channel, &t.gate, "truck-2", &[SECOND], &[&number]).await;
+        assert_eq!(second.verdict(), field_pb::GateVerdict::Pass);
+        let after_second = release().await;
+        assert!(after_second.exited);
+        assert_eq!(after_second.exit_gate, "YT-truck-2");
+        assert_eq!(after_second.exited_container_numbers.len(), 2);
+        story::reach(channel, &t.officer, &number, DeclarationStage::Exited).await;
+        let nothing_left = gate(channel, &t.gate, "truck-3", &[], &[&number]).await;
+        assert_eq!(
+            hold_reasons(&nothing_left),
+            [field_pb::HoldReason::AlreadyExited]
+        );
+    }
+}
+
 /// Released declarations are drawn for re-review at Shantou, Zhanjiang and Jiangmen;
 /// a finding with extra duty reaches the quality report.
 #[tokio::test]

@@ -2,6 +2,10 @@
 //! electronic release record alone. No release, an open hold, a broken seal, a
 //! container not on the manifest, a second exit, or the integrated mode at a land
 //! port before its opening day: hold.
+//!
+//! Goods leave by the container: a truck takes out the containers it presents, and a
+//! declaration leaves in full with its last container. A declaration presented without
+//! any of its containers (or that has none) leaves in full at once.
 
 use std::collections::HashMap;
 
@@ -16,6 +20,9 @@ pub struct ReleaseFacts {
     pub integrated_mode: bool,
     /// The containers released, as matched against the manifest at acceptance.
     pub containers: Vec<String>,
+    /// Those of them that have left.
+    pub exited_containers: Vec<String>,
+    /// Whether the goods have left in full.
     pub exited: bool,
     pub open_holds: Vec<HoldReason>,
 }
@@ -27,6 +34,33 @@ pub struct Presented<'a> {
     pub port_is_land: bool,
     pub containers: &'a [String],
     pub declarations: &'a [String],
+}
+
+/// What a PASS lets out of one declaration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    pub declaration_number: String,
+    /// Its containers on the vehicle; empty: all it has left.
+    pub containers: Vec<String>,
+}
+
+/// The exits a PASS records: per declaration presented, its containers on the vehicle.
+pub fn exits(presented: &Presented<'_>, releases: &HashMap<String, ReleaseFacts>) -> Vec<Exit> {
+    presented
+        .declarations
+        .iter()
+        .map(|number| Exit {
+            declaration_number: number.clone(),
+            containers: releases.get(number).map_or_else(Vec::new, |release| {
+                presented
+                    .containers
+                    .iter()
+                    .filter(|c| release.containers.contains(c))
+                    .cloned()
+                    .collect()
+            }),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +115,19 @@ pub fn check(
                 "",
                 "the goods have already left the customs area".to_owned(),
             );
+        } else {
+            for container in presented
+                .containers
+                .iter()
+                .filter(|c| release.exited_containers.contains(c))
+            {
+                hold(
+                    HoldReason::AlreadyExited,
+                    number,
+                    container,
+                    "this container has already left the customs area".to_owned(),
+                );
+            }
         }
         let mut open_holds = release.open_holds.clone();
         open_holds.sort_unstable();
@@ -143,6 +190,7 @@ mod tests {
             port_code: "5316".into(),
             integrated_mode: true,
             containers: containers.iter().map(|c| c.to_string()).collect(),
+            exited_containers: Vec::new(),
             exited: false,
             open_holds: Vec::new(),
         }
@@ -201,6 +249,46 @@ mod tests {
         assert_eq!(
             reasons(&releases, "5316", false, &[], &["A"], today),
             [HoldReason::AlreadyExited]
+        );
+    }
+
+    fn at_sea_port<'a>(containers: &'a [String], numbers: &'a [String]) -> Presented<'a> {
+        Presented {
+            port_code: "5316",
+            port_is_land: false,
+            containers,
+            declarations: numbers,
+        }
+    }
+
+    #[test]
+    fn containers_leave_one_truck_at_a_time() {
+        let today = date!(2026 - 11 - 26);
+        let mut releases =
+            HashMap::from([("A".to_owned(), released(&["MSKU1234565", "TGHU7654321"]))]);
+        let (numbers, first) = (["A".to_owned()], ["MSKU1234565".to_owned()]);
+        assert_eq!(
+            exits(&at_sea_port(&first, &numbers), &releases),
+            [Exit {
+                declaration_number: "A".into(),
+                containers: first.to_vec()
+            }]
+        );
+        assert_eq!(
+            exits(&at_sea_port(&[], &numbers), &releases)[0].containers,
+            Vec::<String>::new(),
+            "none presented: all it has left"
+        );
+        releases.get_mut("A").unwrap().exited_containers = first.to_vec();
+        assert_eq!(
+            reasons(&releases, "5316", false, &["MSKU1234565"], &["A"], today),
+            [HoldReason::AlreadyExited],
+            "the first container again"
+        );
+        assert_eq!(
+            reasons(&releases, "5316", false, &["TGHU7654321"], &["A"], today),
+            [],
+            "the second goes"
         );
     }
 

@@ -693,6 +693,7 @@ impl GateServiceApi for FieldService {
             exited: release.exited_at.is_some(),
             exited_at: release.exited_at.map(timestamp),
             exit_gate: release.exit_gate,
+            exited_container_numbers: facts.exited_containers,
         }))
     }
 }

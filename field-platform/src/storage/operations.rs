@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use customs_common::{Error, Result, db::Database, on_pool, on_reader, outbox::Encoded};
 use time::{Date, OffsetDateTime};
 
-use crate::{domain::transport::HoldReason, outbox::Job};
+use crate::{
+    domain::{gate::Exit, transport::HoldReason},
+    outbox::Job,
+};
 
 /// Writes a hand-off in a repository's transaction (see `customs_common::insert_jobs!`).
 const INSERT_JOB: &str = "INSERT INTO field_outbox (kind, job_key, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)";
@@ -111,6 +114,8 @@ pub struct ReleaseRecord {
 pub struct GateFacts {
     pub release: ReleaseRecord,
     pub containers: Vec<String>,
+    /// Those of its containers that have left.
+    pub exited_containers: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -498,11 +503,12 @@ impl OperationsRepository {
             Option<OffsetDateTime>,
             String,
             Option<String>,
+            Option<bool>,
         );
         let rows: Vec<Row> = on_reader!(&self.database, pool => {
             let mut query = sqlx::QueryBuilder::new(
                 "SELECT r.declaration_number, r.port_code, r.integrated_mode, r.released_at, r.exited_at, r.exit_gate,
-                     c.container_number
+                     c.container_number, c.exited_at IS NOT NULL
                  FROM releases r LEFT JOIN release_containers c ON c.declaration_number = r.declaration_number
                  WHERE r.declaration_number IN (",
             );
@@ -514,8 +520,16 @@ impl OperationsRepository {
             query.build_query_as().fetch_all(pool).await?
         });
         let mut facts: HashMap<String, GateFacts> = HashMap::with_capacity(numbers.len());
-        for (number, port_code, integrated_mode, released_at, exited_at, exit_gate, container) in
-            rows
+        for (
+            number,
+            port_code,
+            integrated_mode,
+            released_at,
+            exited_at,
+            exit_gate,
+            container,
+            container_exited,
+        ) in rows
         {
             let fact = facts.entry(number.clone()).or_insert_with(|| GateFacts {
                 release: ReleaseRecord {
@@ -527,8 +541,14 @@ impl OperationsRepository {
                     exit_gate,
                 },
                 containers: Vec::new(),
+                exited_containers: Vec::new(),
             });
-            fact.containers.extend(container);
+            if let Some(container) = container {
+                if container_exited == Some(true) {
+                    fact.exited_containers.push(container.clone());
+                }
+                fact.containers.push(container);
+            }
         }
         Ok(facts)
     }
@@ -563,35 +583,84 @@ impl OperationsRepository {
         }))
     }
 
-    /// Records a gate's decision. For a PASS, records the exit of every declaration in
-    /// the same transaction, and only if none has exited meanwhile (two gates racing:
-    /// one wins, the other's transaction changes nothing and it gets `false`).
-    /// Returns the decision stored for the request id (the first, on a retry: then
-    /// nothing of this attempt is kept) and whether the exit was recorded.
+    /// Records a gate's decision. For a PASS, records `exits` in the same transaction,
+    /// and only if none of those goods has left meanwhile (two gates racing: one wins,
+    /// the other's transaction changes nothing and it gets `false`): each container
+    /// presented, or all a declaration has left when none is, and the declaration
+    /// itself once none of its containers remains, queuing its report from `reports`
+    /// (the `EXITED` report of each declaration presented, by key). Returns the
+    /// decision stored for the request id (the first, on a retry: then nothing of this
+    /// attempt is kept) and whether the exit was recorded.
     pub async fn record_gate(
         &self,
         request_id: &str,
         gate_id: &str,
         decision: &str,
-        exits: Option<&[String]>,
-        jobs: &[Job],
+        exits: Option<&[Exit]>,
+        reports: &[Job],
     ) -> Result<(String, bool)> {
-        let jobs = Encoded::all(jobs)?;
+        let reports = Encoded::all(reports)?;
         let now = OffsetDateTime::now_utc();
         let exited = on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let mut exited = true;
-            if let Some(numbers) = exits {
-                let mut query = sqlx::QueryBuilder::new("UPDATE releases SET exited_at = ");
-                query.push_bind(now).push(", exit_gate = ").push_bind(gate_id);
-                query.push(" WHERE exited_at IS NULL AND declaration_number IN (");
-                let mut list = query.separated(", ");
-                for number in numbers {
-                    list.push_bind(number.as_str());
+            let mut left: Vec<String> = Vec::new();
+            if let Some(exits) = exits {
+                // The containers on the vehicle: each leaves once.
+                let named: Vec<(&str, &str)> = exits
+                    .iter()
+                    .flat_map(|exit| {
+                        exit.containers
+                            .iter()
+                            .map(|c| (exit.declaration_number.as_str(), c.as_str()))
+                    })
+                    .collect();
+                if !named.is_empty() {
+                    let mut query = sqlx::QueryBuilder::new("UPDATE release_containers SET exited_at = ");
+                    query.push_bind(now).push(", exit_gate = ").push_bind(gate_id);
+                    query.push(" WHERE exited_at IS NULL AND (declaration_number, container_number) IN (VALUES ");
+                    for (i, (number, container)) in named.iter().enumerate() {
+                        query.push(if i == 0 { "(" } else { ", (" });
+                        query.push_bind(*number).push(", ").push_bind(*container).push(")");
+                    }
+                    query.push(")");
+                    let updated = query.build().execute(&mut *tx).await?.rows_affected();
+                    exited = updated == named.len() as u64;
                 }
-                query.push(")");
-                let updated = query.build().execute(&mut *tx).await?.rows_affected();
-                exited = updated == numbers.len() as u64;
+                // Declarations presented without their containers: all they have left.
+                let whole: Vec<&str> = exits
+                    .iter()
+                    .filter(|exit| exit.containers.is_empty())
+                    .map(|exit| exit.declaration_number.as_str())
+                    .collect();
+                if exited && !whole.is_empty() {
+                    let mut query = sqlx::QueryBuilder::new("UPDATE release_containers SET exited_at = ");
+                    query.push_bind(now).push(", exit_gate = ").push_bind(gate_id);
+                    query.push(" WHERE exited_at IS NULL AND declaration_number IN (");
+                    let mut list = query.separated(", ");
+                    for number in &whole {
+                        list.push_bind(*number);
+                    }
+                    query.push(")");
+                    query.build().execute(&mut *tx).await?;
+                }
+                if exited {
+                    // A declaration leaves with its last container.
+                    let mut query = sqlx::QueryBuilder::new("UPDATE releases SET exited_at = ");
+                    query.push_bind(now).push(", exit_gate = ").push_bind(gate_id);
+                    query.push(
+                        " WHERE exited_at IS NULL AND NOT EXISTS (SELECT 1 FROM release_containers c
+                             WHERE c.declaration_number = releases.declaration_number AND c.exited_at IS NULL)
+                           AND declaration_number IN (",
+                    );
+                    let mut list = query.separated(", ");
+                    for exit in exits {
+                        list.push_bind(exit.declaration_number.as_str());
+                    }
+                    query.push(") RETURNING declaration_number");
+                    left = query.build_query_scalar().fetch_all(&mut *tx).await?;
+                    exited = whole.iter().all(|number| left.iter().any(|l| l == number));
+                }
             }
             if exited {
                 let inserted = sqlx::query(
@@ -606,7 +675,8 @@ impl OperationsRepository {
                 .await?
                 .rows_affected();
                 if inserted == 1 {
-                    insert_jobs!(tx, &jobs);
+                    let jobs = reports.iter().filter(|job| left.contains(&job.key));
+                    insert_jobs!(tx, jobs);
                     tx.commit().await?;
                     return Ok((decision.to_owned(), exited));
                 } else {
