@@ -22,8 +22,9 @@
 //! order they were written: only the oldest pending job of a key can be claimed, so a
 //! later hand-off never overtakes an earlier one that is waiting out a back-off (a
 //! declaration's review concluded before the receiver heard it went to review; a
-//! holder's restriction lifted before it heard of the restriction). Rows written before
-//! the column existed have no key and are not ordered.
+//! holder's restriction lifted before it heard of the restriction). The migration that
+//! added the column gave the jobs then pending their keys; a row without one is not
+//! held back by any other.
 
 use std::{future::Future, marker::PhantomData, sync::Arc, time::Duration};
 
