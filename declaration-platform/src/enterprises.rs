@@ -1,6 +1,8 @@
 //! Enterprises and brokers: registered once, known to all seven houses.
 
-use customs_common::{Error, Result, day::today};
+use std::time::Duration;
+
+use customs_common::{Error, Result, background::Background, day::today};
 use time::Date;
 
 use crate::{
@@ -8,6 +10,10 @@ use crate::{
     outbox::{Job, Outbox},
     storage::enterprises::{EnterpriseFilter, EnterpriseRecord, EnterpriseRepository},
 };
+
+/// How often credit-class changes dated in the future are looked for: a change takes
+/// effect within this of midnight (Beijing) on its day.
+const CREDIT_CLASS_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct Enterprises {
@@ -67,8 +73,9 @@ impl Enterprises {
         self.repository.list(filter).await
     }
 
-    /// Changes the credit class from `effective_from`; becoming or ceasing to be
-    /// DISCREDITED is handed to the field platform (summary tax payment eligibility).
+    /// Changes the credit class from `effective_from` (today's Beijing date or later
+    /// takes effect on that day); becoming or ceasing to be DISCREDITED is handed to the
+    /// field platform (summary tax payment eligibility) when it takes effect.
     pub async fn change_credit_class(
         &self,
         code: &str,
@@ -76,27 +83,42 @@ impl Enterprises {
         effective_from: Date,
         reason: &str,
     ) -> Result<EnterpriseRecord> {
-        let before = self.get(code).await?;
-        if !self
+        let today = today();
+        let Some(changed) = self
             .repository
-            .change_credit_class(code, class, effective_from, reason)
+            .change_credit_class(code, class, effective_from, reason, today)
             .await?
-        {
+        else {
             return Err(unknown(code));
+        };
+        tracing::info!(enterprise = code, to = class.as_str(), %effective_from, reason, in_force_now = effective_from <= today, "credit class change recorded");
+        if changed {
+            self.outbox.wake();
         }
-        let after = self.get(code).await?;
-        tracing::info!(enterprise = code, from = before.credit_class.as_str(), to = class.as_str(), %effective_from, reason, "credit class changed");
-        let was = before.credit_class == CreditClass::Discredited;
-        let is = after.credit_class == CreditClass::Discredited;
-        if was != is && effective_from <= today() {
-            self.outbox
-                .enqueue(&Job::HolderRestriction {
-                    holder: code.to_owned(),
-                    discredited: is,
-                })
-                .await?;
-        }
-        Ok(after)
+        self.get(code).await
+    }
+
+    /// Applies, every minute, the credit-class changes that came into force since they
+    /// were recorded (dated in the future then).
+    pub fn spawn_credit_class_watch(&self, background: &Background) {
+        let enterprises = self.clone();
+        let stop = background.clone();
+        background.spawn(async move {
+            while !stop.is_stopping() {
+                match enterprises
+                    .repository
+                    .apply_due_credit_classes(today())
+                    .await
+                {
+                    Ok(changed) if !changed.is_empty() => enterprises.outbox.wake(),
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::error!(%error, "cannot apply credit-class changes now in force")
+                    }
+                }
+                stop.pause(CREDIT_CLASS_CHECK_EVERY).await;
+            }
+        });
     }
 
     pub async fn set_suspended(

@@ -112,6 +112,7 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         storage::enterprises::EnterpriseRepository::new(database.clone()),
         outbox.clone(),
     );
+    enterprises.spawn_credit_class_watch(&context.background);
     let declarations = declarations::Declarations::new(
         storage::declarations::DeclarationRepository::new(database.clone()),
         outbox.clone(),

@@ -1,9 +1,57 @@
 //! Enterprises, brokers and their credit-class history.
 
-use customs_common::{Error, Result, db::Database, on_pool, on_reader};
+use customs_common::{Error, Result, db::Database, on_pool, on_reader, outbox::Encoded};
 use time::{Date, OffsetDateTime};
 
-use crate::domain::enterprise::{CreditClass, EnterpriseKind, NewEnterprise};
+use crate::{
+    domain::enterprise::{CreditClass, EnterpriseKind, NewEnterprise},
+    outbox::{ENQUEUE, Job},
+};
+
+/// Brings an enterprise's class to the one in force on `$today` inside the open
+/// transaction `$tx` (either backend), once its due changes are marked applied: the
+/// latest change effective by then (by effective date, then by when it was recorded).
+/// Becoming or ceasing to be DISCREDITED is handed to the field platform (summary tax
+/// payment eligibility) in the same transaction. Evaluates to whether the class changed.
+macro_rules! settle_credit_class {
+    ($tx:expr, $code:expr, $today:expr, $now:expr) => {{
+        let (code, today, now): (&str, Date, OffsetDateTime) = ($code, $today, $now);
+        let in_force: Option<String> = sqlx::query_scalar(
+            "SELECT credit_class FROM credit_class_history WHERE code = $1 AND effective_from <= $2
+             ORDER BY effective_from DESC, recorded_at DESC LIMIT 1",
+        )
+        .bind(code)
+        .bind(today)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        let before: Option<String> =
+            sqlx::query_scalar("SELECT credit_class FROM enterprises WHERE code = $1")
+                .bind(code)
+                .fetch_optional(&mut *$tx)
+                .await?;
+        match (before, in_force) {
+            (Some(before), Some(in_force)) if before != in_force => {
+                sqlx::query("UPDATE enterprises SET credit_class = $1, updated_at = $2 WHERE code = $3")
+                    .bind(&in_force)
+                    .bind(now)
+                    .bind(code)
+                    .execute(&mut *$tx)
+                    .await?;
+                let discredited = CreditClass::Discredited.as_str();
+                if (before == discredited) != (in_force == discredited) {
+                    let jobs = [Encoded::of(&Job::HolderRestriction {
+                        holder: code.to_owned(),
+                        discredited: in_force == discredited,
+                    })?];
+                    customs_common::insert_jobs!($tx, ENQUEUE, &jobs, now);
+                }
+                tracing::info!(enterprise = code, from = %before, to = %in_force, %today, "credit class in force");
+                true
+            }
+            _ => false,
+        }
+    }};
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnterpriseRecord {
@@ -104,8 +152,8 @@ impl EnterpriseRepository {
                 == 1;
             if inserted {
                 sqlx::query(
-                    "INSERT INTO credit_class_history (code, credit_class, effective_from, reason, recorded_at)
-                     VALUES ($1, $2, $3, 'registration', $4)",
+                    "INSERT INTO credit_class_history (code, credit_class, effective_from, reason, recorded_at, applied_at)
+                     VALUES ($1, $2, $3, 'registration', $4, $4)",
                 )
                 .bind(&enterprise.code)
                 .bind(enterprise.credit_class.as_str())
@@ -160,56 +208,76 @@ impl EnterpriseRepository {
         rows.into_iter().map(EnterpriseRecord::try_from).collect()
     }
 
-    /// Records a credit-class change effective from `effective_from`; the class in force
-    /// today is the enterprise's current class.
+    /// Records a credit-class change effective from `effective_from`. One due by
+    /// `today` applies at once; a later one on its day (`apply_due_credit_classes`).
+    /// Returns whether the enterprise is registered and whether its class changed now.
     pub async fn change_credit_class(
         &self,
         code: &str,
         class: CreditClass,
         effective_from: Date,
         reason: &str,
-    ) -> Result<bool> {
+        today: Date,
+    ) -> Result<Option<bool>> {
         let now = OffsetDateTime::now_utc();
-        let updated = on_pool!(&self.database, pool => {
+        Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
-            let exists = sqlx::query("INSERT INTO credit_class_history (code, credit_class, effective_from, reason, recorded_at)
-                     SELECT code, $2, $3, $4, $5 FROM enterprises WHERE code = $1")
+            let exists = sqlx::query("INSERT INTO credit_class_history (code, credit_class, effective_from, reason, recorded_at, applied_at)
+                     SELECT code, $2, $3, $4, $5, $6 FROM enterprises WHERE code = $1")
                 .bind(code)
                 .bind(class.as_str())
                 .bind(effective_from)
                 .bind(reason)
                 .bind(now)
+                .bind((effective_from <= today).then_some(now))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
                 == 1;
-            if exists && effective_from <= now.date() {
-                sqlx::query("UPDATE enterprises SET credit_class = $1, updated_at = $2 WHERE code = $3")
-                    .bind(class.as_str())
-                    .bind(now)
-                    .bind(code)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let changed = exists && settle_credit_class!(tx, code, today, now);
             tx.commit().await?;
-            exists
-        });
-        Ok(updated)
+            exists.then_some(changed)
+        }))
     }
 
-    /// The class in force on `day`, from the effective-dated history.
-    pub async fn credit_class_on(&self, code: &str, day: Date) -> Result<Option<CreditClass>> {
-        let class: Option<String> = on_reader!(&self.database, pool => {
+    /// Applies the credit-class changes that have come into force by `today` and were
+    /// not applied yet (dated in the future when recorded); each enterprise's in its
+    /// own transaction, once even with several replicas. Returns the enterprises whose
+    /// class changed.
+    pub async fn apply_due_credit_classes(&self, today: Date) -> Result<Vec<String>> {
+        let codes: Vec<String> = on_reader!(&self.database, pool => {
             sqlx::query_scalar(
-                "SELECT credit_class FROM credit_class_history WHERE code = $1 AND effective_from <= $2
-                 ORDER BY effective_from DESC, recorded_at DESC LIMIT 1",
+                "SELECT DISTINCT code FROM credit_class_history WHERE applied_at IS NULL AND effective_from <= $1 ORDER BY code",
             )
-            .bind(code)
-            .bind(day)
-            .fetch_optional(pool)
+            .bind(today)
+            .fetch_all(pool)
             .await?
         });
-        Ok(class.as_deref().and_then(CreditClass::parse))
+        let mut changed = Vec::new();
+        for code in codes {
+            let now = OffsetDateTime::now_utc();
+            let moved = on_pool!(&self.database, pool => {
+                let mut tx = pool.begin().await?;
+                // Marking them is the claim: another replica's transaction finds none.
+                let due = sqlx::query(
+                    "UPDATE credit_class_history SET applied_at = $1
+                     WHERE code = $2 AND applied_at IS NULL AND effective_from <= $3",
+                )
+                .bind(now)
+                .bind(&code)
+                .bind(today)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let moved = due > 0 && settle_credit_class!(tx, &code, today, now);
+                tx.commit().await?;
+                moved
+            });
+            if moved {
+                changed.push(code);
+            }
+        }
+        Ok(changed)
     }
 
     pub async fn set_suspended(&self, code: &str, suspended: bool, reason: &str) -> Result<bool> {
