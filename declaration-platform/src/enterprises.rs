@@ -7,7 +7,7 @@ use time::Date;
 
 use crate::{
     domain::enterprise::{CreditClass, NewEnterprise},
-    outbox::{Job, Outbox},
+    outbox::Outbox,
     storage::enterprises::{EnterpriseFilter, EnterpriseRecord, EnterpriseRepository},
 };
 
@@ -45,12 +45,7 @@ impl Enterprises {
                 if created {
                     tracing::info!(enterprise = %record.code, kind = record.kind.as_str(), house = %record.home_house, "enterprise registered");
                     if discredited {
-                        self.outbox
-                            .enqueue(&Job::HolderRestriction {
-                                holder: code,
-                                discredited: true,
-                            })
-                            .await?;
+                        self.outbox.wake();
                     }
                 }
                 Ok(record)

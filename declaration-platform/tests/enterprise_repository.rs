@@ -132,7 +132,35 @@ async fn a_change_dated_tomorrow_takes_effect_tomorrow_once(
     );
 }
 
+async fn registering_a_discredited_enterprise_bars_it_once(
+    (repository, outbox): (EnterpriseRepository, Outbox),
+) {
+    let discredited = NewEnterprise {
+        code: "4403960002".into(),
+        name: "Shenzhen Lianhe Import Co.".into(),
+        kind: EnterpriseKind::Trader,
+        credit_class: CreditClass::Discredited,
+        home_house: "5300".into(),
+    };
+    for _ in 0..2 {
+        repository
+            .insert("register-2", &discredited)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(
+        handed_off(&outbox).await,
+        [Job::HolderRestriction {
+            holder: "4403960002".into(),
+            discredited: true,
+        }],
+        "written with the registration, once"
+    );
+}
+
 customs_common::database_suite!(
     setup;
     a_change_dated_tomorrow_takes_effect_tomorrow_once,
+    registering_a_discredited_enterprise_bars_it_once,
 );

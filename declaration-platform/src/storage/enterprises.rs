@@ -124,15 +124,25 @@ impl EnterpriseRepository {
         Self { database }
     }
 
-    /// Registers once per request id and once per code. Returns the enterprise this
-    /// request registered (now, or the first time) and whether it was created now;
-    /// `None` when the code was already registered by another request.
+    /// Registers once per request id and once per code; a DISCREDITED enterprise is
+    /// handed to the field platform (barred from summary tax payment) in the same
+    /// transaction. Returns the enterprise this request registered (now, or the first
+    /// time) and whether it was created now; `None` when the code was already
+    /// registered by another request.
     pub async fn insert(
         &self,
         request_id: &str,
         enterprise: &NewEnterprise,
     ) -> Result<Option<(EnterpriseRecord, bool)>> {
         let now = OffsetDateTime::now_utc();
+        let jobs = if enterprise.credit_class == CreditClass::Discredited {
+            vec![Encoded::of(&Job::HolderRestriction {
+                holder: enterprise.code.clone(),
+                discredited: true,
+            })?]
+        } else {
+            Vec::new()
+        };
         let inserted = on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let inserted = sqlx::query(
@@ -161,6 +171,7 @@ impl EnterpriseRepository {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                customs_common::insert_jobs!(tx, ENQUEUE, &jobs, now);
             }
             tx.commit().await?;
             inserted
