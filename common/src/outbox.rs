@@ -188,9 +188,11 @@ impl<J: OutboxJob> Outbox<J> {
     /// due jobs in id order, those with no earlier pending job of their key. A job
     /// held back so (its key's earlier job is waiting out a back-off, or is being
     /// delivered by another replica) keeps its place, so it is claimed right after the
-    /// earlier one is done. Were a whole batch's worth of them held back, the jobs
-    /// behind them would wait as long as the earlier ones; in exchange a claim looks up
-    /// the keys of at most `limit` jobs, however long the backlog (an outage's) grows.
+    /// earlier one is done. A claim looks up the keys of at most `limit` jobs, however
+    /// long the backlog (an outage's) grows; as a job that fails takes its key's later
+    /// jobs' next attempt along (`retry_later`), held-back jobs seldom fill a batch.
+    /// Were a batch's worth of them written while earlier ones wait, the jobs behind them
+    /// would wait as long.
     pub async fn claim(&self, limit: i64) -> Result<Vec<Claimed<J>>> {
         let now = now_millis();
         // SQLite has one writer at a time: the UPDATE itself is the lock.
@@ -270,6 +272,15 @@ impl<J: OutboxJob> Outbox<J> {
             "UPDATE {} SET next_attempt_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3",
             self.table
         ));
+        // The key's later jobs wait as long: due meanwhile, they would only be held back
+        // at every claim, and enough of them would fill a claim's batch while other
+        // keys' jobs (another receiver's, perhaps up) waited behind.
+        let later = sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET next_attempt_at = $1
+             WHERE job_key = (SELECT job_key FROM {table} WHERE id = $2)
+               AND done_at IS NULL AND id > $2 AND next_attempt_at < $1",
+            table = self.table
+        ));
         on_pool!(&self.database, pool => {
             sqlx::query(sql)
                 .bind(next)
@@ -277,6 +288,7 @@ impl<J: OutboxJob> Outbox<J> {
                 .bind(id)
                 .execute(pool)
                 .await?;
+            sqlx::query(later).bind(next).bind(id).execute(pool).await?;
         });
         tracing::warn!(
             table = self.table,
@@ -537,6 +549,26 @@ mod tests {
         assert_eq!(claimed(&outbox.claim(64).await.unwrap()), [("k", 2)]);
     }
 
+    /// While a job waits out its back-off, its key's later jobs wait as long, so a batch
+    /// is not filled with jobs that would only be held back: here a batch of two.
+    async fn a_key_s_later_jobs_wait_out_its_back_off_with_it(outbox: Outbox<Ping>) {
+        for n in 1..=3 {
+            outbox.enqueue(&ping("k", n)).await.unwrap();
+        }
+        let first = outbox.claim(2).await.unwrap();
+        assert_eq!(claimed(&first), [("k", 1)]);
+        outbox
+            .retry_later(first[0].id, 1, "receiver down", Duration::from_secs(60))
+            .await
+            .unwrap();
+        outbox.enqueue(&ping("other", 1)).await.unwrap();
+        assert_eq!(
+            claimed(&outbox.claim(2).await.unwrap()),
+            [("other", 1)],
+            "k 2 and k 3 do not take the batch's places"
+        );
+    }
+
     /// A relay whose receiver refuses the first delivery of k 1: k 2, written while
     /// k 1 waits, is still delivered after it.
     async fn the_relay_never_lets_a_later_job_overtake_one_in_back_off(outbox: Outbox<Ping>) {
@@ -566,6 +598,7 @@ mod tests {
     crate::database_suite!(
         pings;
         jobs_of_one_key_are_claimed_one_after_the_other_in_order,
+        a_key_s_later_jobs_wait_out_its_back_off_with_it,
         the_relay_never_lets_a_later_job_overtake_one_in_back_off,
     );
 
