@@ -1003,7 +1003,11 @@ async fn a_declaration_leaves_one_truck_at_a_time_with_its_last_container() {
         let after_second = release().await;
         assert!(after_second.exited);
         assert_eq!(after_second.exit_gate, "YT-truck-2");
-        assert_eq!(after_second.exited_container_numbers.len(), 2);
+        assert_eq!(
+            after_second.exited_container_numbers,
+            [SECOND, CONTAINER],
+            "in container-number order"
+        );
         story::reach(channel, &t.officer, &number, DeclarationStage::Exited).await;
         let nothing_left = gate(channel, &t.gate, "truck-3", &[], &[&number]).await;
         assert_eq!(

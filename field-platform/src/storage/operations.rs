@@ -516,7 +516,7 @@ impl OperationsRepository {
             for number in numbers {
                 list.push_bind(number.as_str());
             }
-            query.push(")");
+            query.push(") ORDER BY r.declaration_number, c.container_number");
             query.build_query_as().fetch_all(pool).await?
         });
         let mut facts: HashMap<String, GateFacts> = HashMap::with_capacity(numbers.len());
