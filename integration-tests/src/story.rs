@@ -3,11 +3,14 @@
 //! logic check.
 
 use customs_proto::{
-    common::{ClearanceMode, CreditClass, DeclarationContent, DeclarationItem, Direction, Money},
+    common::{
+        ClearanceMode, CreditClass, DeclarationContent, DeclarationItem, Direction, Lane, Money,
+    },
     declaration::{
         self as pb, enterprise_service_client::EnterpriseServiceClient,
         manifest_service_client::ManifestServiceClient,
     },
+    risk::{self as risk_pb, control_instruction_service_client::ControlInstructionServiceClient},
 };
 use tonic::transport::Channel;
 
@@ -156,6 +159,48 @@ pub fn declaration(bill: &str, items: usize) -> DeclarationContent {
         guarantee_reference: String::new(),
         trading_country: "JP".into(),
     }
+}
+
+/// Issues a control instruction on an HS prefix that sends its declarations to `lane`.
+pub async fn instruct(
+    channel: &Channel,
+    officer: &str,
+    request_id: &str,
+    prefix: &str,
+    lane: Lane,
+) {
+    ControlInstructionServiceClient::new(channel.clone())
+        .create_control_instruction(authorized(
+            risk_pb::CreateControlInstructionRequest {
+                request_id: request_id.into(),
+                instruction: Some(risk_pb::ControlInstruction {
+                    conditions: Some(risk_pb::InstructionConditions {
+                        hs_prefixes: vec![prefix.into()],
+                        ..Default::default()
+                    }),
+                    lane: lane as i32,
+                    reason: format!("{request_id} campaign"),
+                    ..Default::default()
+                }),
+            },
+            officer,
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("issuing {request_id}: {status:?}"));
+}
+
+/// The declaration's public status, as the hotline (`token`) reads it.
+pub async fn status(channel: &Channel, token: &str, number: &str) -> pb::DeclarationStatus {
+    pb::declaration_service_client::DeclarationServiceClient::new(channel.clone())
+        .get_status(authorized(
+            pb::GetStatusRequest {
+                declaration_number: number.into(),
+            },
+            token,
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("status of {number}: {status:?}"))
+        .into_inner()
 }
 
 /// Submits a declaration as `token` (the gateway, for a broker or an enterprise).

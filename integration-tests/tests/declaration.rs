@@ -48,16 +48,7 @@ async fn submit(
 /// Polls the hotline's view until the declaration leaves SUBMITTED.
 async fn settled(channel: &Channel, token: &str, number: &str) -> pb::DeclarationStatus {
     for _ in 0..200 {
-        let status = Declarations::new(channel.clone())
-            .get_status(authorized(
-                pb::GetStatusRequest {
-                    declaration_number: number.into(),
-                },
-                token,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let status = story::status(channel, token, number).await;
         if status.stage() != DeclarationStage::Submitted
             && status.stage() != DeclarationStage::Accepted
         {
@@ -508,16 +499,7 @@ async fn submissions_are_committed_while_the_risk_platform_is_down_and_screened_
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let hotline = app.token(Role::Hotline, "5300", None);
-    let waiting = Declarations::new(app.channel.clone())
-        .get_status(authorized(
-            pb::GetStatusRequest {
-                declaration_number: declared.declaration_number.clone(),
-            },
-            &hotline,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let waiting = story::status(&app.channel, &hotline, &declared.declaration_number).await;
     assert_eq!(waiting.stage(), DeclarationStage::Submitted);
 
     // The risk platform comes up at its address, reading the others at the first process.

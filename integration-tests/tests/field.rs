@@ -7,10 +7,7 @@ use std::time::Duration;
 use customs_common::auth::Role;
 use customs_proto::{
     common::{CreditClass, Date, DeclarationStage, Lane, Money},
-    declaration::{
-        self as pb, declaration_service_client::DeclarationServiceClient as Declarations,
-        enterprise_service_client::EnterpriseServiceClient,
-    },
+    declaration::{self as pb, enterprise_service_client::EnterpriseServiceClient},
     field::{
         self as field_pb, gate_service_client::GateServiceClient as Gates,
         guarantee_service_client::GuaranteeServiceClient as Guarantees,
@@ -22,7 +19,6 @@ use customs_proto::{
         self as review_pb, post_review_service_client::PostReviewServiceClient as PostReview,
         review_service_client::ReviewServiceClient as Reviews,
     },
-    risk::{self as risk_pb, control_instruction_service_client::ControlInstructionServiceClient},
 };
 use integration_tests::{
     BACKENDS, Backend, TestApp, authorized,
@@ -59,27 +55,6 @@ fn tokens(app: &TestApp) -> Tokens {
         reviewer: app.token(Role::Reviewer, "5300", None),
         gate: app.token(Role::Gate, "5316", None),
     }
-}
-
-async fn instruct(channel: &Channel, officer: &str, request_id: &str, prefix: &str, lane: Lane) {
-    ControlInstructionServiceClient::new(channel.clone())
-        .create_control_instruction(authorized(
-            risk_pb::CreateControlInstructionRequest {
-                request_id: request_id.into(),
-                instruction: Some(risk_pb::ControlInstruction {
-                    conditions: Some(risk_pb::InstructionConditions {
-                        hs_prefixes: vec![prefix.into()],
-                        ..Default::default()
-                    }),
-                    lane: lane as i32,
-                    reason: format!("{request_id} campaign"),
-                    ..Default::default()
-                }),
-            },
-            officer,
-        ))
-        .await
-        .unwrap();
 }
 
 async fn assess(
@@ -350,16 +325,7 @@ async fn a_green_declaration_is_taxed_paid_released_and_passes_the_gate_once() {
         assert_eq!(hold_reasons(&second), [field_pb::HoldReason::AlreadyExited]);
         story::reach(channel, &t.officer, &number, DeclarationStage::Exited).await;
         let hotline = app.token(Role::Hotline, "5300", None);
-        let status = Declarations::new(channel.clone())
-            .get_status(authorized(
-                pb::GetStatusRequest {
-                    declaration_number: number.clone(),
-                },
-                &hotline,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let status = story::status(channel, &hotline, &number).await;
         let stages: Vec<_> = status.timeline.iter().map(|e| e.stage()).collect();
         assert!(
             stages.ends_with(&[
@@ -524,7 +490,7 @@ async fn a_red_declaration_is_inspected_inland_under_its_credit_class_policy_and
         story::parties(channel, &t.officer, "BL-FIELD-3")
             .await
             .unwrap();
-        instruct(channel, &t.officer, "beef-red", "0202", Lane::Red).await;
+        story::instruct(channel, &t.officer, "beef-red", "0202", Lane::Red).await;
         let number = story::submit(
             channel,
             &t.broker,
@@ -782,7 +748,7 @@ async fn an_inspection_discrepancy_goes_back_to_review() {
     story::parties(channel, &t.officer, "BL-FIELD-4")
         .await
         .unwrap();
-    instruct(
+    story::instruct(
         channel,
         &t.officer,
         "computers-yellow",

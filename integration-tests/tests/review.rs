@@ -14,7 +14,6 @@ use customs_proto::{
         review_service_client::ReviewServiceClient as Reviews,
         routing_service_client::RoutingServiceClient as Routing,
     },
-    risk::{self as risk_pb, control_instruction_service_client::ControlInstructionServiceClient},
 };
 use integration_tests::{BACKENDS, Backend, TestApp, authorized, story};
 use time::OffsetDateTime;
@@ -638,24 +637,7 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
         story::parties(channel, &officer, "BL-REVIEW-1")
             .await
             .unwrap();
-        ControlInstructionServiceClient::new(channel.clone())
-            .create_control_instruction(authorized(
-                risk_pb::CreateControlInstructionRequest {
-                    request_id: "computers-yellow".into(),
-                    instruction: Some(risk_pb::ControlInstruction {
-                        conditions: Some(risk_pb::InstructionConditions {
-                            hs_prefixes: vec!["8471".into()],
-                            ..Default::default()
-                        }),
-                        lane: Lane::Yellow as i32,
-                        reason: "valuation campaign".into(),
-                        ..Default::default()
-                    }),
-                },
-                &officer,
-            ))
-            .await
-            .unwrap();
+        story::instruct(channel, &officer, "computers-yellow", "8471", Lane::Yellow).await;
         let mut declarations = Declarations::new(channel.clone());
         let submit = |request_id: &str| {
             let mut declarations = declarations.clone();
@@ -884,24 +866,7 @@ async fn a_declaration_transferred_to_another_sub_centre_is_handled_there() {
         story::parties(channel, &officer, "BL-TRANSFER-1")
             .await
             .unwrap();
-        ControlInstructionServiceClient::new(channel.clone())
-            .create_control_instruction(authorized(
-                risk_pb::CreateControlInstructionRequest {
-                    request_id: "computers-yellow".into(),
-                    instruction: Some(risk_pb::ControlInstruction {
-                        conditions: Some(risk_pb::InstructionConditions {
-                            hs_prefixes: vec!["8471".into()],
-                            ..Default::default()
-                        }),
-                        lane: Lane::Yellow as i32,
-                        reason: "valuation campaign".into(),
-                        ..Default::default()
-                    }),
-                },
-                &officer,
-            ))
-            .await
-            .unwrap();
+        story::instruct(channel, &officer, "computers-yellow", "8471", Lane::Yellow).await;
         let number = story::submit(
             channel,
             &broker,
@@ -961,16 +926,7 @@ async fn a_declaration_transferred_to_another_sub_centre_is_handled_there() {
         );
 
         // The hotline is told Guangzhou handles it now.
-        let status = Declarations::new(channel.clone())
-            .get_status(authorized(
-                pb::GetStatusRequest {
-                    declaration_number: number.clone(),
-                },
-                &hotline,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let status = story::status(channel, &hotline, &number).await;
         assert_eq!(
             (
                 status.handling_house.as_str(),
