@@ -49,7 +49,18 @@ impl WorkingCalendar {
                 return Err(format!("the year {year} is given twice"));
             }
         }
-        Ok(Self { years: calendar })
+        let calendar = Self { years: calendar };
+        // A payment falls due on a month's 5th working day: every month has one.
+        for &year in calendar.years.keys() {
+            let mut month = Month::January;
+            for _ in 0..12 {
+                if calendar.nth_working_day(year, month, 5).is_none() {
+                    return Err(format!("{month} {year} has fewer than five working days"));
+                }
+                month = month.next();
+            }
+        }
+        Ok(calendar)
     }
 
     /// From the configuration's `[[field.calendar]]` years.
@@ -150,5 +161,9 @@ mod tests {
         assert!(refused(year(&[date!(2026 - 10 - 10)], &[date!(2026 - 10 - 10)])).contains("both"));
         let twice = WorkingCalendar::new([(2026, year(&[], &[])), (2026, year(&[], &[]))]);
         assert!(twice.unwrap_err().contains("twice"));
+        let february: Vec<Date> = (1..=28)
+            .map(|d| Date::from_calendar_date(2026, Month::February, d).unwrap())
+            .collect();
+        assert!(refused(year(&february, &[])).contains("February 2026 has fewer than five"));
     }
 }

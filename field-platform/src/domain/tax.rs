@@ -177,7 +177,7 @@ pub fn summary_due_date(assessed: Date, calendar: &WorkingCalendar) -> Date {
     };
     calendar
         .nth_working_day(year, month, 5)
-        .expect("every month has five working days")
+        .expect("a calendar is refused unless every month has five working days")
 }
 
 #[cfg(test)]
