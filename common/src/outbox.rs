@@ -49,8 +49,8 @@ pub trait OutboxJob: Serialize + DeserializeOwned + Send + Sync + 'static {
     }
 }
 
-/// A job as it is written: kind, key and JSON payload, the values that the
-/// `enqueue_sql` statement (and `insert_jobs!`) bind beside the two times.
+/// A job as it is written: kind, key and JSON payload, the values that `insert_jobs!`
+/// binds beside the two times.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoded {
     pub kind: &'static str,
@@ -152,24 +152,19 @@ impl<J: OutboxJob> Outbox<J> {
         }
     }
 
-    /// The statement that enqueues a job inside a repository's own transaction; bind
-    /// kind, key, payload, created_at, next_attempt_at.
-    pub fn enqueue_sql(&self) -> String {
-        format!(
+    /// Enqueues a job on its own, for tests: platforms write theirs in the transaction
+    /// of the change that causes them (`insert_jobs!`).
+    #[cfg(test)]
+    pub async fn enqueue(&self, job: &J) -> Result<()> {
+        let sql = sqlx::AssertSqlSafe(format!(
             "INSERT INTO {} (kind, job_key, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)",
             self.table
-        )
-    }
-
-    /// Enqueues a job on its own (when there is no other write to join).
-    pub async fn enqueue(&self, job: &J) -> Result<()> {
-        let payload = job.payload()?;
-        let sql = sqlx::AssertSqlSafe(self.enqueue_sql());
+        ));
         on_pool!(&self.database, pool => {
             sqlx::query(sql)
                 .bind(job.kind())
                 .bind(job.key())
-                .bind(payload)
+                .bind(job.payload()?)
                 .bind(OffsetDateTime::now_utc())
                 .bind(now_millis())
                 .execute(pool)
