@@ -850,6 +850,79 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
     }
 }
 
+/// A one-item declaration of computers (YELLOW by an instruction) under review in
+/// Shenzhen, its bill of lading `bill`; returns its number.
+async fn computers_under_review_in_shenzhen(app: &TestApp, bill: &str) -> String {
+    let channel = &app.channel;
+    let officer = app.token(Role::Officer, "5300", None);
+    let broker = app.token(Role::Broker, "5300", Some(story::BROKER));
+    story::parties(channel, &officer, bill).await.unwrap();
+    story::instruct(channel, &officer, "computers-yellow", "8471", Lane::Yellow).await;
+    let number = story::submit(
+        channel,
+        &broker,
+        &format!("{bill}-submission"),
+        story::declaration(bill, 1),
+    )
+    .await
+    .declaration_number;
+    let routed = story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
+    assert_eq!(routed.review_sub_centre, "5300", "computers: Shenzhen");
+    number
+}
+
+async fn transfer_to_guangzhou(channel: &Channel, task_id: &str, reviewer: &str) {
+    Reviews::new(channel.clone())
+        .transfer_task(authorized(
+            review_pb::TransferTaskRequest {
+                task_id: task_id.into(),
+                to_post: String::new(),
+                to_sub_centre: "5100".into(),
+                reason: "parts and accessories: Guangzhou's valuation team".into(),
+            },
+            reviewer,
+        ))
+        .await
+        .unwrap();
+}
+
+async fn request_cancellation(
+    channel: &Channel,
+    broker: &str,
+    request_id: &str,
+    number: &str,
+) -> pb::ChangeRequest {
+    Declarations::new(channel.clone())
+        .request_cancellation(authorized(
+            pb::RequestCancellationRequest {
+                request_id: request_id.into(),
+                declaration_number: number.into(),
+                reason: "order withdrawn".into(),
+            },
+            broker,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn approve_change(
+    channel: &Channel,
+    task_id: &str,
+    reviewer: &str,
+) -> Result<tonic::Response<review_pb::ReviewTask>, tonic::Status> {
+    Reviews::new(channel.clone())
+        .decide_change_request(authorized(
+            review_pb::DecideChangeRequestRequest {
+                task_id: task_id.into(),
+                approve: true,
+                reason: "not yet released".into(),
+            },
+            reviewer,
+        ))
+        .await
+}
+
 /// A transfer to another sub-centre (转岗) moves the declaration there: its lifecycle
 /// records the move, the hotline names the new handling house, and a change request
 /// is decided by that house.
@@ -863,34 +936,10 @@ async fn a_declaration_transferred_to_another_sub_centre_is_handled_there() {
         let hotline = app.token(Role::Hotline, "5300", None);
         let li = app.token(Role::Reviewer, "5300", None);
         let wang = app.token(Role::Reviewer, "5100", None);
-        story::parties(channel, &officer, "BL-TRANSFER-1")
-            .await
-            .unwrap();
-        story::instruct(channel, &officer, "computers-yellow", "8471", Lane::Yellow).await;
-        let number = story::submit(
-            channel,
-            &broker,
-            "transfer-story-1",
-            story::declaration("BL-TRANSFER-1", 1),
-        )
-        .await
-        .declaration_number;
-        let routed = story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
-        assert_eq!(routed.review_sub_centre, "5300", "computers: Shenzhen");
+        let number = computers_under_review_in_shenzhen(&app, "BL-TRANSFER-1").await;
 
         let task = claim(channel, &li, "").await.unwrap();
-        Reviews::new(channel.clone())
-            .transfer_task(authorized(
-                review_pb::TransferTaskRequest {
-                    task_id: task.task_id.clone(),
-                    to_post: String::new(),
-                    to_sub_centre: "5100".into(),
-                    reason: "parts and accessories: Guangzhou's valuation team".into(),
-                },
-                &li,
-            ))
-            .await
-            .unwrap();
+        transfer_to_guangzhou(channel, &task.task_id, &li).await;
         let moved = story::reach_where(channel, &officer, &number, "review in 5100", |d| {
             d.review_sub_centre == "5100"
         })
@@ -937,18 +986,7 @@ async fn a_declaration_transferred_to_another_sub_centre_is_handled_there() {
         );
 
         // The broker's cancellation is decided in Guangzhou, not Shenzhen.
-        let change = Declarations::new(channel.clone())
-            .request_cancellation(authorized(
-                pb::RequestCancellationRequest {
-                    request_id: "cancel-transferred".into(),
-                    declaration_number: number.clone(),
-                    reason: "order withdrawn".into(),
-                },
-                &broker,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let change = request_cancellation(channel, &broker, "cancel-transferred", &number).await;
         assert_eq!(change.deciding_house, "5100");
         let review = claim_eventually(channel, &wang).await;
         assert_eq!(
@@ -962,15 +1000,84 @@ async fn a_declaration_transferred_to_another_sub_centre_is_handled_there() {
             "QUEUE_EMPTY",
             "nothing of it is left in Shenzhen"
         );
-        Reviews::new(channel.clone())
-            .decide_change_request(authorized(
-                review_pb::DecideChangeRequestRequest {
-                    task_id: cancellation.task_id.clone(),
-                    approve: true,
-                    reason: "not yet released".into(),
-                },
-                &wang,
-            ))
+        approve_change(channel, &cancellation.task_id, &wang)
+            .await
+            .unwrap();
+        let cancelled = story::reach(channel, &officer, &number, DeclarationStage::Cancelled).await;
+        assert_eq!(cancelled.handling_house, "5100");
+    }
+}
+
+/// A cancellation waiting at Shenzhen when the declaration's review moves to Guangzhou
+/// goes with it: Guangzhou, which now reviews the declaration, decides it. The Shenzhen
+/// reviewer who had claimed it can no longer act on it.
+#[tokio::test]
+async fn a_change_request_goes_with_its_declaration_s_transfer() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let channel = &app.channel;
+        let officer = app.token(Role::Officer, "5300", None);
+        let broker = app.token(Role::Broker, "5300", Some(story::BROKER));
+        let li = app.token(Role::Reviewer, "5300", None);
+        let wang = app.token(Role::Reviewer, "5100", None);
+        let number = computers_under_review_in_shenzhen(&app, "BL-TRANSFER-2").await;
+        let review = claim(channel, &li, "").await.unwrap();
+
+        let change =
+            request_cancellation(channel, &broker, "cancel-before-transfer", &number).await;
+        assert_eq!(change.deciding_house, "5300");
+        let cancellation = claim_eventually(channel, &li).await;
+        assert_eq!(
+            (cancellation.kind(), cancellation.sub_centre.as_str()),
+            (review_pb::TaskKind::Cancellation, "5300")
+        );
+
+        transfer_to_guangzhou(channel, &review.task_id, &li).await;
+
+        let refused = approve_change(channel, &cancellation.task_id, &li)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (refused.code(), reason(&refused)),
+            (
+                tonic::Code::PermissionDenied,
+                "TASK_OF_ANOTHER_SUB_CENTRE".into()
+            ),
+            "{backend:?}"
+        );
+        assert_eq!(
+            reason(&claim(channel, &li, "").await.unwrap_err()),
+            "QUEUE_EMPTY",
+            "nothing of it is left in Shenzhen"
+        );
+        let mut in_guangzhou = [
+            claim_eventually(channel, &wang).await,
+            claim_eventually(channel, &wang).await,
+        ];
+        in_guangzhou.sort_by_key(|task| task.kind);
+        assert_eq!(
+            in_guangzhou
+                .iter()
+                .map(|t| (
+                    t.kind(),
+                    t.declaration_number.as_str(),
+                    t.sub_centre.as_str()
+                ))
+                .collect::<Vec<_>>(),
+            [
+                (
+                    review_pb::TaskKind::DeclarationReview,
+                    number.as_str(),
+                    "5100"
+                ),
+                (review_pb::TaskKind::Cancellation, number.as_str(), "5100"),
+            ]
+        );
+        assert_eq!(
+            in_guangzhou[1].task_id, cancellation.task_id,
+            "the same task, moved"
+        );
+        approve_change(channel, &cancellation.task_id, &wang)
             .await
             .unwrap();
         let cancelled = story::reach(channel, &officer, &number, DeclarationStage::Cancelled).await;

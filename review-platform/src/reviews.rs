@@ -329,6 +329,7 @@ impl Reviews {
             jobs: Vec::new(),
             follow_up: None,
             close_open_reviews: false,
+            carry_change_requests_to: None,
         };
         match operation {
             Operation::Conclude { remarks } => {
@@ -456,6 +457,7 @@ impl Reviews {
                     ..task.clone()
                 });
                 if destination.0 != here && task.kind == TaskKind::DeclarationReview {
+                    change.carry_change_requests_to = Some(destination.0.clone());
                     change.jobs.push(stage_job(
                         task,
                         DeclarationStage::UnderReview,

@@ -109,6 +109,10 @@ pub struct Change {
     pub follow_up: Option<TaskRecord>,
     /// Closes the declaration's other open review tasks (an approved cancellation).
     pub close_open_reviews: bool,
+    /// The sub-centre a declaration's review is transferred to: its change requests
+    /// still open where the review leaves go with it, since the sub-centre that reviews
+    /// a declaration decides them (DOMAIN.md 5.5).
+    pub carry_change_requests_to: Option<String>,
 }
 
 /// A recorded event with its task's enqueue time, for the quality report.
@@ -391,6 +395,37 @@ impl TaskRepository {
                         .bind(&declaration_number)
                         .execute(&mut *tx)
                         .await?;
+                    }
+                    if let Some(to) = &change.carry_change_requests_to {
+                        // Each keeps its id (the declaration platform names it by its
+                        // change request); a claim by a reviewer of the old sub-centre
+                        // ends, and the move is in its history.
+                        let carried: Vec<String> = sqlx::query_scalar(
+                            "UPDATE review_tasks SET sub_centre = $1, post = '', claimed_by = NULL, claim_expires_at = NULL,
+                                 state = CASE WHEN state = 'CLAIMED' THEN 'QUEUED' ELSE state END, updated_at = $2
+                             WHERE declaration_number = $3 AND sub_centre = $4 AND kind <> 'DECLARATION_REVIEW'
+                               AND state IN ('QUEUED', 'CLAIMED', 'SUSPENDED')
+                             RETURNING id",
+                        )
+                        .bind(to)
+                        .bind(now)
+                        .bind(&declaration_number)
+                        .bind(&sub_centre)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        for id in &carried {
+                            sqlx::query(INSERT_EVENT)
+                                .bind(id)
+                                .bind(&declaration_number)
+                                .bind(Action::Transfer.as_str())
+                                .bind(&event.actor)
+                                .bind(&sub_centre)
+                                .bind(format!("to {to} with the declaration's review"))
+                                .bind(now)
+                                .bind(millis(now))
+                                .execute(&mut *tx)
+                                .await?;
+                        }
                     }
                     if let Some((task, routing)) = &follow_up {
                         let enqueue = Event {
