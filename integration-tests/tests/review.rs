@@ -924,8 +924,9 @@ async fn approve_change(
 }
 
 /// A transfer to another sub-centre (转岗) moves the declaration there: its lifecycle
-/// records the move, the hotline names the new handling house, and a change request
-/// is decided by that house.
+/// records the move, the hotline names the new handling house (and a gateway watching
+/// the status is told, though the stage stays the same), and a change request is
+/// decided by that house.
 #[tokio::test]
 async fn a_declaration_transferred_to_another_sub_centre_is_handled_there() {
     for backend in BACKENDS {
@@ -937,6 +938,28 @@ async fn a_declaration_transferred_to_another_sub_centre_is_handled_there() {
         let li = app.token(Role::Reviewer, "5300", None);
         let wang = app.token(Role::Reviewer, "5100", None);
         let number = computers_under_review_in_shenzhen(&app, "BL-TRANSFER-1").await;
+        // A gateway watching the declaration's public status.
+        let mut watch = Declarations::new(channel.clone())
+            .watch_status(authorized(
+                pb::WatchStatusRequest {
+                    declaration_number: number.clone(),
+                },
+                &hotline,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut next_status = async || {
+            tokio::time::timeout(Duration::from_secs(10), watch.message())
+                .await
+                .expect("a status within 10 s")
+                .unwrap()
+        };
+        let watched = next_status().await.unwrap();
+        assert_eq!(
+            (watched.stage(), watched.handling_house.as_str()),
+            (DeclarationStage::UnderReview, "5300")
+        );
 
         let task = claim(channel, &li, "").await.unwrap();
         transfer_to_guangzhou(channel, &task.task_id, &li).await;
@@ -974,6 +997,22 @@ async fn a_declaration_transferred_to_another_sub_centre_is_handled_there() {
             "routed once, transferred once"
         );
 
+        // The watch is told of the move, though the stage is the same.
+        let moved_status = next_status().await.unwrap();
+        assert_eq!(
+            (
+                moved_status.stage(),
+                moved_status.handling_house.as_str(),
+                moved_status.timeline.len()
+            ),
+            (
+                DeclarationStage::UnderReview,
+                "5100",
+                watched.timeline.len() + 1
+            ),
+            "{backend:?}"
+        );
+
         // The hotline is told Guangzhou handles it now.
         let status = story::status(channel, &hotline, &number).await;
         assert_eq!(
@@ -1005,6 +1044,15 @@ async fn a_declaration_transferred_to_another_sub_centre_is_handled_there() {
             .unwrap();
         let cancelled = story::reach(channel, &officer, &number, DeclarationStage::Cancelled).await;
         assert_eq!(cancelled.handling_house, "5100");
+        let last = next_status().await.unwrap();
+        assert_eq!(
+            (last.stage(), last.handling_house.as_str()),
+            (DeclarationStage::Cancelled, "5100")
+        );
+        assert!(
+            next_status().await.is_none(),
+            "the watch ends at a final stage"
+        );
     }
 }
 

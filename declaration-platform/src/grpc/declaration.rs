@@ -174,6 +174,20 @@ fn declaration_with_events(
 
 /// The public view: stage, handling house and timeline, bilingual, with no actor,
 /// reason, lane or review detail.
+/// Until `number` changes in this process, or changes may have been missed (the
+/// watcher fell behind). Once the process stops announcing changes, never.
+async fn changed(changes: &mut tokio::sync::broadcast::Receiver<String>, number: &str) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match changes.recv().await {
+            Ok(changed) if changed == number => return,
+            Ok(_) => {}
+            Err(RecvError::Lagged(_)) => return,
+            Err(RecvError::Closed) => std::future::pending().await,
+        }
+    }
+}
+
 async fn public_status(
     declarations: &Declarations,
     number: &str,
@@ -345,28 +359,28 @@ impl DeclarationServiceApi for DeclarationService {
         let declarations = self.declarations.clone();
         let mut changes = declarations.subscribe();
         tokio::spawn(async move {
-            let mut last_stage = None;
+            // Whatever the hotline sees may change: the stage, the handling house (a
+            // transfer to another sub-centre keeps the stage), the timeline.
+            let mut last: Option<pb::DeclarationStatus> = None;
             loop {
-                let status = public_status(&declarations, &number)
-                    .await
-                    .map_err(Status::from);
-                let stage = status.as_ref().ok().map(|s| s.stage);
-                if stage != last_stage {
-                    let finished = stage
-                        .and_then(|s| stage_from_proto(ProtoStage::try_from(s).unwrap_or_default()))
-                        .is_some_and(Stage::is_final);
-                    if sender.send(status).await.is_err() || finished {
+                let status = match public_status(&declarations, &number).await {
+                    Ok(status) => status,
+                    Err(error) => {
+                        // The stream ends with the error; the caller may watch again.
+                        let _ = sender.send(Err(error.into())).await;
                         return;
                     }
-                    last_stage = stage;
+                };
+                if last.as_ref() != Some(&status) {
+                    let finished = stage_from_proto(status.stage()).is_some_and(Stage::is_final);
+                    if sender.send(Ok(status.clone())).await.is_err() || finished {
+                        return;
+                    }
+                    last = Some(status);
                 }
                 // Woken by a change in this process, or every 2 s for other replicas.
                 tokio::select! {
-                    _ = async {
-                        while let Ok(changed) = changes.recv().await {
-                            if changed == number { break; }
-                        }
-                    } => {}
+                    () = changed(&mut changes, &number) => {}
                     () = tokio::time::sleep(Duration::from_secs(2)) => {}
                     () = sender.closed() => return,
                 }
