@@ -518,3 +518,336 @@ async fn submissions_are_committed_while_the_risk_platform_is_down_and_screened_
     let status = settled(&app.channel, &hotline, &declared.declaration_number).await;
     assert_eq!(status.stage(), DeclarationStage::LaneDecided);
 }
+
+/// The declaration as an officer reads it, once it has left SUBMITTED and ACCEPTED.
+async fn screened(app: &TestApp, officer: &str, number: &str) -> pb::Declaration {
+    let hotline = app.token(Role::Hotline, "5300", None);
+    settled(&app.channel, &hotline, number).await;
+    Declarations::new(app.channel.clone())
+        .get_declaration(authorized(
+            pb::GetDeclarationRequest {
+                declaration_number: number.into(),
+            },
+            officer,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// An officer reads, lists, suspends and reinstates enterprises; the logic checks
+/// refuse a suspended broker's declaration and accept it again once reinstated.
+#[tokio::test]
+async fn enterprises_are_listed_suspended_and_reinstated() {
+    use customs_proto::{
+        common::CreditClass, declaration::enterprise_service_client::EnterpriseServiceClient,
+    };
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let channel = &app.channel;
+        let officer = app.token(Role::Officer, "5300", None);
+        let broker = broker_token(&app);
+        story::parties(channel, &officer, "BL-SUSPEND-1")
+            .await
+            .unwrap();
+        for code in ["4403960003", "4403960002"] {
+            story::register(
+                channel,
+                &officer,
+                code,
+                pb::EnterpriseKind::Trader,
+                CreditClass::GeneralCredit,
+            )
+            .await
+            .unwrap();
+        }
+        let mut enterprises = EnterpriseServiceClient::new(channel.clone());
+
+        // Traders of Shenzhen, two a page, in code order; none is homed in Guangzhou.
+        let mut list = async |house: &str, page_token: String| {
+            enterprises
+                .list_enterprises(authorized(
+                    pb::ListEnterprisesRequest {
+                        page_size: 2,
+                        page_token,
+                        kind: pb::EnterpriseKind::Trader as i32,
+                        home_house: house.into(),
+                    },
+                    &officer,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+        };
+        let codes = |page: &pb::ListEnterprisesResponse| -> Vec<String> {
+            page.enterprises.iter().map(|e| e.code.clone()).collect()
+        };
+        let first = list("5300", String::new()).await;
+        assert_eq!(codes(&first), [TRADER, "4403960002"], "{backend:?}");
+        let second = list("5300", first.next_page_token.clone()).await;
+        assert_eq!(codes(&second), ["4403960003"]);
+        assert!(second.next_page_token.is_empty());
+        assert!(list("5100", String::new()).await.enterprises.is_empty());
+
+        // A broker reads itself, not another enterprise, and lists nothing.
+        let mut enterprises = EnterpriseServiceClient::new(channel.clone());
+        let get = |code: &str| pb::GetEnterpriseRequest { code: code.into() };
+        let itself = enterprises
+            .get_enterprise(authorized(get(BROKER), &broker))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (itself.kind(), itself.credit_class(), itself.suspended),
+            (
+                pb::EnterpriseKind::Broker,
+                CreditClass::GeneralCredit,
+                false
+            )
+        );
+        let trader_token = app.token(Role::Enterprise, "5300", Some(TRADER));
+        let not_yours = enterprises
+            .get_enterprise(authorized(get(BROKER), &trader_token))
+            .await
+            .unwrap_err();
+        assert_eq!(not_yours.code(), Code::PermissionDenied);
+        let listing = enterprises
+            .list_enterprises(authorized(pb::ListEnterprisesRequest::default(), &broker))
+            .await
+            .unwrap_err();
+        assert_eq!(listing.code(), Code::PermissionDenied);
+
+        // Suspension needs a reason and a registered enterprise.
+        let suspend = |code: &str, reason: &str| {
+            authorized(
+                pb::SuspendEnterpriseRequest {
+                    code: code.into(),
+                    reason: reason.into(),
+                },
+                &officer,
+            )
+        };
+        let no_reason = enterprises
+            .suspend_enterprise(suspend(BROKER, " "))
+            .await
+            .unwrap_err();
+        assert_eq!(no_reason.code(), Code::InvalidArgument);
+        assert_eq!(
+            no_reason
+                .get_error_details()
+                .bad_request()
+                .unwrap()
+                .field_violations[0]
+                .field,
+            "reason"
+        );
+        let unknown = enterprises
+            .suspend_enterprise(suspend("4403989999", "licence under investigation"))
+            .await
+            .unwrap_err();
+        assert_eq!(unknown.code(), Code::NotFound);
+        let suspended = enterprises
+            .suspend_enterprise(suspend(BROKER, "licence under investigation"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(suspended.suspended);
+
+        // The suspended broker's declaration is committed, then refused at acceptance.
+        let declare = async |request_id: &str| {
+            let content = story::declaration("BL-SUSPEND-1", 1);
+            let declared = submit(channel, &broker, request_id, content).await.unwrap();
+            screened(&app, &officer, &declared.declaration_number).await
+        };
+        let refused = declare("by-suspended-broker").await;
+        assert_eq!(refused.stage(), DeclarationStage::Refused);
+        let reason = &refused.events.last().unwrap().reason;
+        assert!(reason.contains("BROKER_SUSPENDED"), "{reason}");
+
+        // Reinstated, it declares again.
+        let reinstated = enterprises
+            .reinstate_enterprise(authorized(
+                pb::ReinstateEnterpriseRequest {
+                    code: BROKER.into(),
+                    reason: "investigation closed".into(),
+                },
+                &officer,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!reinstated.suspended);
+        let accepted = declare("by-reinstated-broker").await;
+        assert_ne!(accepted.stage(), DeclarationStage::Refused, "{backend:?}");
+    }
+}
+
+/// A control instruction is read and listed while it is in force; once revoked
+/// (with a reason, once) it is listed as revoked and no longer hits.
+#[tokio::test]
+async fn a_revoked_control_instruction_no_longer_hits() {
+    use risk_pb::InstructionState;
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let channel = &app.channel;
+        let officer = app.token(Role::Officer, "5300", None);
+        let broker = broker_token(&app);
+        story::parties(channel, &officer, "BL-REVOKE-1")
+            .await
+            .unwrap();
+        let mut instructions = ControlInstructionServiceClient::new(channel.clone());
+        let issued = instructions
+            .create_control_instruction(authorized(
+                risk_pb::CreateControlInstructionRequest {
+                    request_id: "computers-red".into(),
+                    instruction: Some(risk_pb::ControlInstruction {
+                        conditions: Some(risk_pb::InstructionConditions {
+                            hs_prefixes: vec!["8471".into()],
+                            ..Default::default()
+                        }),
+                        lane: Lane::Red as i32,
+                        reason: "notebook computers: undervaluation alert".into(),
+                        ..Default::default()
+                    }),
+                },
+                &officer,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let id = issued.instruction_id.clone();
+        let mut ids = async |state: InstructionState, house: &str| -> Vec<String> {
+            instructions
+                .list_control_instructions(authorized(
+                    risk_pb::ListControlInstructionsRequest {
+                        state: state as i32,
+                        issuing_house: house.into(),
+                        ..Default::default()
+                    },
+                    &officer,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .instructions
+                .into_iter()
+                .map(|i| i.instruction_id)
+                .collect()
+        };
+        assert_eq!(ids(InstructionState::Active, "5300").await, [id.as_str()]);
+        assert!(ids(InstructionState::Active, "5100").await.is_empty());
+        assert!(ids(InstructionState::Revoked, "").await.is_empty());
+
+        let hit_by = async |request_id: &str| -> Vec<String> {
+            let declared = submit(
+                channel,
+                &broker,
+                request_id,
+                story::declaration("BL-REVOKE-1", 1),
+            )
+            .await
+            .unwrap();
+            let full = screened(&app, &officer, &declared.declaration_number).await;
+            let decision_id = full
+                .events
+                .iter()
+                .find(|e| e.to_stage() == DeclarationStage::LaneDecided)
+                .and_then(|e| e.reason.strip_prefix("decision "))
+                .expect("a lane decision")
+                .to_owned();
+            RiskServiceClient::new(channel.clone())
+                .get_decision(authorized(
+                    risk_pb::GetDecisionRequest { decision_id },
+                    &officer,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .hits
+                .into_iter()
+                .map(|hit| hit.instruction_id)
+                .collect()
+        };
+        assert_eq!(hit_by("while-in-force").await, [id.as_str()], "{backend:?}");
+
+        let mut instructions = ControlInstructionServiceClient::new(channel.clone());
+        let revoke = |reason: &str| {
+            authorized(
+                risk_pb::RevokeControlInstructionRequest {
+                    instruction_id: id.clone(),
+                    reason: reason.into(),
+                },
+                &officer,
+            )
+        };
+        let no_reason = instructions
+            .revoke_control_instruction(revoke(""))
+            .await
+            .unwrap_err();
+        assert_eq!(no_reason.code(), Code::InvalidArgument);
+        let revoked = instructions
+            .revoke_control_instruction(revoke("alert withdrawn"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (revoked.state(), revoked.revocation_reason.as_str()),
+            (InstructionState::Revoked, "alert withdrawn")
+        );
+        assert!(revoked.revoked_at.is_some());
+        let again = instructions
+            .revoke_control_instruction(revoke("a second thought"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            again.revocation_reason, "alert withdrawn",
+            "revoked once, the first reason stands"
+        );
+        let read = instructions
+            .get_control_instruction(authorized(
+                risk_pb::GetControlInstructionRequest {
+                    instruction_id: id.clone(),
+                },
+                &officer,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(read, again);
+        let unknown = instructions
+            .get_control_instruction(authorized(
+                risk_pb::GetControlInstructionRequest {
+                    instruction_id: "no-such-instruction".into(),
+                },
+                &officer,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(unknown.code(), Code::NotFound);
+
+        let mut ids = async |state: InstructionState| -> usize {
+            instructions
+                .list_control_instructions(authorized(
+                    risk_pb::ListControlInstructionsRequest {
+                        state: state as i32,
+                        ..Default::default()
+                    },
+                    &officer,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .instructions
+                .len()
+        };
+        assert_eq!(
+            (
+                ids(InstructionState::Active).await,
+                ids(InstructionState::Revoked).await
+            ),
+            (0, 1)
+        );
+        assert!(hit_by("after-revocation").await.is_empty(), "{backend:?}");
+    }
+}
