@@ -8,6 +8,7 @@ use customs_proto::{
     common::{DeclarationStage, Lane, RulingCitation, RulingKind},
     declaration::{
         self as pb, declaration_service_client::DeclarationServiceClient as Declarations,
+        manifest_service_client::ManifestServiceClient,
     },
     review::{self as review_pb, ruling_service_client::RulingServiceClient},
     risk::{
@@ -67,6 +68,24 @@ async fn a_declaration_is_numbered_screened_and_shown_to_the_hotline_without_det
         story::parties(&app.channel, &officer, "BL-STORY-1")
             .await
             .unwrap();
+        // The manifest filed at Yantian, read at Guangzhou: one for the province.
+        let manifest = ManifestServiceClient::new(app.channel.clone())
+            .get_manifest(authorized(
+                pb::GetManifestRequest {
+                    bill_of_lading: "BL-STORY-1".into(),
+                },
+                &app.token(Role::Officer, "5100", None),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (
+                manifest.port_code.as_str(),
+                manifest.containers[0].container_number.as_str()
+            ),
+            (story::PORT, story::CONTAINER)
+        );
         let broker = broker_token(&app);
 
         let declared = submit(
@@ -535,6 +554,29 @@ async fn screened(app: &TestApp, officer: &str, number: &str) -> pb::Declaration
         .into_inner()
 }
 
+/// The risk platform's decision on a screened declaration, named by its lane event.
+async fn decision_of(
+    app: &TestApp,
+    officer: &str,
+    declaration: &pb::Declaration,
+) -> risk_pb::ScreeningDecision {
+    let decision_id = declaration
+        .events
+        .iter()
+        .find(|e| e.to_stage() == DeclarationStage::LaneDecided)
+        .and_then(|e| e.reason.strip_prefix("decision "))
+        .expect("a lane decision")
+        .to_owned();
+    RiskServiceClient::new(app.channel.clone())
+        .get_decision(authorized(
+            risk_pb::GetDecisionRequest { decision_id },
+            officer,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// An officer reads, lists, suspends and reinstates enterprises; the logic checks
 /// refuse a suspended broker's declaration and accept it again once reinstated.
 #[tokio::test]
@@ -748,21 +790,8 @@ async fn a_revoked_control_instruction_no_longer_hits() {
             .await
             .unwrap();
             let full = screened(&app, &officer, &declared.declaration_number).await;
-            let decision_id = full
-                .events
-                .iter()
-                .find(|e| e.to_stage() == DeclarationStage::LaneDecided)
-                .and_then(|e| e.reason.strip_prefix("decision "))
-                .expect("a lane decision")
-                .to_owned();
-            RiskServiceClient::new(channel.clone())
-                .get_decision(authorized(
-                    risk_pb::GetDecisionRequest { decision_id },
-                    &officer,
-                ))
+            decision_of(&app, &officer, &full)
                 .await
-                .unwrap()
-                .into_inner()
                 .hits
                 .into_iter()
                 .map(|hit| hit.instruction_id)
@@ -849,5 +878,131 @@ async fn a_revoked_control_instruction_no_longer_hits() {
             (0, 1)
         );
         assert!(hit_by("after-revocation").await.is_empty(), "{backend:?}");
+    }
+}
+
+/// The sampling rates are read, and updated by an administrator against the version
+/// read (a stale version, bad rates and a class given twice are refused); the next
+/// decision samples by the new rates and records their version.
+#[tokio::test]
+async fn risk_parameters_are_updated_by_version_and_steer_the_sampling() {
+    use customs_proto::common::CreditClass;
+    use risk_pb::{LaneRate, risk_parameter_service_client::RiskParameterServiceClient};
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let channel = &app.channel;
+        let officer = app.token(Role::Officer, "5300", None);
+        let admin = app.token(Role::Admin, "5300", None);
+        story::parties(channel, &officer, "BL-SAMPLE-1")
+            .await
+            .unwrap();
+        let mut parameters = RiskParameterServiceClient::new(channel.clone());
+        let current = parameters
+            .get_risk_parameters(authorized(risk_pb::GetRiskParametersRequest {}, &officer))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(current.sampling.len(), 4, "{current:?}");
+        assert!(!current.sampling_seed.is_empty());
+
+        // Every advanced-certified declaration (the story's trader) sampled RED.
+        let rate = |lane: Lane, rate: &str| LaneRate {
+            lane: lane as i32,
+            rate: rate.into(),
+        };
+        let with_advanced = |rates: Vec<LaneRate>| {
+            let mut wanted = current.clone();
+            for class in &mut wanted.sampling {
+                if class.credit_class() == CreditClass::AdvancedCertified {
+                    class.rates = rates.clone();
+                }
+            }
+            wanted
+        };
+        let update = |expected_version: i64, wanted: risk_pb::RiskParameters| {
+            authorized(
+                risk_pb::UpdateRiskParametersRequest {
+                    expected_version,
+                    parameters: Some(wanted),
+                },
+                &admin,
+            )
+        };
+        let all_red = with_advanced(vec![rate(Lane::Red, "1")]);
+        let stale = parameters
+            .update_risk_parameters(update(current.version - 1, all_red.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (stale.code(), stale.get_details_error_info().unwrap().reason),
+            (
+                Code::FailedPrecondition,
+                "PARAMETERS_VERSION_CONFLICT".into()
+            )
+        );
+        let mut bad = with_advanced(vec![
+            rate(Lane::Red, "1.5"),
+            rate(Lane::Green, "0"),
+            rate(Lane::Green, "0"),
+        ]);
+        bad.sampling.push(bad.sampling[0].clone());
+        let refused = parameters
+            .update_risk_parameters(update(current.version, bad))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        let reasons: HashSet<String> = refused
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .iter()
+            .map(|v| v.description.clone())
+            .collect();
+        for expected in [
+            "RATE_INVALID",
+            "LANE_NOT_SAMPLED",
+            "LANE_REPEATED",
+            "CREDIT_CLASS_REPEATED",
+        ] {
+            assert!(
+                reasons.iter().any(|r| r.contains(expected)),
+                "{expected} missing from {reasons:?}"
+            );
+        }
+        let updated = parameters
+            .update_risk_parameters(update(current.version, all_red))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(updated.version, current.version + 1);
+        assert!(!updated.updated_by.is_empty());
+
+        let declared = submit(
+            channel,
+            &broker_token(&app),
+            "sampled-red",
+            story::declaration("BL-SAMPLE-1", 1),
+        )
+        .await
+        .unwrap();
+        let full = screened(&app, &officer, &declared.declaration_number).await;
+        assert_eq!(full.lane(), Lane::Red, "{backend:?}");
+        let decision = decision_of(&app, &officer, &full).await;
+        let sampling = decision.sampling.unwrap();
+        assert_eq!(
+            (
+                decision.hits.len(),
+                sampling.credit_class(),
+                sampling.lane(),
+                decision.parameters_version
+            ),
+            (
+                0,
+                CreditClass::AdvancedCertified,
+                Lane::Red,
+                updated.version
+            )
+        );
     }
 }

@@ -280,6 +280,19 @@ async fn a_green_declaration_is_taxed_paid_released_and_passes_the_gate_once() {
             .unwrap()
             .into_inner();
         assert_eq!(paid.state(), field_pb::TaxBillState::Paid);
+        // The bill as the enterprise reads it later: the same, paid.
+        let read = taxes
+            .get_tax_bill(authorized(
+                field_pb::GetTaxBillRequest {
+                    declaration_number: number.clone(),
+                },
+                &t.broker,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(read, paid);
+        assert!(read.paid_at.is_some());
         story::reach(channel, &t.officer, &number, DeclarationStage::Released).await;
         let release = Gates::new(channel.clone())
             .get_release(authorized(
@@ -683,7 +696,7 @@ async fn a_red_declaration_is_inspected_inland_under_its_credit_class_policy_and
         assert_eq!((track.events.len(), track.holds.len()), (5, 3));
 
         // Inspected without discrepancy, duties paid: released, but the holds stop it.
-        inspections
+        let inspected = inspections
             .record_inspection_result(authorized(
                 field_pb::RecordInspectionResultRequest {
                     declaration_number: number.clone(),
@@ -693,7 +706,24 @@ async fn a_red_declaration_is_inspected_inland_under_its_credit_class_policy_and
                 &t.officer,
             ))
             .await
-            .unwrap();
+            .unwrap()
+            .into_inner();
+        let read = inspections
+            .get_inspection(authorized(
+                field_pb::GetInspectionRequest {
+                    declaration_number: number.clone(),
+                },
+                &t.broker,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(read, inspected);
+        assert_eq!(
+            (read.state(), read.discrepancy, read.result_details.as_str()),
+            (field_pb::InspectionState::Completed, false, "as declared")
+        );
+        assert!(read.completed_at.is_some());
         pay_in_full(channel, &t, &number, "BOC-3").await;
         story::reach(channel, &t.officer, &number, DeclarationStage::Released).await;
         let held = gate(channel, &t.gate, "held-3", &[CONTAINER], &[&number]).await;

@@ -192,6 +192,7 @@ fn parse_parameters(message: &pb::RiskParameters) -> Result<Parameters, Error> {
             yellow: Decimal::ZERO,
             blue: Decimal::ZERO,
         };
+        let mut lanes = Vec::with_capacity(3);
         for (j, rate) in class.rates.iter().enumerate() {
             let field = format!("parameters.sampling[{i}].rates[{j}].rate");
             let value = match Decimal::from_str(rate.rate.trim()) {
@@ -201,6 +202,14 @@ fn parse_parameters(message: &pb::RiskParameters) -> Result<Parameters, Error> {
                     continue;
                 }
             };
+            if lanes.contains(&rate.lane()) {
+                violations.push(
+                    format!("parameters.sampling[{i}].rates[{j}].lane"),
+                    "LANE_REPEATED",
+                    "each lane's rate is given once",
+                );
+            }
+            lanes.push(rate.lane());
             match rate.lane() {
                 customs_proto::common::Lane::Red => rates.red = value,
                 customs_proto::common::Lane::Yellow => rates.yellow = value,
@@ -219,7 +228,13 @@ fn parse_parameters(message: &pb::RiskParameters) -> Result<Parameters, Error> {
                 "the rates add up to more than 1",
             );
         }
-        sampling.insert(name, rates);
+        if sampling.insert(name, rates).is_some() {
+            violations.push(
+                format!("parameters.sampling[{i}].credit_class"),
+                "CREDIT_CLASS_REPEATED",
+                "each credit class's rates are given once",
+            );
+        }
     }
     if message.sampling_seed.trim().is_empty() {
         violations.push("parameters.sampling_seed", "REQUIRED", "the sampling seed");
