@@ -50,8 +50,8 @@ use crate::{
     guarantees::{Guarantees, Reserve},
     outbox::{Job, Outbox, report},
     storage::operations::{
-        EventRecord, HoldRecord, InspectionRecord, OperationsRepository, ReleaseRecord,
-        TaxBillRecord,
+        EventRecord, HoldRecord, InspectionRecord, OperationsRepository, RecordedEvent,
+        ReleaseRecord, TaxBillRecord,
     },
 };
 
@@ -739,7 +739,8 @@ impl Field {
 
     // Transport monitoring.
 
-    /// Records one event from a tracker or lock, and the hold it raises.
+    /// Records one event from a tracker or lock, and the hold it raises (none for an
+    /// event recorded already: a device resending).
     pub async fn report_event(
         &self,
         event: EventRecord,
@@ -787,11 +788,18 @@ impl Field {
             lifted_by: String::new(),
             lift_reason: String::new(),
         });
-        let raised = self.repository.record_event(&event, hold.as_ref()).await?;
-        if let Some(hold) = &raised {
-            tracing::warn!(declaration = number, device, reason = %hold.reason, details = %hold.details, "hold raised");
+        match self.repository.record_event(&event, hold.as_ref()).await? {
+            RecordedEvent::New { raised } => {
+                if let Some(hold) = &raised {
+                    tracing::warn!(declaration = number, device, reason = %hold.reason, details = %hold.details, "hold raised");
+                }
+                Ok(raised)
+            }
+            RecordedEvent::Repeat => {
+                tracing::debug!(declaration = number, device, kind = %event.kind, "transport event resent; recorded already");
+                Ok(None)
+            }
         }
-        Ok(raised)
     }
 
     // The gate.

@@ -7,7 +7,8 @@ use field_platform::{
     storage::{
         migrations,
         operations::{
-            HoldRecord, InspectionRecord, OperationsRepository, ReleaseRecord, TaxBillRecord,
+            EventRecord, HoldRecord, InspectionRecord, OperationsRepository, RecordedEvent,
+            ReleaseRecord, TaxBillRecord,
         },
     },
 };
@@ -148,7 +149,7 @@ async fn an_inspection_is_ordered_once_and_again_only_after_a_discrepancy(
 }
 
 async fn one_open_hold_per_reason(repository: OperationsRepository) {
-    let event = field_platform::storage::operations::EventRecord {
+    let event = EventRecord {
         declaration_number: "1".into(),
         device_id: "GPS-1".into(),
         kind: "POSITION".into(),
@@ -168,19 +169,32 @@ async fn one_open_hold_per_reason(repository: OperationsRepository) {
         lifted_by: String::new(),
         lift_reason: String::new(),
     };
-    assert!(
-        repository
-            .record_event(&event, Some(&hold("H1")))
-            .await
-            .unwrap()
-            .is_some()
+    let later = |event: &EventRecord, seconds: i64| EventRecord {
+        occurred_at: event.occurred_at + Duration::seconds(seconds),
+        ..event.clone()
+    };
+    let raised = |recorded: RecordedEvent| match recorded {
+        RecordedEvent::New { raised } => raised.map(|hold| hold.id),
+        RecordedEvent::Repeat => panic!("a new event taken for a repeat"),
+    };
+    assert_eq!(
+        raised(
+            repository
+                .record_event(&event, Some(&hold("H1")))
+                .await
+                .unwrap()
+        ),
+        Some("H1".into())
     );
-    assert!(
-        repository
-            .record_event(&event, Some(&hold("H2")))
-            .await
-            .unwrap()
-            .is_none()
+    assert_eq!(
+        raised(
+            repository
+                .record_event(&later(&event, 10), Some(&hold("H2")))
+                .await
+                .unwrap()
+        ),
+        None,
+        "H1 is open"
     );
     assert_eq!(repository.events("1").await.unwrap().len(), 2);
     assert_eq!(repository.holds("1").await.unwrap().len(), 1);
@@ -201,13 +215,25 @@ async fn one_open_hold_per_reason(repository: OperationsRepository) {
             .unwrap(),
         None
     );
-    // A new deviation raises a new hold.
-    assert!(
+    // The device resends what it buffered: stored once, and a lifted hold stays lifted.
+    assert_eq!(
         repository
             .record_event(&event, Some(&hold("H3")))
             .await
-            .unwrap()
-            .is_some()
+            .unwrap(),
+        RecordedEvent::Repeat
+    );
+    assert_eq!(repository.events("1").await.unwrap().len(), 2);
+    assert!(repository.holds("1").await.unwrap().iter().all(|h| !h.open));
+    // A new deviation raises a new hold.
+    assert_eq!(
+        raised(
+            repository
+                .record_event(&later(&event, 20), Some(&hold("H4")))
+                .await
+                .unwrap()
+        ),
+        Some("H4".into())
     );
 }
 

@@ -626,7 +626,10 @@ async fn a_red_declaration_is_inspected_inland_under_its_credit_class_policy_and
             })
         );
 
-        // The tracker reports: on the route, then 30 km off it.
+        // The tracker reports: on the route, then 30 km off it; each event stamped by
+        // the device's clock, a second apart.
+        let started = time::OffsetDateTime::now_utc().unix_timestamp();
+        let sent = std::sync::atomic::AtomicI64::new(0);
         let event = |kind: field_pb::TransportEventKind,
                      position: Option<field_pb::GeoPoint>,
                      at_site: &str| field_pb::TransportEvent {
@@ -634,7 +637,10 @@ async fn a_red_declaration_is_inspected_inland_under_its_credit_class_policy_and
             declaration_number: number.clone(),
             kind: kind as i32,
             position,
-            occurred_at: None,
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: started + sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                nanos: 0,
+            }),
             at_site: at_site.into(),
         };
         let events = vec![
@@ -657,7 +663,7 @@ async fn a_red_declaration_is_inspected_inland_under_its_credit_class_policy_and
             event(field_pb::TransportEventKind::LockOpened, None, ""),
         ];
         let reported = Transport::new(channel.clone())
-            .report_transport_events(authorized(tokio_stream::iter(events), &t.officer))
+            .report_transport_events(authorized(tokio_stream::iter(events.clone()), &t.officer))
             .await
             .unwrap()
             .into_inner();
@@ -683,16 +689,19 @@ async fn a_red_declaration_is_inspected_inland_under_its_credit_class_policy_and
             .await
             .unwrap_err();
         assert_eq!(reason(&stranger_device), "DEVICE_NOT_MONITORING");
-        let track = Transport::new(channel.clone())
-            .get_track(authorized(
-                field_pb::GetTrackRequest {
-                    declaration_number: number.clone(),
-                },
-                &t.officer,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let read_track = async || {
+            Transport::new(channel.clone())
+                .get_track(authorized(
+                    field_pb::GetTrackRequest {
+                        declaration_number: number.clone(),
+                    },
+                    &t.officer,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+        };
+        let track = read_track().await;
         assert_eq!((track.events.len(), track.holds.len()), (5, 3));
 
         // Inspected without discrepancy, duties paid: released, but the holds stop it.
@@ -764,6 +773,23 @@ async fn a_red_declaration_is_inspected_inland_under_its_credit_class_policy_and
                 .into_inner();
             assert!(!lifted.open && lifted.lifted_by == "officer@5300");
         }
+        // The tracker, unsure what arrived, sends it all again: taken, recorded once,
+        // and the lifted holds stay lifted.
+        let resent = Transport::new(channel.clone())
+            .report_transport_events(authorized(tokio_stream::iter(events), &t.officer))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((resent.events_accepted, resent.holds_raised.len()), (5, 0));
+        let track = read_track().await;
+        assert_eq!(
+            (
+                track.events.len(),
+                track.holds.iter().filter(|h| h.open).count()
+            ),
+            (5, 0),
+            "{backend:?}"
+        );
         let passed = gate(channel, &t.gate, "after-lift-3", &[CONTAINER], &[&number]).await;
         assert_eq!(passed.verdict(), field_pb::GateVerdict::Pass, "{passed:?}");
     }

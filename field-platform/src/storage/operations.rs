@@ -86,6 +86,15 @@ pub struct EventRecord {
     pub occurred_at: OffsetDateTime,
 }
 
+/// What recording a transport event did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordedEvent {
+    /// Stored, with the hold it raised, if any.
+    New { raised: Option<HoldRecord> },
+    /// Stored already: a device resending.
+    Repeat,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct HoldRecord {
     pub id: String,
@@ -355,17 +364,20 @@ impl OperationsRepository {
     // Transport events and holds.
 
     /// Stores an event and, in the same transaction, the hold it raises (unless one
-    /// for that reason is open already). Returns the hold raised.
+    /// for that reason is open already). An event stored already (the same device,
+    /// declaration, kind and time: a device resending) is not stored again and raises
+    /// nothing, so a resend cannot raise again a hold an officer has lifted.
     pub async fn record_event(
         &self,
         event: &EventRecord,
         hold: Option<&HoldRecord>,
-    ) -> Result<Option<HoldRecord>> {
+    ) -> Result<RecordedEvent> {
         Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
+            let stored = sqlx::query(
                 "INSERT INTO transport_events (declaration_number, device_id, kind, latitude, longitude, at_site, occurred_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (declaration_number, device_id, kind, occurred_at) DO NOTHING",
             )
             .bind(&event.declaration_number)
             .bind(&event.device_id)
@@ -375,7 +387,13 @@ impl OperationsRepository {
             .bind(&event.at_site)
             .bind(event.occurred_at)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected()
+                == 1;
+            if !stored {
+                tx.rollback().await?;
+                return Ok(RecordedEvent::Repeat);
+            }
             let mut raised = None;
             if let Some(hold) = hold {
                 let inserted = sqlx::query(
@@ -396,7 +414,7 @@ impl OperationsRepository {
                 }
             }
             tx.commit().await?;
-            raised
+            RecordedEvent::New { raised }
         }))
     }
 
