@@ -102,13 +102,7 @@ impl ChangeRequests {
             ));
         }
         if let Some(pending) = self.repository.pending_for(number).await? {
-            return Err(Error::failed_precondition(
-                "CHANGE_ALREADY_PENDING",
-                format!(
-                    "change request {} for this declaration is still being decided",
-                    pending.id
-                ),
-            ));
+            return Err(pending_already(Some(pending.id)));
         }
         let change = ChangeRecord {
             id: format!("CR{}", uuid::Uuid::new_v4().simple()).to_ascii_uppercase(),
@@ -128,10 +122,16 @@ impl ChangeRequests {
             self.outbox.wake();
             tracing::info!(change_request = %change.id, declaration = number, kind = kind.as_str(), "change requested");
         }
-        self.repository
-            .by_request(request_id)
-            .await?
-            .ok_or_else(|| Error::internal(anyhow::anyhow!("change request {request_id} vanished")))
+        match self.repository.by_request(request_id).await? {
+            Some(stored) => Ok(stored),
+            // Another request of the declaration was recorded meanwhile.
+            None => Err(pending_already(
+                self.repository
+                    .pending_for(number)
+                    .await?
+                    .map(|pending| pending.id),
+            )),
+        }
     }
 
     /// Applies the deciding sub-centre's decision; idempotent.
@@ -186,4 +186,15 @@ impl ChangeRequests {
         tracing::info!(change_request = id, declaration = %change.declaration_number, state, house, "change request decided");
         self.get(id).await
     }
+}
+
+/// A request refused because another of the declaration's is still being decided.
+fn pending_already(pending: Option<String>) -> Error {
+    Error::failed_precondition(
+        "CHANGE_ALREADY_PENDING",
+        match pending {
+            Some(id) => format!("change request {id} for this declaration is still being decided"),
+            None => "another change request for this declaration is being decided".to_owned(),
+        },
+    )
 }

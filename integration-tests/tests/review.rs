@@ -1132,3 +1132,54 @@ async fn a_change_request_goes_with_its_declaration_s_transfer() {
         assert_eq!(cancelled.handling_house, "5100");
     }
 }
+
+/// One change request at a time: of several sent at once for one declaration, one is
+/// recorded and forwarded, the others are refused as a request is pending.
+#[tokio::test]
+async fn change_requests_sent_at_once_leave_one_pending() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let channel = &app.channel;
+        let broker = app.token(Role::Broker, "5300", Some(story::BROKER));
+        let li = app.token(Role::Reviewer, "5300", None);
+        let number = computers_under_review_in_shenzhen(&app, "BL-CHANGES-1").await;
+        let answers = futures::future::join_all((0..8).map(|i| {
+            let request = authorized(
+                pb::RequestCancellationRequest {
+                    request_id: format!("cancel-at-once-{i}"),
+                    declaration_number: number.clone(),
+                    reason: "order withdrawn".into(),
+                },
+                &broker,
+            );
+            let mut declarations = Declarations::new(channel.clone());
+            async move { declarations.request_cancellation(request).await }
+        }))
+        .await;
+        let (recorded, refused): (Vec<_>, Vec<_>) = answers.into_iter().partition(Result::is_ok);
+        assert_eq!(recorded.len(), 1, "{backend:?}: {refused:?}");
+        for status in refused.into_iter().map(Result::unwrap_err) {
+            assert_eq!(
+                (status.code(), reason(&status)),
+                (Code::FailedPrecondition, "CHANGE_ALREADY_PENDING".into())
+            );
+        }
+        // The review task and the one cancellation reach Shenzhen's queue, nothing more.
+        let kinds: Vec<_> = [
+            claim_eventually(channel, &li).await,
+            claim_eventually(channel, &li).await,
+        ]
+        .iter()
+        .map(|task| task.kind())
+        .collect();
+        assert!(
+            kinds.contains(&review_pb::TaskKind::Cancellation),
+            "{kinds:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            reason(&claim(channel, &li, "").await.unwrap_err()),
+            "QUEUE_EMPTY"
+        );
+    }
+}

@@ -36,17 +36,29 @@ impl ChangeRepository {
         Self { database }
     }
 
-    /// Inserts a request with its forwarding job unless the request id was seen.
+    /// Inserts a request with its forwarding job unless the request id was seen or
+    /// another request of the declaration is pending (one at a time, also when several
+    /// arrive at once); `false` when nothing was inserted.
     pub async fn insert(&self, change: &ChangeRecord) -> Result<bool> {
         let jobs = [Encoded::of(&Job::ForwardChangeRequest {
             change_request_id: change.id.clone(),
         })?];
         Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
+            // Requests of one declaration are inserted one after the other: on
+            // PostgreSQL by the declaration's row lock, on SQLite by its one writer.
+            if matches!(self.database, Database::Postgres(_)) {
+                sqlx::query("SELECT 1 FROM declarations WHERE declaration_number = $1 FOR UPDATE")
+                    .bind(&change.declaration_number)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let inserted = sqlx::query(
                 "INSERT INTO change_requests (id, request_id, declaration_number, kind, state, reason, proposed_content,
                      deciding_house, requested_by, requested_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (request_id) DO NOTHING",
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+                 WHERE NOT EXISTS (SELECT 1 FROM change_requests WHERE declaration_number = $3 AND state = 'PENDING')
+                 ON CONFLICT (request_id) DO NOTHING",
             )
             .bind(&change.id)
             .bind(&change.request_id)
