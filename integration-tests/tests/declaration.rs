@@ -46,6 +46,18 @@ async fn submit(
         .map(tonic::Response::into_inner)
 }
 
+/// The field violations of an `INVALID_ARGUMENT`: (field, description).
+fn violations(status: &tonic::Status) -> Vec<(String, String)> {
+    status
+        .get_error_details()
+        .bad_request()
+        .expect("field violations")
+        .field_violations
+        .iter()
+        .map(|v| (v.field.clone(), v.description.clone()))
+        .collect()
+}
+
 /// Polls the hotline's view until the declaration leaves SUBMITTED.
 async fn settled(channel: &Channel, token: &str, number: &str) -> pb::DeclarationStatus {
     for _ in 0..200 {
@@ -322,13 +334,9 @@ async fn a_declaration_failing_its_checks_is_refused_with_every_reason() {
         .await
         .unwrap_err();
     assert_eq!(checked.code(), Code::InvalidArgument, "{checked:?}");
-    let fields: Vec<_> = checked
-        .get_error_details()
-        .bad_request()
-        .unwrap()
-        .field_violations
-        .iter()
-        .map(|v| v.field.clone())
+    let fields: Vec<_> = violations(&checked)
+        .into_iter()
+        .map(|(field, _)| field)
         .collect();
     for expected in [
         "container_numbers[1]",
@@ -951,13 +959,9 @@ async fn risk_parameters_are_updated_by_version_and_steer_the_sampling() {
             .await
             .unwrap_err();
         assert_eq!(refused.code(), Code::InvalidArgument);
-        let reasons: HashSet<String> = refused
-            .get_error_details()
-            .bad_request()
-            .unwrap()
-            .field_violations
-            .iter()
-            .map(|v| v.description.clone())
+        let reasons: HashSet<String> = violations(&refused)
+            .into_iter()
+            .map(|(_, description)| description)
             .collect();
         for expected in [
             "RATE_INVALID",
