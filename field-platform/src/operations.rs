@@ -415,40 +415,34 @@ impl Field {
 
     /// Lifts the arrears restriction when the holder has no overdue bill left.
     async fn clear_arrears(&self, holder: &str) -> Result<()> {
-        let overdue = self.repository.holders_in_arrears(today()).await?;
-        if !overdue.iter().any(|h| h == holder) {
-            self.guarantees
-                .set_restriction(
-                    holder,
-                    crate::domain::guarantee::HolderRestriction::Arrears,
-                    false,
-                    "overdue bills paid",
-                )
-                .await?;
+        if self.repository.lift_arrears(holder, today()).await? {
+            tracing::info!(holder, "overdue bills paid: summary tax payment open again");
         }
         Ok(())
     }
 
     /// Bars holders whose summary-payment bills are overdue (DOMAIN.md 7), every hour.
+    /// Each bar is set only if the holder is still in arrears as it is written, so a
+    /// payment made since the holders were listed is not undone.
     pub fn spawn_arrears_watch(&self, background: &Background) {
         let field = self.clone();
         let stop = background.clone();
         background.spawn(async move {
             while !stop.is_stopping() {
-                match field.repository.holders_in_arrears(today()).await {
+                let day = today();
+                match field.repository.holders_in_arrears(day).await {
                     Ok(holders) => {
                         for holder in holders {
-                            if let Err(error) = field
-                                .guarantees
-                                .set_restriction(
-                                    &holder,
-                                    crate::domain::guarantee::HolderRestriction::Arrears,
-                                    true,
-                                    "summary-payment duties overdue",
-                                )
+                            match field
+                                .repository
+                                .bar_for_arrears(&holder, day, "summary-payment duties overdue")
                                 .await
                             {
-                                tracing::error!(%holder, %error, "cannot record arrears");
+                                Ok(true) => tracing::info!(%holder, "summary-payment duties overdue: summary tax payment barred"),
+                                Ok(false) => {}
+                                Err(error) => {
+                                    tracing::error!(%holder, %error, "cannot record arrears");
+                                }
                             }
                         }
                     }

@@ -67,6 +67,31 @@ async fn bills_are_kept_once_and_overdue_summary_bills_put_their_holder_in_arrea
         .await
         .unwrap();
     assert_eq!(repository.holders_in_arrears(today).await.unwrap(), ["A"]);
+    let overdue = "summary-payment duties overdue";
+    assert!(
+        repository
+            .bar_for_arrears("A", today, overdue)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !repository
+            .bar_for_arrears("A", today, overdue)
+            .await
+            .unwrap(),
+        "barred already"
+    );
+    assert!(
+        !repository
+            .bar_for_arrears("B", today, overdue)
+            .await
+            .unwrap(),
+        "B's bill is due today, not overdue"
+    );
+    assert!(
+        !repository.lift_arrears("A", today).await.unwrap(),
+        "still overdue"
+    );
     assert!(repository.pay("1", "SECURED", "BOC-1", &[]).await.unwrap());
     assert!(
         !repository.pay("1", "SECURED", "BOC-1", &[]).await.unwrap(),
@@ -79,6 +104,15 @@ async fn bills_are_kept_once_and_overdue_summary_bills_put_their_holder_in_arrea
             .unwrap()
             .is_empty()
     );
+    // A watch that listed A before the payment bars nothing now; the bar is lifted.
+    assert!(
+        !repository
+            .bar_for_arrears("A", today, overdue)
+            .await
+            .unwrap()
+    );
+    assert!(repository.lift_arrears("A", today).await.unwrap());
+    assert!(!repository.lift_arrears("A", today).await.unwrap());
 }
 
 fn inspection(number: &str) -> InspectionRecord {

@@ -7,7 +7,7 @@ use customs_common::{Error, Result, db::Database, on_pool, on_reader, outbox::En
 use time::{Date, OffsetDateTime};
 
 use crate::{
-    domain::{gate::Exit, transport::HoldReason},
+    domain::{gate::Exit, guarantee::HolderRestriction, transport::HoldReason},
     outbox::Job,
 };
 
@@ -241,6 +241,58 @@ impl OperationsRepository {
             .bind(today)
             .fetch_all(pool)
             .await?
+        }))
+    }
+
+    /// Bars `holder` from summary payment for arrears if, as this runs, a bill of
+    /// theirs is still unpaid past its due date (before `today`); `true` when this
+    /// barred them (they were not barred for arrears already, with this note).
+    /// A watch that listed the holder before the bill was paid sets nothing: on
+    /// PostgreSQL the check waits for a payment under way (the bill's row lock) and
+    /// sees its outcome, and SQLite runs one write at a time.
+    pub async fn bar_for_arrears(&self, holder: &str, today: Date, note: &str) -> Result<bool> {
+        let lock = match &self.database {
+            Database::Postgres(_) => "FOR UPDATE",
+            Database::Sqlite(_) => "",
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO holder_restrictions (holder, reason, note, since)
+             SELECT $1, $2, $3, $4
+             WHERE EXISTS (SELECT 1 FROM tax_bills
+                           WHERE enterprise_code = $1 AND state = 'SECURED' AND due_date < $5 {lock})
+             ON CONFLICT (holder, reason) DO UPDATE SET note = excluded.note
+                 WHERE holder_restrictions.note <> excluded.note"
+        ));
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query(sql)
+                .bind(holder)
+                .bind(HolderRestriction::Arrears.as_str())
+                .bind(note)
+                .bind(OffsetDateTime::now_utc())
+                .bind(today)
+                .execute(pool)
+                .await?
+                .rows_affected()
+                > 0
+        }))
+    }
+
+    /// Lifts `holder`'s arrears bar unless a bill of theirs is still overdue; `true`
+    /// when one was lifted.
+    pub async fn lift_arrears(&self, holder: &str, today: Date) -> Result<bool> {
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query(
+                "DELETE FROM holder_restrictions WHERE holder = $1 AND reason = $2
+                   AND NOT EXISTS (SELECT 1 FROM tax_bills
+                                   WHERE enterprise_code = $1 AND state = 'SECURED' AND due_date < $3)",
+            )
+            .bind(holder)
+            .bind(HolderRestriction::Arrears.as_str())
+            .bind(today)
+            .execute(pool)
+            .await?
+            .rows_affected()
+                > 0
         }))
     }
 
