@@ -3,14 +3,14 @@
 //! declaration, which decides; an approved change is applied here.
 
 use customs_common::{Error, Result, auth::Caller};
-use customs_proto::common::DeclarationContent;
+use customs_proto::common::{DeclarationContent, RulingKind};
 use prost::Message as _;
 use time::OffsetDateTime;
 
 use crate::{
     declarations::{Declarations, transition},
     domain::lifecycle::Stage,
-    outbox::Outbox,
+    outbox::{Job, Outbox},
     storage::changes::{ChangeRecord, ChangeRepository},
 };
 
@@ -147,6 +147,7 @@ impl ChangeRequests {
         if change.state != "PENDING" {
             return Ok(change);
         }
+        let mut jobs = Vec::new();
         if approve {
             let kind = if change.kind == "MODIFICATION" {
                 ChangeKind::Modification
@@ -165,6 +166,17 @@ impl ChangeRequests {
                 .transition(&change.declaration_number, moved)
                 .await
             {
+                Ok(cancelled) if kind == ChangeKind::Cancellation => {
+                    // The goods will not be cleared: the licences drawn for them are
+                    // given back.
+                    let ruling_ids = cited_licences(&Declarations::content(&cancelled)?);
+                    if !ruling_ids.is_empty() {
+                        jobs.push(Job::ReturnLicenceDraws {
+                            declaration_number: change.declaration_number.clone(),
+                            ruling_ids,
+                        });
+                    }
+                }
                 Ok(_) => {}
                 Err(error) if error.reason() == "TRANSITION_NOT_ALLOWED" => {
                     // The declaration moved on (released, say) before the decision.
@@ -174,6 +186,7 @@ impl ChangeRequests {
                             "REJECTED",
                             house,
                             &format!("approved too late: {error}"),
+                            &[],
                         )
                         .await?;
                     return self.get(id).await;
@@ -182,10 +195,32 @@ impl ChangeRequests {
             }
         }
         let state = if approve { "APPROVED" } else { "REJECTED" };
-        self.repository.decide(id, state, house, reason).await?;
+        if self
+            .repository
+            .decide(id, state, house, reason, &jobs)
+            .await?
+            && !jobs.is_empty()
+        {
+            self.outbox.wake();
+        }
         tracing::info!(change_request = id, declaration = %change.declaration_number, state, house, "change request decided");
         self.get(id).await
     }
+}
+
+/// The licences a declaration's items cite, each once.
+fn cited_licences(content: &DeclarationContent) -> Vec<String> {
+    let mut ids: Vec<String> = content
+        .items
+        .iter()
+        .flat_map(|item| &item.rulings)
+        .filter(|citation| citation.kind() == RulingKind::Licence)
+        .map(|citation| citation.ruling_id.trim().to_owned())
+        .filter(|id| !id.is_empty())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// A request refused because another of the declaration's is still being decided.

@@ -17,7 +17,8 @@ use customs_proto::{
         guarantee_service_client::GuaranteeServiceClient,
     },
     review::{
-        EnqueueDeclarationRequest, ItemValue, TaskKind, review_service_client::ReviewServiceClient,
+        EnqueueDeclarationRequest, ItemValue, ReturnLicenceDrawRequest, TaskKind,
+        review_service_client::ReviewServiceClient, ruling_service_client::RulingServiceClient,
     },
     risk::{ScreenDeclarationRequest, risk_service_client::RiskServiceClient},
 };
@@ -83,7 +84,34 @@ impl Relay {
             Job::ForwardChangeRequest { change_request_id } => {
                 self.forward(&change_request_id).await
             }
+            Job::ReturnLicenceDraws {
+                declaration_number,
+                ruling_ids,
+            } => self.return_draws(&declaration_number, &ruling_ids).await,
         }
+    }
+
+    /// Gives back what a cancelled declaration drew of each licence (the review
+    /// platform gives a draw back once, and nothing when there was none).
+    async fn return_draws(&self, number: &str, ruling_ids: &[String]) -> Result<Delivery> {
+        for id in ruling_ids {
+            let request = ReturnLicenceDrawRequest {
+                ruling_id: id.clone(),
+                declaration_number: number.to_owned(),
+            };
+            match RulingServiceClient::new(self.review.clone())
+                .return_licence_draw(self.credentials.request(request)?)
+                .await
+            {
+                Ok(_) => {}
+                Err(status) if status.code() == Code::NotFound => {
+                    tracing::warn!(declaration = number, ruling = %id, "cited licence unknown; nothing to give back");
+                }
+                Err(status) => return Ok(retry("review platform", &status)),
+            }
+        }
+        tracing::info!(declaration = number, licences = ?ruling_ids, "licence draws of a cancelled declaration given back");
+        Ok(Delivery::Done)
     }
 
     async fn screen(&self, number: &str) -> Result<Delivery> {

@@ -18,6 +18,11 @@ pub enum Job {
     /// A modification or cancellation request, to the sub-centre that holds the
     /// declaration.
     ForwardChangeRequest { change_request_id: String },
+    /// What a cancelled declaration drew of the licences it cites, given back.
+    ReturnLicenceDraws {
+        declaration_number: String,
+        ruling_ids: Vec<String>,
+    },
 }
 
 impl OutboxJob for Job {
@@ -26,6 +31,7 @@ impl OutboxJob for Job {
             Self::ScreenDeclaration { .. } => "screen_declaration",
             Self::HolderRestriction { .. } => "holder_restriction",
             Self::ForwardChangeRequest { .. } => "forward_change_request",
+            Self::ReturnLicenceDraws { .. } => "return_licence_draws",
         }
     }
 
@@ -34,6 +40,9 @@ impl OutboxJob for Job {
             Self::ScreenDeclaration { declaration_number } => declaration_number,
             Self::HolderRestriction { holder, .. } => holder,
             Self::ForwardChangeRequest { change_request_id } => change_request_id,
+            Self::ReturnLicenceDraws {
+                declaration_number, ..
+            } => declaration_number,
         }
     }
 }

@@ -401,41 +401,12 @@ async fn a_control_instruction_forces_its_lane_and_a_cited_ruling_is_checked_at_
         .await
         .unwrap();
     // A licence issued at Guangzhou, cited in Shenzhen.
-    let licence = RulingServiceClient::new(app.channel.clone())
-        .issue_ruling(authorized(
-            review_pb::IssueRulingRequest {
-                request_id: "beef-licence".into(),
-                ruling: Some(review_pb::Ruling {
-                    kind: RulingKind::Licence as i32,
-                    holder: TRADER.into(),
-                    subject: "frozen beef import licence".into(),
-                    hs_code: "0202".into(),
-                    quantity_granted: "500".into(),
-                    unit: "KGM".into(),
-                    valid_from: Some(customs_proto::common::Date {
-                        year: 2020,
-                        month: 1,
-                        day: 1,
-                    }),
-                    valid_until: Some(customs_proto::common::Date {
-                        year: 2099,
-                        month: 12,
-                        day: 31,
-                    }),
-                    ..Default::default()
-                }),
-                replaces: String::new(),
-            },
-            &app.token(Role::Officer, "5100", None),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let licence = beef_licence(&app, "beef-licence", "500").await;
 
     // 1,000 kg against a 500 kg licence: refused at acceptance.
     let mut over = story::declaration("BL-RED-1", 2);
     over.items[1].rulings.push(RulingCitation {
-        ruling_id: licence.ruling_id.clone(),
+        ruling_id: licence.clone(),
         kind: RulingKind::Licence as i32,
         quantity: "1000".into(),
     });
@@ -454,7 +425,7 @@ async fn a_control_instruction_forces_its_lane_and_a_cited_ruling_is_checked_at_
     let mut within = story::declaration("BL-RED-1", 2);
     within.items[1].quantity = "400".into();
     within.items[1].rulings.push(RulingCitation {
-        ruling_id: licence.ruling_id.clone(),
+        ruling_id: licence.clone(),
         kind: RulingKind::Licence as i32,
         quantity: "400".into(),
     });
@@ -560,6 +531,35 @@ async fn screened(app: &TestApp, officer: &str, number: &str) -> pb::Declaration
         .await
         .unwrap()
         .into_inner()
+}
+
+/// A frozen-beef import licence of `kg` for the story's trader, issued at Guangzhou;
+/// returns its id.
+async fn beef_licence(app: &TestApp, request_id: &str, kg: &str) -> String {
+    let day = |year, month, day| Some(customs_proto::common::Date { year, month, day });
+    RulingServiceClient::new(app.channel.clone())
+        .issue_ruling(authorized(
+            review_pb::IssueRulingRequest {
+                request_id: request_id.into(),
+                ruling: Some(review_pb::Ruling {
+                    kind: RulingKind::Licence as i32,
+                    holder: TRADER.into(),
+                    subject: "frozen beef import licence".into(),
+                    hs_code: "0202".into(),
+                    quantity_granted: kg.into(),
+                    unit: "KGM".into(),
+                    valid_from: day(2020, 1, 1),
+                    valid_until: day(2099, 12, 31),
+                    ..Default::default()
+                }),
+                replaces: String::new(),
+            },
+            &app.token(Role::Officer, "5100", None),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .ruling_id
 }
 
 /// The risk platform's decision on a screened declaration, named by its lane event.
@@ -1008,5 +1008,165 @@ async fn risk_parameters_are_updated_by_version_and_steer_the_sampling() {
                 updated.version
             )
         );
+    }
+}
+
+/// A licence cited at acceptance is drawn down then, once per declaration: of two
+/// declarations sent at once that each fit the balance but not together, one is
+/// accepted; a declaration refused because one of its licences has too little left
+/// gives back what it drew of the other, and so does a declaration cancelled.
+#[tokio::test]
+async fn a_cited_licence_is_drawn_down_at_acceptance_and_serves_one_declaration() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let channel = &app.channel;
+        let officer = app.token(Role::Officer, "5300", None);
+        let broker = broker_token(&app);
+        story::parties(channel, &officer, "BL-LICENCE-1")
+            .await
+            .unwrap();
+        let big = beef_licence(&app, "licence-500", "500").await;
+        let small = beef_licence(&app, "licence-100", "100").await;
+        // Beef on lines 2 and 4, each citing (licence, kg).
+        let citing = |lines: [Option<(&str, &str)>; 2]| {
+            let mut content = story::declaration("BL-LICENCE-1", 4);
+            for (item, cited) in [1, 3].into_iter().zip(lines) {
+                if let Some((licence, kg)) = cited {
+                    content.items[item].quantity = kg.into();
+                    content.items[item].rulings.push(RulingCitation {
+                        ruling_id: licence.into(),
+                        kind: RulingKind::Licence as i32,
+                        quantity: kg.into(),
+                    });
+                }
+            }
+            content
+        };
+        let declare = async |request_id: &str, content| {
+            let declared = submit(channel, &broker, request_id, content).await.unwrap();
+            screened(&app, &officer, &declared.declaration_number).await
+        };
+        let refusal = |declaration: &pb::Declaration| {
+            (declaration.stage() == DeclarationStage::Refused)
+                .then(|| declaration.events.last().unwrap().reason.clone())
+        };
+        let remaining = async |id: &str| {
+            RulingServiceClient::new(channel.clone())
+                .get_ruling(authorized(
+                    review_pb::GetRulingRequest {
+                        ruling_id: id.into(),
+                    },
+                    &officer,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .quantity_remaining
+        };
+
+        // 300 kg twice, at once, against 500: one is accepted.
+        let (first, second) = tokio::join!(
+            declare("beef-300-a", citing([Some((&big, "300")), None])),
+            declare("beef-300-b", citing([Some((&big, "300")), None])),
+        );
+        let refusals: Vec<String> = [&first, &second].into_iter().filter_map(refusal).collect();
+        assert_eq!(refusals.len(), 1, "{backend:?}: {refusals:?}");
+        assert!(
+            refusals[0].contains("LICENCE_QUANTITY_EXCEEDED"),
+            "{}",
+            refusals[0]
+        );
+        assert_eq!(remaining(&big).await, "200");
+
+        // 150 of the big one and 150 of the small one: refused, and the big one's 150
+        // given back.
+        let both = declare(
+            "beef-150-150",
+            citing([Some((&big, "150")), Some((&small, "150"))]),
+        )
+        .await;
+        let reason = refusal(&both).expect("refused");
+        assert!(
+            reason.contains("items[3].rulings[0].quantity"),
+            "the small licence's citation is named: {reason}"
+        );
+        assert_eq!(
+            (remaining(&big).await, remaining(&small).await),
+            ("200".into(), "100".into())
+        );
+
+        // What is left serves the next declaration.
+        let rest = declare(
+            "beef-200-100",
+            citing([Some((&big, "200")), Some((&small, "100"))]),
+        )
+        .await;
+        assert_eq!(refusal(&rest), None, "{backend:?}");
+        assert_eq!(
+            (remaining(&big).await, remaining(&small).await),
+            ("0".into(), "0".into())
+        );
+
+        // Cancelled, its goods are not cleared: its draws come back.
+        let reviewer = app.token(Role::Reviewer, "5300", None);
+        let mut reviews =
+            review_pb::review_service_client::ReviewServiceClient::new(channel.clone());
+        Declarations::new(channel.clone())
+            .request_cancellation(authorized(
+                pb::RequestCancellationRequest {
+                    request_id: "cancel-beef-200-100".into(),
+                    declaration_number: rest.declaration_number.clone(),
+                    reason: "order withdrawn".into(),
+                },
+                &broker,
+            ))
+            .await
+            .unwrap();
+        let mut cancellation = None;
+        for _ in 0..100 {
+            match reviews
+                .claim_task(authorized(
+                    review_pb::ClaimTaskRequest::default(),
+                    &reviewer,
+                ))
+                .await
+            {
+                Ok(task) if task.get_ref().kind() == review_pb::TaskKind::Cancellation => {
+                    cancellation = Some(task.into_inner());
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        let cancellation = cancellation.expect("the cancellation reaches the sub-centre");
+        assert_eq!(cancellation.declaration_number, rest.declaration_number);
+        reviews
+            .decide_change_request(authorized(
+                review_pb::DecideChangeRequestRequest {
+                    task_id: cancellation.task_id,
+                    approve: true,
+                    reason: "not yet released".into(),
+                },
+                &reviewer,
+            ))
+            .await
+            .unwrap();
+        story::reach(
+            channel,
+            &officer,
+            &rest.declaration_number,
+            DeclarationStage::Cancelled,
+        )
+        .await;
+        let mut given_back = (String::new(), String::new());
+        for _ in 0..100 {
+            given_back = (remaining(&big).await, remaining(&small).await);
+            if given_back == ("200".into(), "100".into()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(given_back, ("200".into(), "100".into()), "{backend:?}");
     }
 }

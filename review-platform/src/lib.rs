@@ -79,7 +79,12 @@ pub fn access_policy() -> AccessPolicy {
         )
         .allow(
             SERVICES[3],
-            &["IssueRuling", "RevokeRuling", "DrawDownLicence"],
+            &[
+                "IssueRuling",
+                "RevokeRuling",
+                "DrawDownLicence",
+                "ReturnLicenceDraw",
+            ],
             &[Officer, Admin],
         )
         .allow(

@@ -147,6 +147,29 @@ impl Rulings {
         self.get(id).await
     }
 
+    /// Gives back what `declaration_number` drew of licence `id`: the shared store's
+    /// balance first, then the durable record, so that a retry after a failure in
+    /// between still finds the quantity to give back (the store gives it back once).
+    pub async fn return_draw(&self, id: &str, declaration_number: &str) -> Result<RulingView> {
+        let ruling = self.get(id).await?;
+        if let Some(quantity_milli) = self.repository.draw_of(id, declaration_number).await? {
+            let in_store = self
+                .store
+                .cancel_draw(id, declaration_number, quantity_milli)
+                .await?;
+            self.repository.delete_draw(id, declaration_number).await?;
+            tracing::info!(
+                ruling = id,
+                declaration = declaration_number,
+                quantity_milli,
+                in_store,
+                "licence draw given back"
+            );
+            return self.get(id).await;
+        }
+        Ok(ruling)
+    }
+
     /// Draws `quantity_milli` of a licence for a declaration; a retry for the same
     /// declaration answers as the first time.
     pub async fn draw_down(

@@ -27,11 +27,15 @@ use customs_proto::{
         enterprise_service_client::EnterpriseServiceClient,
         manifest_service_client::ManifestServiceClient,
     },
-    review::{GetRulingRequest, ruling_service_client::RulingServiceClient},
+    review::{
+        DrawDownLicenceRequest, GetRulingRequest, ReturnLicenceDrawRequest,
+        ruling_service_client::RulingServiceClient,
+    },
 };
 use rust_decimal::Decimal;
 use time::{Date, OffsetDateTime};
 use tonic::Code;
+use tonic_types::StatusExt as _;
 
 use crate::{
     domain::{
@@ -470,7 +474,13 @@ impl Risk {
         let versioned = self.parameters().await?;
         let facts = self.facts(content, date, &versioned.parameters).await?;
         let violations = logic_checks(content, &facts);
-        if !violations.is_empty() {
+        // A licence's balance read above is only a preview: the draw below decides,
+        // atomically across all houses. (Read again after this declaration drew, on a
+        // retry, it would count the declaration's own draw against it.)
+        if violations
+            .iter()
+            .any(|v| v.reason != LICENCE_QUANTITY_EXCEEDED)
+        {
             tracing::info!(
                 declaration = declaration_number,
                 violations = violations.len(),
@@ -478,6 +488,7 @@ impl Risk {
             );
             return Err(Error::InvalidArgument(violations));
         }
+        self.draw_licences(declaration_number, content).await?;
         let credit_class = facts.declarant.map(|d| d.credit_class).unwrap_or_default();
         let input = screen_input(
             declaration_number,
@@ -509,6 +520,69 @@ impl Risk {
         tracing::info!(declaration = declaration_number, decision = %stored.decision_id, lane = stored.decision.lane.as_str(), hits = stored.decision.hits.len(), "lane decided");
         let rates = rates_in_force(&stored, &versioned);
         Ok((stored, rates))
+    }
+
+    /// Draws every licence the declaration cites down by what its items cite of it
+    /// (summed per licence), once per declaration: what makes a licence's quantity
+    /// serve one declaration only, whichever houses declare against it at once. When a
+    /// licence has not enough left, what the declaration drew of the others is given
+    /// back and it is refused, the citing items' quantities named. A retry finds its
+    /// own draws already made.
+    async fn draw_licences(&self, number: &str, content: &DeclarationContent) -> Result<()> {
+        let citations = licence_citations(content);
+        let mut drawn: Vec<&str> = Vec::with_capacity(citations.len());
+        let mut violations = Vec::new();
+        for (id, (quantity, fields)) in &citations {
+            let request = self.peers.credentials.request(DrawDownLicenceRequest {
+                request_id: format!("{number}:{id}"),
+                ruling_id: id.clone(),
+                quantity: quantity.normalize().to_string(),
+                declaration_number: number.to_owned(),
+            })?;
+            match RulingServiceClient::new(self.peers.review.clone())
+                .draw_down_licence(request)
+                .await
+            {
+                Ok(_) => drawn.push(id),
+                Err(status) if status.code() == Code::FailedPrecondition => {
+                    let reason = status
+                        .get_details_error_info()
+                        .map(|info| info.reason)
+                        .unwrap_or_default();
+                    let reason = if reason == "RULING_REVOKED" {
+                        "RULING_REVOKED"
+                    } else {
+                        LICENCE_QUANTITY_EXCEEDED
+                    };
+                    violations.extend(fields.iter().map(|field| {
+                        FieldViolation::new(field.clone(), reason, status.message().to_owned())
+                    }));
+                }
+                Err(status) => return Err(peer_error("licence draw-down", &status)),
+            }
+        }
+        if violations.is_empty() {
+            if !drawn.is_empty() {
+                tracing::info!(declaration = number, licences = ?drawn, "licences drawn down");
+            }
+            return Ok(());
+        }
+        for id in drawn {
+            let request = self.peers.credentials.request(ReturnLicenceDrawRequest {
+                ruling_id: id.to_owned(),
+                declaration_number: number.to_owned(),
+            })?;
+            RulingServiceClient::new(self.peers.review.clone())
+                .return_licence_draw(request)
+                .await
+                .map_err(|status| peer_error("licence draw give-back", &status))?;
+        }
+        tracing::info!(
+            declaration = number,
+            violations = violations.len(),
+            "declaration refused: a licence has not enough left"
+        );
+        Err(Error::InvalidArgument(violations))
     }
 
     pub async fn decision(&self, decision_id: &str) -> Result<DecisionRecord> {
@@ -568,6 +642,33 @@ impl Risk {
         }
         self.instruction(id).await
     }
+}
+
+const LICENCE_QUANTITY_EXCEEDED: &str = "LICENCE_QUANTITY_EXCEEDED";
+
+/// Per licence cited: the quantity the declaration's items cite of it in all, and the
+/// fields that cite it. Citations whose quantity does not parse are the logic checks'
+/// to refuse.
+fn licence_citations(
+    content: &DeclarationContent,
+) -> std::collections::BTreeMap<String, (Decimal, Vec<String>)> {
+    let mut citations = std::collections::BTreeMap::<String, (Decimal, Vec<String>)>::new();
+    for (i, item) in content.items.iter().enumerate() {
+        for (j, citation) in item.rulings.iter().enumerate() {
+            if citation.kind() != customs_proto::common::RulingKind::Licence {
+                continue;
+            }
+            let Ok(quantity) = citation.quantity.trim().parse::<Decimal>() else {
+                continue;
+            };
+            let entry = citations
+                .entry(citation.ruling_id.trim().to_owned())
+                .or_default();
+            entry.0 += quantity;
+            entry.1.push(format!("items[{i}].rulings[{j}].quantity"));
+        }
+    }
+    citations
 }
 
 /// The declaration as screening sees it; unit values in CNY at the configured rates.

@@ -234,17 +234,15 @@ impl RulingServiceApi for RulingService {
         let caller = Caller::of(&request)?.clone();
         let message = request.into_inner();
         let mut violations = Violations::new();
-        let id = violations.keep(parse_ruling_id("ruling_id", &message.ruling_id));
-        let declaration = violations.keep(parse_declaration_number(
-            "declaration_number",
+        let (id, declaration) = licence_and_declaration(
+            &mut violations,
+            &message.ruling_id,
             &message.declaration_number,
-        ));
+        );
         let quantity = violations.keep(parse_quantity_milli("quantity", &message.quantity));
         violations.into_result()?;
         let (Some(id), Some(declaration), Some(quantity)) = (id, declaration, quantity) else {
-            return Err(
-                Error::internal(anyhow::anyhow!("validation passed with a field missing")).into(),
-            );
+            return Err(field_missing().into());
         };
         let view = self
             .rulings
@@ -252,4 +250,42 @@ impl RulingServiceApi for RulingService {
             .await?;
         Ok(Response::new(ruling_message(view)))
     }
+
+    async fn return_licence_draw(
+        &self,
+        request: Request<pb::ReturnLicenceDrawRequest>,
+    ) -> Result<Response<pb::Ruling>, Status> {
+        let message = request.into_inner();
+        let mut violations = Violations::new();
+        let (id, declaration) = licence_and_declaration(
+            &mut violations,
+            &message.ruling_id,
+            &message.declaration_number,
+        );
+        violations.into_result()?;
+        let (Some(id), Some(declaration)) = (id, declaration) else {
+            return Err(field_missing().into());
+        };
+        let view = self.rulings.return_draw(&id, &declaration).await?;
+        Ok(Response::new(ruling_message(view)))
+    }
+}
+
+/// The licence and the declaration a draw names, each checked (violations kept).
+fn licence_and_declaration(
+    violations: &mut Violations,
+    ruling_id: &str,
+    declaration_number: &str,
+) -> (Option<String>, Option<String>) {
+    (
+        violations.keep(parse_ruling_id("ruling_id", ruling_id)),
+        violations.keep(parse_declaration_number(
+            "declaration_number",
+            declaration_number,
+        )),
+    )
+}
+
+fn field_missing() -> Error {
+    Error::internal(anyhow::anyhow!("validation passed with a field missing"))
 }

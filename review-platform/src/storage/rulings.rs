@@ -249,6 +249,33 @@ impl RulingRepository {
         Ok(inserted == 1)
     }
 
+    /// What `declaration_number` drew of licence `id`, in thousandths; `None` when
+    /// it drew nothing.
+    pub async fn draw_of(&self, id: &str, declaration_number: &str) -> Result<Option<i64>> {
+        Ok(on_pool!(&self.database, pool => {
+            sqlx::query_scalar(
+                "SELECT quantity_milli FROM licence_draws WHERE ruling_id = $1 AND declaration_number = $2",
+            )
+            .bind(id)
+            .bind(declaration_number)
+            .fetch_optional(pool)
+            .await?
+        }))
+    }
+
+    /// Forgets a draw given back; `false` when there was none.
+    pub async fn delete_draw(&self, id: &str, declaration_number: &str) -> Result<bool> {
+        let deleted = on_pool!(&self.database, pool => {
+            sqlx::query("DELETE FROM licence_draws WHERE ruling_id = $1 AND declaration_number = $2")
+                .bind(id)
+                .bind(declaration_number)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted == 1)
+    }
+
     pub async fn draws(&self, id: &str) -> Result<Vec<StoredDraw>> {
         let rows: Vec<(String, i64)> = on_pool!(&self.database, pool => {
             sqlx::query_as(
