@@ -549,10 +549,11 @@ impl Risk {
                         .get_details_error_info()
                         .map(|info| info.reason)
                         .unwrap_or_default();
-                    let reason = if reason == "RULING_REVOKED" {
-                        "RULING_REVOKED"
-                    } else {
-                        LICENCE_QUANTITY_EXCEEDED
+                    let reason = match reason.as_str() {
+                        "RULING_REVOKED" => "RULING_REVOKED",
+                        "RULING_NOT_IN_FORCE" => "RULING_NOT_IN_FORCE",
+                        "RULING_NOT_A_LICENCE" => "RULING_KIND_MISMATCH",
+                        _ => LICENCE_QUANTITY_EXCEEDED,
                     };
                     violations.extend(fields.iter().map(|field| {
                         FieldViolation::new(field.clone(), reason, status.message().to_owned())
