@@ -89,6 +89,7 @@ impl Fixture {
                     ruling_id: id.into(),
                     quantity: quantity.into(),
                     declaration_number: declaration.into(),
+                    house_code: String::new(),
                 },
                 &self.officer(house),
             ))
@@ -388,6 +389,26 @@ async fn a_licence_is_drawn_down_across_houses_and_never_below_zero() {
             .await
             .unwrap_err();
         assert_eq!(reason(&refused), "RULING_NOT_A_LICENCE");
+
+        // An officer draws for the own house only.
+        let elsewhere = fixture
+            .client()
+            .draw_down_licence(authorized(
+                pb::DrawDownLicenceRequest {
+                    request_id: "draw-for-another-house".into(),
+                    ruling_id: issued.ruling_id.clone(),
+                    quantity: "1".into(),
+                    declaration_number: declaration("5100", 98),
+                    house_code: "5300".into(),
+                },
+                &fixture.officer("5100"),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (elsewhere.code(), reason(&elsewhere)),
+            (Code::PermissionDenied, "HOUSE_NOT_YOURS".into())
+        );
     }
 }
 

@@ -530,6 +530,7 @@ impl Risk {
     /// own draws already made.
     async fn draw_licences(&self, number: &str, content: &DeclarationContent) -> Result<()> {
         let citations = licence_citations(content);
+        let house = customs_common::codes::directly_under_house(&content.declaring_office);
         let mut drawn: Vec<&str> = Vec::with_capacity(citations.len());
         let mut violations = Vec::new();
         for (id, (quantity, fields)) in &citations {
@@ -538,6 +539,7 @@ impl Risk {
                 ruling_id: id.clone(),
                 quantity: quantity.normalize().to_string(),
                 declaration_number: number.to_owned(),
+                house_code: house.clone(),
             })?;
             match RulingServiceClient::new(self.peers.review.clone())
                 .draw_down_licence(request)
@@ -581,7 +583,7 @@ impl Risk {
         tracing::info!(
             declaration = number,
             violations = violations.len(),
-            "declaration refused: a licence has not enough left"
+            "declaration refused: a cited licence cannot be drawn"
         );
         Err(Error::InvalidArgument(violations))
     }

@@ -2,8 +2,11 @@
 
 use customs_common::{
     Error, Violations,
-    auth::Caller,
-    codes::{directly_under_house, parse_declaration_number, parse_enterprise_code, parse_hs_code},
+    auth::{Caller, Role},
+    codes::{
+        directly_under_house, parse_declaration_number, parse_enterprise_code, parse_house_code,
+        parse_hs_code,
+    },
     day::date_of_day,
     paging::{next_page_token, page_limit},
     rulings::RulingKind,
@@ -240,13 +243,26 @@ impl RulingServiceApi for RulingService {
             &message.declaration_number,
         );
         let quantity = violations.keep(parse_quantity_milli("quantity", &message.quantity));
+        let house = match message.house_code.trim() {
+            "" => Some(caller.house.clone()),
+            named => violations.keep(parse_house_code("house_code", named)),
+        };
         violations.into_result()?;
-        let (Some(id), Some(declaration), Some(quantity)) = (id, declaration, quantity) else {
+        let (Some(id), Some(declaration), Some(quantity), Some(house)) =
+            (id, declaration, quantity, house)
+        else {
             return Err(field_missing().into());
         };
+        if house != caller.house && caller.role != Role::Admin {
+            return Err(Error::permission_denied(
+                "HOUSE_NOT_YOURS",
+                format!("you draw for house {}, not {house}", caller.house),
+            )
+            .into());
+        }
         let view = self
             .rulings
-            .draw_down(&id, &declaration, quantity, &caller.house)
+            .draw_down(&id, &declaration, quantity, &house)
             .await?;
         Ok(Response::new(ruling_message(view)))
     }
