@@ -209,8 +209,48 @@ impl From<FieldViolation> for Error {
     }
 }
 
+/// A database error that says nothing about the request: the database could not be
+/// reached in time, or the statement lost to a concurrent one (a deadlock, a lock or
+/// serialization conflict, SQLite busy). The same call, retried, may well succeed, so
+/// the caller is told `UNAVAILABLE` rather than `INTERNAL`.
+fn transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(database) => {
+            if let Some(postgres) = database.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let code = postgres.code();
+                // Serialization failure, deadlock, lock not available; a connection
+                // lost or the server shutting down or starting.
+                matches!(
+                    code,
+                    "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03"
+                ) || code.starts_with("08")
+            } else if database
+                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                .is_some()
+            {
+                // SQLITE_BUSY and SQLITE_LOCKED, with any of their extended codes.
+                database
+                    .code()
+                    .and_then(|code| code.parse::<i32>().ok())
+                    .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Self {
+        if transient(&error) {
+            tracing::warn!(%error, "database busy or unreachable; the caller may retry");
+            return Self::unavailable(
+                "DATABASE_UNAVAILABLE",
+                "the database is busy or unreachable; retry",
+            );
+        }
         Self::Internal(error.into())
     }
 }
@@ -288,6 +328,64 @@ mod tests {
         let status = Status::from(error);
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("secret_table"));
+    }
+
+    #[test]
+    fn a_database_out_of_reach_is_unavailable_and_a_broken_query_internal() {
+        let status = Status::from(Error::from(sqlx::Error::PoolTimedOut));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.get_error_details().error_info().unwrap().reason,
+            "DATABASE_UNAVAILABLE"
+        );
+        let status = Status::from(Error::from(sqlx::Error::RowNotFound));
+        assert_eq!(status.code(), Code::Internal);
+    }
+
+    /// A statement that loses a lock to another transaction (here: gives up waiting)
+    /// is answered `UNAVAILABLE`, on PostgreSQL and on SQLite alike.
+    #[tokio::test]
+    async fn a_statement_that_loses_a_lock_is_unavailable() {
+        use sqlx::{Connection as _, Executor as _};
+        let postgres = crate::testing::TestDatabase::postgres().await.unwrap();
+        let crate::db::Database::Postgres(pool) = &postgres.database else {
+            panic!("a PostgreSQL database")
+        };
+        pool.execute("CREATE TABLE held (id INT PRIMARY KEY); INSERT INTO held VALUES (1)")
+            .await
+            .unwrap();
+        let mut holder = pool.begin().await.unwrap();
+        sqlx::query("UPDATE held SET id = 1 WHERE id = 1")
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let mut waiter = pool.acquire().await.unwrap();
+        waiter.execute("SET lock_timeout = '50ms'").await.unwrap();
+        let lost = sqlx::query("UPDATE held SET id = 1 WHERE id = 1")
+            .execute(&mut *waiter)
+            .await
+            .unwrap_err();
+        assert_eq!(Error::from(lost).reason(), "DATABASE_UNAVAILABLE");
+        holder.rollback().await.unwrap();
+
+        let path = std::env::temp_dir().join(format!("customs_busy_{}.db", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let mut first = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        first
+            .execute("CREATE TABLE held (id INTEGER)")
+            .await
+            .unwrap();
+        first.execute("BEGIN IMMEDIATE").await.unwrap();
+        let mut second = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        second.execute("PRAGMA busy_timeout = 0").await.unwrap();
+        let busy = second
+            .execute("INSERT INTO held VALUES (1)")
+            .await
+            .unwrap_err();
+        assert_eq!(Error::from(busy).reason(), "DATABASE_UNAVAILABLE");
+        first.execute("ROLLBACK").await.unwrap();
+        drop((first, second));
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
