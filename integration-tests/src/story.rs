@@ -10,6 +10,7 @@ use customs_proto::{
         self as pb, enterprise_service_client::EnterpriseServiceClient,
         manifest_service_client::ManifestServiceClient,
     },
+    review::{self as review_pb, review_service_client::ReviewServiceClient},
     risk::{self as risk_pb, control_instruction_service_client::ControlInstructionServiceClient},
 };
 use tonic::transport::Channel;
@@ -187,6 +188,47 @@ pub async fn instruct(
         ))
         .await
         .unwrap_or_else(|status| panic!("issuing {request_id}: {status:?}"));
+}
+
+/// The broker's (`token`) request to cancel declaration `number` ("order withdrawn").
+pub async fn request_cancellation(
+    channel: &Channel,
+    token: &str,
+    request_id: &str,
+    number: &str,
+) -> pb::ChangeRequest {
+    pb::declaration_service_client::DeclarationServiceClient::new(channel.clone())
+        .request_cancellation(authorized(
+            pb::RequestCancellationRequest {
+                request_id: request_id.into(),
+                declaration_number: number.into(),
+                reason: "order withdrawn".into(),
+            },
+            token,
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("cancelling {number}: {status:?}"))
+        .into_inner()
+}
+
+/// A reviewer (`token`) approves the change request of review task `task_id` ("not yet
+/// released").
+pub async fn approve_change(
+    channel: &Channel,
+    task_id: &str,
+    token: &str,
+) -> Result<review_pb::ReviewTask, tonic::Status> {
+    ReviewServiceClient::new(channel.clone())
+        .decide_change_request(authorized(
+            review_pb::DecideChangeRequestRequest {
+                task_id: task_id.into(),
+                approve: true,
+                reason: "not yet released".into(),
+            },
+            token,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 /// The declaration's public status, as the hotline (`token`) reads it.

@@ -1111,17 +1111,13 @@ async fn a_cited_licence_is_drawn_down_at_acceptance_and_serves_one_declaration(
         let reviewer = app.token(Role::Reviewer, "5300", None);
         let mut reviews =
             review_pb::review_service_client::ReviewServiceClient::new(channel.clone());
-        Declarations::new(channel.clone())
-            .request_cancellation(authorized(
-                pb::RequestCancellationRequest {
-                    request_id: "cancel-beef-200-100".into(),
-                    declaration_number: rest.declaration_number.clone(),
-                    reason: "order withdrawn".into(),
-                },
-                &broker,
-            ))
-            .await
-            .unwrap();
+        story::request_cancellation(
+            channel,
+            &broker,
+            "cancel-beef-200-100",
+            &rest.declaration_number,
+        )
+        .await;
         let mut cancellation = None;
         for _ in 0..100 {
             match reviews
@@ -1141,15 +1137,7 @@ async fn a_cited_licence_is_drawn_down_at_acceptance_and_serves_one_declaration(
         }
         let cancellation = cancellation.expect("the cancellation reaches the sub-centre");
         assert_eq!(cancellation.declaration_number, rest.declaration_number);
-        reviews
-            .decide_change_request(authorized(
-                review_pb::DecideChangeRequestRequest {
-                    task_id: cancellation.task_id,
-                    approve: true,
-                    reason: "not yet released".into(),
-                },
-                &reviewer,
-            ))
+        story::approve_change(channel, &cancellation.task_id, &reviewer)
             .await
             .unwrap();
         story::reach(

@@ -792,27 +792,9 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
 
         // The second is cancelled at the broker's request, approved by Shenzhen.
         assert_eq!(second_task.declaration_number, second);
-        declarations
-            .request_cancellation(authorized(
-                pb::RequestCancellationRequest {
-                    request_id: "cancel-2".into(),
-                    declaration_number: second.clone(),
-                    reason: "order withdrawn".into(),
-                },
-                &broker,
-            ))
-            .await
-            .unwrap();
+        story::request_cancellation(channel, &broker, "cancel-2", &second).await;
         let cancellation = claim_eventually(channel, &li).await;
-        reviews
-            .decide_change_request(authorized(
-                review_pb::DecideChangeRequestRequest {
-                    task_id: cancellation.task_id.clone(),
-                    approve: true,
-                    reason: "not yet released".into(),
-                },
-                &li,
-            ))
+        story::approve_change(channel, &cancellation.task_id, &li)
             .await
             .unwrap();
         story::reach(channel, &officer, &second, DeclarationStage::Cancelled).await;
@@ -884,43 +866,6 @@ async fn transfer_to_guangzhou(channel: &Channel, task_id: &str, reviewer: &str)
         ))
         .await
         .unwrap();
-}
-
-async fn request_cancellation(
-    channel: &Channel,
-    broker: &str,
-    request_id: &str,
-    number: &str,
-) -> pb::ChangeRequest {
-    Declarations::new(channel.clone())
-        .request_cancellation(authorized(
-            pb::RequestCancellationRequest {
-                request_id: request_id.into(),
-                declaration_number: number.into(),
-                reason: "order withdrawn".into(),
-            },
-            broker,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-async fn approve_change(
-    channel: &Channel,
-    task_id: &str,
-    reviewer: &str,
-) -> Result<tonic::Response<review_pb::ReviewTask>, tonic::Status> {
-    Reviews::new(channel.clone())
-        .decide_change_request(authorized(
-            review_pb::DecideChangeRequestRequest {
-                task_id: task_id.into(),
-                approve: true,
-                reason: "not yet released".into(),
-            },
-            reviewer,
-        ))
-        .await
 }
 
 /// A transfer to another sub-centre (转岗) moves the declaration there: its lifecycle
@@ -1025,7 +970,8 @@ async fn a_declaration_transferred_to_another_sub_centre_is_handled_there() {
         );
 
         // The broker's cancellation is decided in Guangzhou, not Shenzhen.
-        let change = request_cancellation(channel, &broker, "cancel-transferred", &number).await;
+        let change =
+            story::request_cancellation(channel, &broker, "cancel-transferred", &number).await;
         assert_eq!(change.deciding_house, "5100");
         let review = claim_eventually(channel, &wang).await;
         assert_eq!(
@@ -1039,7 +985,7 @@ async fn a_declaration_transferred_to_another_sub_centre_is_handled_there() {
             "QUEUE_EMPTY",
             "nothing of it is left in Shenzhen"
         );
-        approve_change(channel, &cancellation.task_id, &wang)
+        story::approve_change(channel, &cancellation.task_id, &wang)
             .await
             .unwrap();
         let cancelled = story::reach(channel, &officer, &number, DeclarationStage::Cancelled).await;
@@ -1072,7 +1018,7 @@ async fn a_change_request_goes_with_its_declaration_s_transfer() {
         let review = claim(channel, &li, "").await.unwrap();
 
         let change =
-            request_cancellation(channel, &broker, "cancel-before-transfer", &number).await;
+            story::request_cancellation(channel, &broker, "cancel-before-transfer", &number).await;
         assert_eq!(change.deciding_house, "5300");
         let cancellation = claim_eventually(channel, &li).await;
         assert_eq!(
@@ -1082,7 +1028,7 @@ async fn a_change_request_goes_with_its_declaration_s_transfer() {
 
         transfer_to_guangzhou(channel, &review.task_id, &li).await;
 
-        let refused = approve_change(channel, &cancellation.task_id, &li)
+        let refused = story::approve_change(channel, &cancellation.task_id, &li)
             .await
             .unwrap_err();
         assert_eq!(
@@ -1125,7 +1071,7 @@ async fn a_change_request_goes_with_its_declaration_s_transfer() {
             in_guangzhou[1].task_id, cancellation.task_id,
             "the same task, moved"
         );
-        approve_change(channel, &cancellation.task_id, &wang)
+        story::approve_change(channel, &cancellation.task_id, &wang)
             .await
             .unwrap();
         let cancelled = story::reach(channel, &officer, &number, DeclarationStage::Cancelled).await;
