@@ -101,9 +101,6 @@ impl ChangeRequests {
                 ),
             ));
         }
-        if let Some(pending) = self.repository.pending_for(number).await? {
-            return Err(pending_already(Some(pending.id)));
-        }
         let change = ChangeRecord {
             id: format!("CR{}", uuid::Uuid::new_v4().simple()).to_ascii_uppercase(),
             request_id: request_id.to_owned(),
@@ -124,12 +121,16 @@ impl ChangeRequests {
         }
         match self.repository.by_request(request_id).await? {
             Some(stored) => Ok(stored),
-            // Another request of the declaration was recorded meanwhile.
-            None => Err(pending_already(
-                self.repository
-                    .pending_for(number)
-                    .await?
-                    .map(|pending| pending.id),
+            // Another request of the declaration is pending (the insert checks it).
+            None => Err(Error::failed_precondition(
+                "CHANGE_ALREADY_PENDING",
+                match self.repository.pending_for(number).await? {
+                    Some(pending) => format!(
+                        "change request {} for this declaration is still being decided",
+                        pending.id
+                    ),
+                    None => "another change request for this declaration is being decided".into(),
+                },
             )),
         }
     }
@@ -221,15 +222,4 @@ fn cited_licences(content: &DeclarationContent) -> Vec<String> {
     ids.sort();
     ids.dedup();
     ids
-}
-
-/// A request refused because another of the declaration's is still being decided.
-fn pending_already(pending: Option<String>) -> Error {
-    Error::failed_precondition(
-        "CHANGE_ALREADY_PENDING",
-        match pending {
-            Some(id) => format!("change request {id} for this declaration is still being decided"),
-            None => "another change request for this declaration is being decided".to_owned(),
-        },
-    )
 }
