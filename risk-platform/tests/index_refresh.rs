@@ -130,7 +130,7 @@ async fn hits(replica: &Risk) -> Vec<String> {
     index
         .screen(&beef())
         .into_iter()
-        .map(|hit| hit.instruction_id.to_string())
+        .map(|hit| hit.instruction_id().to_owned())
         .collect()
 }
 

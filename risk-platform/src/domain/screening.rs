@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
+use smallvec::SmallVec;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -92,14 +93,79 @@ pub struct ScreenInput {
     pub at: i64,
 }
 
+/// What names an instruction in a hit: its id, and its reason for the auditor. One per
+/// instruction, shared by all its hits.
+#[derive(Debug, PartialEq, Eq)]
+pub struct InstructionName {
+    pub id: Box<str>,
+    pub reason: Box<str>,
+}
+
+impl InstructionName {
+    pub fn new(id: &str, reason: &str) -> Arc<Self> {
+        Arc::new(Self {
+            id: id.into(),
+            reason: reason.into(),
+        })
+    }
+}
+
+/// An instruction that hit. Stored (as JSON) with its id and reason as fields of their
+/// own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "StoredHit", from = "StoredHit")]
 pub struct Hit {
-    pub instruction_id: Arc<str>,
+    pub instruction: Arc<InstructionName>,
     pub lane: Lane,
     pub order_inspection: bool,
     /// Item lines that matched; empty when the instruction has no item condition.
-    pub line_nos: Vec<i32>,
-    pub reason: Arc<str>,
+    pub line_nos: LineNos,
+}
+
+/// Item lines: most hits name one or two, kept inline.
+pub type LineNos = SmallVec<[i32; 4]>;
+
+impl Hit {
+    pub fn instruction_id(&self) -> &str {
+        &self.instruction.id
+    }
+
+    pub fn reason(&self) -> &str {
+        &self.instruction.reason
+    }
+}
+
+/// A hit as decisions store it.
+#[derive(Serialize, Deserialize)]
+struct StoredHit {
+    instruction_id: String,
+    lane: Lane,
+    order_inspection: bool,
+    line_nos: Vec<i32>,
+    reason: String,
+}
+
+impl From<Hit> for StoredHit {
+    fn from(hit: Hit) -> Self {
+        Self {
+            instruction_id: hit.instruction.id.to_string(),
+            lane: hit.lane,
+            order_inspection: hit.order_inspection,
+            line_nos: hit.line_nos.into_vec(),
+            reason: hit.instruction.reason.to_string(),
+        }
+    }
+}
+
+impl From<StoredHit> for Hit {
+    fn from(stored: StoredHit) -> Self {
+        Self {
+            instruction: InstructionName::new(&stored.instruction_id, &stored.reason),
+            lane: stored.lane,
+            order_inspection: stored.order_inspection,
+            line_nos: stored.line_nos.into(),
+        }
+    }
 }
 
 fn any_or(list: &[String], value: &str) -> bool {
@@ -136,35 +202,36 @@ const HEADING: usize = 4;
 /// Instructions by HS prefix. Prefixes of a heading or longer sit together under their
 /// heading (a direct table of 10,000), ordered by length then value, so that matching an
 /// item's code reads one table slot and searches one short run of memory, however large
-/// the rule set; the few shorter prefixes (chapters) are kept in a map.
+/// the rule set; the few shorter prefixes (chapters) are kept in a map. Each prefix
+/// carries a copy of its instruction's `Rule`, next to those of its heading, so that
+/// checking a candidate reads memory already at hand rather than a rule of its own
+/// somewhere in the rule set.
 #[derive(Debug, Default)]
 struct PrefixIndex {
-    /// Per heading: its run of `entries`.
+    /// Per heading: its run of `keys` (and of `rules`).
     headings: Vec<Span>,
-    /// `(length << 56 | value, position)`, by heading, then length and value.
-    entries: Vec<(u64, u32)>,
-    /// The lengths in `entries`, ascending.
+    /// `length << 56 | value`, by heading, then length and value.
+    keys: Vec<u64>,
+    /// The rule of each key's instruction.
+    rules: Vec<Rule>,
+    /// The lengths in `keys`, ascending.
     lengths: Vec<usize>,
     /// Prefixes shorter than a heading, by `(value, length)`.
-    short: FxHashMap<(u64, usize), Vec<u32>>,
+    short: FxHashMap<(u64, usize), Vec<Rule>>,
     short_lengths: Vec<usize>,
 }
 
 impl PrefixIndex {
-    fn new(prefixes: Vec<((u64, usize), u32)>) -> Self {
+    fn new(prefixes: Vec<((u64, usize), Rule)>) -> Self {
         let mut index = Self::default();
         let mut long = Vec::new();
-        for ((value, length), position) in prefixes {
+        for ((value, length), rule) in prefixes {
             if length < HEADING {
-                index
-                    .short
-                    .entry((value, length))
-                    .or_default()
-                    .push(position);
+                index.short.entry((value, length)).or_default().push(rule);
                 index.short_lengths.push(length);
             } else {
                 let heading = value / POWERS_OF_TEN[length - HEADING];
-                long.push((heading, (length as u64) << 56 | value, position));
+                long.push((heading, (length as u64) << 56 | value, rule));
                 index.lengths.push(length);
             }
         }
@@ -172,46 +239,76 @@ impl PrefixIndex {
             lengths.sort_unstable();
             lengths.dedup();
         }
-        long.sort_unstable();
-        long.dedup();
+        // An instruction that lists one prefix twice is found once.
+        long.sort_unstable_by_key(|(heading, key, rule)| (*heading, *key, rule.position));
+        long.dedup_by_key(|(heading, key, rule)| (*heading, *key, rule.position));
         if !long.is_empty() {
             index.headings = vec![Span::default(); POWERS_OF_TEN[HEADING] as usize];
         }
         for run in long.chunk_by(|a, b| a.0 == b.0) {
             index.headings[run[0].0 as usize] = Span {
-                start: index.entries.len() as u32,
+                start: index.keys.len() as u32,
                 len: run.len() as u32,
             };
+            index.keys.extend(run.iter().map(|&(_, key, _)| key));
             index
-                .entries
-                .extend(run.iter().map(|&(_, key, position)| (key, position)));
+                .rules
+                .extend(run.iter().map(|(_, _, rule)| rule.clone()));
         }
         index
     }
 
-    /// Calls `found` with every instruction that has a prefix of `code`.
-    fn find(&self, code: &str, mut found: impl FnMut(u32)) {
-        let (value, digits) = leading_digits(code);
-        let prefix = |length: usize| value / POWERS_OF_TEN[digits - length];
-        for &length in self.short_lengths.iter().take_while(|&&l| l <= digits) {
-            if let Some(positions) = self.short.get(&(prefix(length), length)) {
-                positions.iter().copied().for_each(&mut found);
+    /// The run of `keys` and `rules` under a code's heading (digits as `leading_digits`
+    /// gives them).
+    fn heading_run(&self, (value, digits): (u64, usize)) -> (&[u64], &[Rule]) {
+        if digits < HEADING || self.headings.is_empty() {
+            return (&[], &[]);
+        }
+        let run = self.headings[(value / POWERS_OF_TEN[digits - HEADING]) as usize];
+        (run.of(&self.keys), run.of(&self.rules))
+    }
+
+    /// Reads the start of each code's heading run, so that the processor fetches them
+    /// all from memory at once rather than one after the other as `find` needs each: in
+    /// a large rule set each run is likely not in its cache, and waiting for them in
+    /// turn is most of what screening costs.
+    fn prefetch(&self, codes: &[(u64, usize)]) {
+        let mut read = 0;
+        for &code in codes {
+            let (keys, rules) = self.heading_run(code);
+            if let (Some(key), Some(first)) = (keys.first(), rules.first()) {
+                read ^= key ^ first.valid_from as u64;
+                // A heading's instructions sit two to a cache line.
+                if let Some(third) = rules.get(2) {
+                    read ^= third.valid_from as u64;
+                }
             }
         }
-        if digits < HEADING || self.headings.is_empty() {
-            return;
+        std::hint::black_box(read);
+    }
+
+    /// Calls `found` with the rule of every instruction that has a prefix of the code
+    /// whose leading digits are `code` (as `leading_digits` gives them).
+    fn find<'a>(&'a self, code: (u64, usize), mut found: impl FnMut(&'a Rule)) {
+        let (value, digits) = code;
+        let prefix = |length: usize| value / POWERS_OF_TEN[digits - length];
+        for &length in self.short_lengths.iter().take_while(|&&l| l <= digits) {
+            if let Some(rules) = self.short.get(&(prefix(length), length)) {
+                rules.iter().for_each(&mut found);
+            }
         }
-        let run = self.headings[prefix(HEADING) as usize].of(&self.entries);
-        if run.is_empty() {
+        let (keys, rules) = self.heading_run(code);
+        if keys.is_empty() {
             return;
         }
         for &length in self.lengths.iter().take_while(|&&l| l <= digits) {
             let key = (length as u64) << 56 | prefix(length);
-            let from = run.partition_point(|&(k, _)| k < key);
-            run[from..]
+            let from = keys.partition_point(|&k| k < key);
+            keys[from..]
                 .iter()
-                .take_while(|&&(k, _)| k == key)
-                .for_each(|&(_, position)| found(position));
+                .zip(&rules[from..])
+                .take_while(|&(&k, _)| k == key)
+                .for_each(|(_, rule)| found(rule));
         }
     }
 }
@@ -247,15 +344,18 @@ fn flatten<K: std::hash::Hash + Eq>(
         .collect()
 }
 
-/// What screening checks of one instruction, in 32 bytes so that a large rule set stays
-/// cache-friendly; the full instruction is read only for the rarer declaration-level
-/// conditions.
-#[derive(Debug)]
+/// What screening checks of one instruction, and what names its hits, in 40 bytes so
+/// that a large rule set stays cache-friendly; the full instruction is read only for the
+/// rarer declaration-level conditions.
+#[derive(Debug, Clone)]
 struct Rule {
     valid_from: i64,
     valid_until: i64,
-    /// Interned origin countries (in `InstructionIndex::flat`); empty means any.
-    origins: Span,
+    /// Its place in `InstructionIndex::instructions`.
+    position: u32,
+    /// Its origin condition: `ANY_ORIGIN`, one interned country, or `ORIGIN_LIST | i`
+    /// for the countries at `InstructionIndex::origin_lists[i]`.
+    origins: u32,
     /// Its unit-value range in `InstructionIndex::bounds`, or `NO_BOUNDS`.
     bounds: u32,
     lane: Lane,
@@ -264,11 +364,14 @@ struct Rule {
     declaration_conditions: bool,
     /// An HS prefix that is not in the prefix index (so checked here).
     unindexed_prefixes: bool,
+    name: Arc<InstructionName>,
 }
 
 const NO_BOUNDS: u32 = u32::MAX;
+const ANY_ORIGIN: u32 = u32::MAX;
+const ORIGIN_LIST: u32 = 1 << 31;
 
-const _: () = assert!(std::mem::size_of::<Rule>() == 32);
+const _: () = assert!(std::mem::size_of::<Rule>() == 40);
 
 impl Rule {
     fn in_force(&self, at: i64) -> bool {
@@ -277,7 +380,7 @@ impl Rule {
 
     /// Whether it has conditions on items, other than indexed HS prefixes.
     fn item_conditions(&self) -> bool {
-        self.unindexed_prefixes || self.origins.len > 0 || self.bounds != NO_BOUNDS
+        self.unindexed_prefixes || self.origins != ANY_ORIGIN || self.bounds != NO_BOUNDS
     }
 }
 
@@ -296,9 +399,9 @@ pub struct InstructionIndex {
     /// In id order, so that ordering positions orders ids.
     instructions: Vec<Instruction>,
     rules: Vec<Rule>,
-    /// Id and reason, by position: what names a hit.
-    names: Vec<(Arc<str>, Arc<str>)>,
     bounds: Vec<Bounds>,
+    /// Where the instructions with more than one origin have them in `flat`.
+    origin_lists: Vec<Span>,
     /// Every posting list and origin list, one after the other.
     flat: Vec<u32>,
     countries: FxHashMap<Box<str>, u32>,
@@ -318,28 +421,59 @@ impl InstructionIndex {
             *countries.entry(country.into()).or_insert(next)
         };
         let mut flat = Vec::new();
+        let mut origin_lists = Vec::new();
         let mut prefixes = Vec::new();
         let mut by_enterprise = FxHashMap::<Box<str>, Vec<u32>>::default();
         let mut by_origin = FxHashMap::<u32, Vec<u32>>::default();
         let mut by_port = FxHashMap::<Box<str>, Vec<u32>>::default();
         let mut unindexed = Vec::new();
         let mut rules = Vec::with_capacity(instructions.len());
-        let mut names = Vec::with_capacity(instructions.len());
         let mut bounds = Vec::new();
         for (position, instruction) in instructions.iter().enumerate() {
             let position = position as u32;
             let c = &instruction.conditions;
-            let origins = Span {
-                start: flat.len() as u32,
-                len: c.origin_countries.len() as u32,
+            let mut interned: Vec<u32> = c.origin_countries.iter().map(|o| intern(o)).collect();
+            interned.sort_unstable();
+            interned.dedup();
+            let origins = match interned[..] {
+                [] => ANY_ORIGIN,
+                [origin] => origin,
+                _ => {
+                    origin_lists.push(Span {
+                        start: flat.len() as u32,
+                        len: interned.len() as u32,
+                    });
+                    flat.extend(&interned);
+                    ORIGIN_LIST | (origin_lists.len() as u32 - 1)
+                }
             };
-            let interned: Vec<u32> = c.origin_countries.iter().map(|o| intern(o)).collect();
-            flat.extend(&interned);
             let keys: Option<Vec<(u64, usize)>> =
                 c.hs_prefixes.iter().map(|p| prefix_key(p)).collect();
             let prefix_indexed = matches!(&keys, Some(keys) if !keys.is_empty());
+            let range = (c.min_unit_value_cny, c.max_unit_value_cny);
+            let rule = Rule {
+                valid_from: instruction.valid_from,
+                valid_until: instruction.valid_until,
+                position,
+                origins,
+                bounds: if range == (None, None) {
+                    NO_BOUNDS
+                } else {
+                    bounds.push(range);
+                    bounds.len() as u32 - 1
+                },
+                lane: instruction.lane,
+                order_inspection: instruction.order_inspection,
+                declaration_conditions: !(c.trade_modes.is_empty()
+                    && c.enterprise_codes.is_empty()
+                    && c.port_codes.is_empty()
+                    && c.clearance_modes.is_empty()
+                    && c.credit_classes.is_empty()),
+                unindexed_prefixes: !prefix_indexed && !c.hs_prefixes.is_empty(),
+                name: InstructionName::new(&instruction.id, &instruction.reason),
+            };
             if let (true, Some(keys)) = (prefix_indexed, keys) {
-                prefixes.extend(keys.into_iter().map(|key| (key, position)));
+                prefixes.extend(keys.into_iter().map(|key| (key, rule.clone())));
             } else if !c.enterprise_codes.is_empty() {
                 for code in &c.enterprise_codes {
                     by_enterprise
@@ -361,30 +495,7 @@ impl InstructionIndex {
             } else {
                 unindexed.push(position);
             }
-            let range = (c.min_unit_value_cny, c.max_unit_value_cny);
-            rules.push(Rule {
-                valid_from: instruction.valid_from,
-                valid_until: instruction.valid_until,
-                origins,
-                bounds: if range == (None, None) {
-                    NO_BOUNDS
-                } else {
-                    bounds.push(range);
-                    bounds.len() as u32 - 1
-                },
-                lane: instruction.lane,
-                order_inspection: instruction.order_inspection,
-                declaration_conditions: !(c.trade_modes.is_empty()
-                    && c.enterprise_codes.is_empty()
-                    && c.port_codes.is_empty()
-                    && c.clearance_modes.is_empty()
-                    && c.credit_classes.is_empty()),
-                unindexed_prefixes: !prefix_indexed && !c.hs_prefixes.is_empty(),
-            });
-            names.push((
-                instruction.id.as_str().into(),
-                instruction.reason.as_str().into(),
-            ));
+            rules.push(rule);
         }
         Self {
             by_hs_prefix: PrefixIndex::new(prefixes),
@@ -393,8 +504,8 @@ impl InstructionIndex {
             by_port: flatten(by_port, &mut flat),
             instructions,
             rules,
-            names,
             bounds,
+            origin_lists,
             flat,
             countries,
             unindexed,
@@ -416,33 +527,35 @@ impl InstructionIndex {
             .is_ok()
     }
 
-    /// Whether the instruction at `position` is in force and its declaration-level
-    /// conditions hold.
-    fn applies(&self, position: u32, input: &ScreenInput) -> bool {
-        let rule = &self.rules[position as usize];
-        rule.in_force(input.at)
-            && (!rule.declaration_conditions
-                || self.instructions[position as usize].applies_to_declaration(input))
+    /// Whether the rule's declaration-level conditions hold (it is in force).
+    fn applies(&self, rule: &Rule, input: &ScreenInput) -> bool {
+        !rule.declaration_conditions
+            || self.instructions[rule.position as usize].applies_to_declaration(input)
     }
 
-    /// Whether an item meets the instruction's item conditions other than an indexed HS
-    /// prefix; `origin` is the item's interned origin country.
-    fn item_fits(&self, position: u32, item: &ScreenItem, origin: u32) -> bool {
-        let rule = &self.rules[position as usize];
-        let origins = rule.origins.of(&self.flat);
+    /// Whether an item meets the rule's item conditions other than an indexed HS prefix;
+    /// `origin` is the item's interned origin country.
+    fn item_fits(&self, rule: &Rule, item: &ScreenItem, origin: u32) -> bool {
+        let origin_fits = match rule.origins {
+            ANY_ORIGIN => true,
+            list if list & ORIGIN_LIST != 0 => self.origin_lists[(list & !ORIGIN_LIST) as usize]
+                .of(&self.flat)
+                .contains(&origin),
+            single => single == origin,
+        };
         let (min, max) = match rule.bounds {
             NO_BOUNDS => (None, None),
             bounds => self.bounds[bounds as usize],
         };
-        (origins.is_empty() || origins.contains(&origin))
+        origin_fits
             && min.is_none_or(|min| item.unit_value_cny.is_some_and(|v| v >= min))
             && max.is_none_or(|max| item.unit_value_cny.is_some_and(|v| v <= max))
             && (!rule.unindexed_prefixes
-                || self.instructions[position as usize].has_prefix_of(&item.hs_code))
+                || self.instructions[rule.position as usize].has_prefix_of(&item.hs_code))
     }
 
     /// Every instruction that hits, strongest lane first (then by id).
-    pub fn screen(&self, input: &ScreenInput) -> Vec<Hit> {
+    pub fn screen<'a>(&'a self, input: &ScreenInput) -> Vec<Hit> {
         let items = &input.items;
         let origins: Vec<u32> = items
             .iter()
@@ -453,37 +566,46 @@ impl InstructionIndex {
                     .unwrap_or(UNKNOWN)
             })
             .collect();
-        // Instructions indexed by an item condition (HS prefix, origin), each with an
-        // item it was found through, as `position << 32 | item`: only those items are
-        // then checked for the instruction's other item conditions.
-        let mut by_item: Vec<u64> = Vec::with_capacity(4 * items.len());
-        let pair = |position: u32, index: usize| u64::from(position) << 32 | index as u64;
-        for (index, item) in items.iter().enumerate() {
-            self.by_hs_prefix.find(&item.hs_code, |position| {
-                by_item.push(pair(position, index))
-            });
-            if let Some(span) = self.by_origin.get(&origins[index]) {
-                by_item.extend(span.of(&self.flat).iter().map(|&p| pair(p, index)));
-            }
-        }
-        by_item.sort_unstable();
-        by_item.dedup();
-        // Hits as (lane, position, lines), to be ordered before they are named.
-        let mut hits: Vec<(std::cmp::Reverse<Lane>, u32, Vec<i32>)> = Vec::new();
-        for group in by_item.chunk_by(|a, b| a >> 32 == b >> 32) {
-            let position = (group[0] >> 32) as u32;
-            if !self.applies(position, input) {
-                continue;
-            }
-            let line_nos: Vec<i32> = group
-                .iter()
-                .map(|&pair| pair as u32 as usize)
-                .filter(|&index| self.item_fits(position, &items[index], origins[index]))
-                .map(|index| items[index].line_no)
-                .collect();
-            if !line_nos.is_empty() {
-                let lane = self.rules[position as usize].lane;
-                hits.push((std::cmp::Reverse(lane), position, line_nos));
+        // Instructions indexed by an item condition (HS prefix, origin), in force and
+        // met by the item they were found through, as `(position << 32 | item, rule)`.
+        let codes: Vec<(u64, usize)> = items
+            .iter()
+            .map(|item| leading_digits(&item.hs_code))
+            .collect();
+        self.by_hs_prefix.prefetch(&codes);
+        // Hits as (rule, last item, lines), in the order first found.
+        let mut hits: Vec<(&'a Rule, usize, LineNos)> = Vec::with_capacity(4 * items.len());
+        // Instructions indexed by an item condition (HS prefix, origin), by position:
+        // where each is in `hits`, or `REFUSED` when its declaration-level conditions do
+        // not hold. One found through several items (or prefixes) hits once.
+        let mut found_at =
+            FxHashMap::<u32, u32>::with_capacity_and_hasher(4 * items.len(), Default::default());
+        const REFUSED: u32 = u32::MAX;
+        for (index, (item, &origin)) in items.iter().zip(&origins).enumerate() {
+            let mut found = |rule: &'a Rule| {
+                if !rule.in_force(input.at) || !self.item_fits(rule, item, origin) {
+                    return;
+                }
+                let at = *found_at.entry(rule.position).or_insert_with(|| {
+                    if self.applies(rule, input) {
+                        hits.push((rule, index, LineNos::new()));
+                        hits.len() as u32 - 1
+                    } else {
+                        REFUSED
+                    }
+                });
+                if let Some((_, last, lines)) = hits.get_mut(at as usize)
+                    && (lines.is_empty() || *last != index)
+                {
+                    *last = index;
+                    lines.push(item.line_no);
+                }
+            };
+            self.by_hs_prefix.find(codes[index], &mut found);
+            if let Some(span) = self.by_origin.get(&origin) {
+                for &position in span.of(&self.flat) {
+                    found(&self.rules[position as usize]);
+                }
             }
         }
         // Instructions indexed by a declaration condition, or not at all: every item is
@@ -501,35 +623,50 @@ impl InstructionIndex {
         candidates.sort_unstable();
         candidates.dedup();
         for position in candidates {
-            if !self.applies(position, input) {
-                continue;
-            }
             let rule = &self.rules[position as usize];
-            if !rule.item_conditions() {
-                hits.push((std::cmp::Reverse(rule.lane), position, Vec::new()));
+            if !rule.in_force(input.at) || !self.applies(rule, input) {
                 continue;
             }
-            let line_nos: Vec<i32> = items
+            if !rule.item_conditions() {
+                hits.push((rule, 0, LineNos::new()));
+                continue;
+            }
+            let line_nos: LineNos = items
                 .iter()
                 .zip(&origins)
-                .filter(|&(item, &origin)| self.item_fits(position, item, origin))
+                .filter(|&(item, &origin)| self.item_fits(rule, item, origin))
                 .map(|(item, _)| item.line_no)
                 .collect();
             if !line_nos.is_empty() {
-                hits.push((std::cmp::Reverse(rule.lane), position, line_nos));
+                hits.push((rule, 0, line_nos));
             }
         }
-        hits.sort_unstable_by_key(|&(lane, position, _)| (lane, position));
-        hits.into_iter()
-            .map(|(_, position, line_nos)| {
-                let rule = &self.rules[position as usize];
-                let (id, reason) = &self.names[position as usize];
+        // Strongest lane first, then by id (positions are in id order).
+        let mut order: Vec<(u64, u32)> = hits
+            .iter()
+            .enumerate()
+            .map(|(at, (rule, _, _))| {
+                let weaker = Lane::Red as u64 - rule.lane as u64;
+                (weaker << 32 | u64::from(rule.position), at as u32)
+            })
+            .collect();
+        order.sort_unstable_by_key(|&(key, _)| key);
+        // The hits' names are shared, and in a large rule set likely not in the
+        // processor's cache: read them all before taking each, so that they are fetched
+        // from memory at once rather than one after the other.
+        std::hint::black_box(
+            hits.iter()
+                .fold(0, |read, (rule, _, _)| read ^ Arc::strong_count(&rule.name)),
+        );
+        order
+            .into_iter()
+            .map(|(_, at)| {
+                let (rule, _, line_nos) = &mut hits[at as usize];
                 Hit {
-                    instruction_id: id.clone(),
+                    instruction: rule.name.clone(),
                     lane: rule.lane,
                     order_inspection: rule.order_inspection,
-                    line_nos,
-                    reason: reason.clone(),
+                    line_nos: std::mem::take(line_nos),
                 }
             })
             .collect()
@@ -603,10 +740,10 @@ impl ActiveInstructions {
         let mut hits = self.base.screen(input);
         if !self.issued.is_empty() {
             hits.extend(self.issued.screen(input));
-            hits.sort_by(|a, b| (b.lane, &a.instruction_id).cmp(&(a.lane, &b.instruction_id)));
+            hits.sort_by(|a, b| (b.lane, a.instruction_id()).cmp(&(a.lane, b.instruction_id())));
         }
         if !self.revoked.is_empty() {
-            hits.retain(|hit| !self.revoked.contains(&*hit.instruction_id));
+            hits.retain(|hit| !self.revoked.contains(hit.instruction_id()));
         }
         hits
     }
@@ -779,7 +916,7 @@ mod tests {
             )]);
             let decision = decide(&index.into(), &input(), "seed", &NONE);
             assert_eq!(decision.lane, lane);
-            assert_eq!(decision.hits[0].line_nos, [1]);
+            assert_eq!(decision.hits[0].line_nos[..], [1]);
             assert_eq!(decision.inspection_ordered, lane == Lane::Red);
         }
         let index = InstructionIndex::new(vec![
@@ -807,7 +944,7 @@ mod tests {
             decision
                 .hits
                 .iter()
-                .map(|h| &*h.instruction_id)
+                .map(|h| h.instruction_id())
                 .collect::<Vec<_>>(),
             ["R", "Y", "B"]
         );
@@ -864,6 +1001,24 @@ mod tests {
                 .screen(&input())
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_hit_is_stored_with_its_id_and_reason_as_fields_of_their_own() {
+        // Decisions already stored read back, and new ones are stored the same way.
+        let stored = r#"{"instruction_id":"CI1","lane":"RED","order_inspection":true,"line_nos":[1,3],"reason":"绕关"}"#;
+        let hit: Hit = serde_json::from_str(stored).unwrap();
+        assert_eq!(
+            (
+                hit.instruction_id(),
+                hit.reason(),
+                hit.lane,
+                &hit.line_nos[..]
+            ),
+            ("CI1", "绕关", Lane::Red, &[1, 3][..])
+        );
+        assert!(hit.order_inspection);
+        assert_eq!(serde_json::to_string(&hit).unwrap(), stored);
     }
 
     #[test]
@@ -945,22 +1100,21 @@ mod tests {
                     .map(|item| item.line_no)
                     .collect();
                 (!item_conditions || !line_nos.is_empty()).then(|| Hit {
-                    instruction_id: i.id.as_str().into(),
+                    instruction: InstructionName::new(&i.id, &i.reason),
                     lane: i.lane,
                     order_inspection: i.order_inspection,
                     line_nos: if item_conditions {
-                        line_nos
+                        line_nos.into()
                     } else {
-                        Vec::new()
+                        LineNos::new()
                     },
-                    reason: i.reason.as_str().into(),
                 })
             })
             .collect();
         hits.sort_by(|a, b| {
             b.lane
                 .cmp(&a.lane)
-                .then_with(|| a.instruction_id.cmp(&b.instruction_id))
+                .then_with(|| a.instruction_id().cmp(b.instruction_id()))
         });
         hits
     }

@@ -71,10 +71,10 @@ fn decision_message(
             .hits
             .into_iter()
             .map(|hit| pb::InstructionHit {
-                instruction_id: hit.instruction_id.to_string(),
+                instruction_id: hit.instruction_id().to_owned(),
                 lane: lane_to_proto(hit.lane) as i32,
-                line_nos: hit.line_nos,
-                reason: hit.reason.to_string(),
+                reason: hit.reason().to_owned(),
+                line_nos: hit.line_nos.into_vec(),
             })
             .collect(),
         sampling: Some(pb::SamplingDraw {
