@@ -268,20 +268,15 @@ impl PrefixIndex {
         (run.of(&self.keys), run.of(&self.rules))
     }
 
-    /// Reads the start of each code's heading run, so that the processor fetches them
-    /// all from memory at once rather than one after the other as `find` needs each: in
-    /// a large rule set each run is likely not in its cache, and waiting for them in
-    /// turn is most of what screening costs.
+    /// Reads each code's heading run of keys, so that the processor fetches them all
+    /// from memory at once rather than one after the other as `find` searches each: in a
+    /// large rule set each run is likely not in its cache.
     fn prefetch(&self, codes: &[(u64, usize)]) {
         let mut read = 0;
         for &code in codes {
-            let (keys, rules) = self.heading_run(code);
-            if let (Some(key), Some(first)) = (keys.first(), rules.first()) {
-                read ^= key ^ first.valid_from as u64;
-                // A heading's instructions sit two to a cache line.
-                if let Some(third) = rules.get(2) {
-                    read ^= third.valid_from as u64;
-                }
+            let (keys, _) = self.heading_run(code);
+            if let (Some(first), Some(last)) = (keys.first(), keys.last()) {
+                read ^= first ^ last;
             }
         }
         std::hint::black_box(read);
@@ -566,46 +561,63 @@ impl InstructionIndex {
                     .unwrap_or(UNKNOWN)
             })
             .collect();
-        // Instructions indexed by an item condition (HS prefix, origin), in force and
-        // met by the item they were found through, as `(position << 32 | item, rule)`.
         let codes: Vec<(u64, usize)> = items
             .iter()
             .map(|item| leading_digits(&item.hs_code))
             .collect();
         self.by_hs_prefix.prefetch(&codes);
+        // Instructions indexed by an item condition (HS prefix, origin), as (item, rule),
+        // found for every item before any is checked.
+        let mut found: Vec<(usize, &'a Rule)> = Vec::with_capacity(4 * items.len());
+        for (index, (code, origin)) in codes.iter().zip(&origins).enumerate() {
+            self.by_hs_prefix
+                .find(*code, |rule| found.push((index, rule)));
+            if let Some(span) = self.by_origin.get(origin) {
+                found.extend(
+                    span.of(&self.flat)
+                        .iter()
+                        .map(|&position| (index, &self.rules[position as usize])),
+                );
+            }
+        }
+        // In a large rule set, each of their rules (and value ranges) is likely a read
+        // from memory: made all at once, before any is needed, they overlap rather than
+        // wait one after the other.
+        let read = found
+            .iter()
+            .fold(0, |read, (_, rule)| read ^ rule.valid_from);
+        std::hint::black_box(found.iter().fold(read, |read, (_, rule)| {
+            match self.bounds.get(rule.bounds as usize) {
+                Some((min, _)) => read ^ i64::from(min.is_some()),
+                None => read,
+            }
+        }));
         // Hits as (rule, last item, lines), in the order first found.
-        let mut hits: Vec<(&'a Rule, usize, LineNos)> = Vec::with_capacity(4 * items.len());
-        // Instructions indexed by an item condition (HS prefix, origin), by position:
-        // where each is in `hits`, or `REFUSED` when its declaration-level conditions do
-        // not hold. One found through several items (or prefixes) hits once.
+        let mut hits: Vec<(&'a Rule, usize, LineNos)> = Vec::with_capacity(found.len());
+        // Where each instruction found is in `hits`, by position, or `REFUSED` when its
+        // declaration-level conditions do not hold: one found through several items (or
+        // prefixes) hits once.
         let mut found_at =
-            FxHashMap::<u32, u32>::with_capacity_and_hasher(4 * items.len(), Default::default());
+            FxHashMap::<u32, u32>::with_capacity_and_hasher(found.len(), Default::default());
         const REFUSED: u32 = u32::MAX;
-        for (index, (item, &origin)) in items.iter().zip(&origins).enumerate() {
-            let mut found = |rule: &'a Rule| {
-                if !rule.in_force(input.at) || !self.item_fits(rule, item, origin) {
-                    return;
+        for (index, rule) in found {
+            let item = &items[index];
+            if !rule.in_force(input.at) || !self.item_fits(rule, item, origins[index]) {
+                continue;
+            }
+            let at = *found_at.entry(rule.position).or_insert_with(|| {
+                if self.applies(rule, input) {
+                    hits.push((rule, index, LineNos::new()));
+                    hits.len() as u32 - 1
+                } else {
+                    REFUSED
                 }
-                let at = *found_at.entry(rule.position).or_insert_with(|| {
-                    if self.applies(rule, input) {
-                        hits.push((rule, index, LineNos::new()));
-                        hits.len() as u32 - 1
-                    } else {
-                        REFUSED
-                    }
-                });
-                if let Some((_, last, lines)) = hits.get_mut(at as usize)
-                    && (lines.is_empty() || *last != index)
-                {
-                    *last = index;
-                    lines.push(item.line_no);
-                }
-            };
-            self.by_hs_prefix.find(codes[index], &mut found);
-            if let Some(span) = self.by_origin.get(&origin) {
-                for &position in span.of(&self.flat) {
-                    found(&self.rules[position as usize]);
-                }
+            });
+            if let Some((_, last, lines)) = hits.get_mut(at as usize)
+                && (lines.is_empty() || *last != index)
+            {
+                *last = index;
+                lines.push(item.line_no);
             }
         }
         // Instructions indexed by a declaration condition, or not at all: every item is
