@@ -271,10 +271,9 @@ impl PrefixIndex {
     /// Reads each code's heading run of keys, so that the processor fetches them all
     /// from memory at once rather than one after the other as `find` searches each: in a
     /// large rule set each run is likely not in its cache.
-    fn prefetch(&self, codes: &[(u64, usize)]) {
+    fn prefetch(runs: &[(&[u64], &[Rule])]) {
         let mut read = 0;
-        for &code in codes {
-            let (keys, _) = self.heading_run(code);
+        for (keys, _) in runs {
             if let (Some(first), Some(last)) = (keys.first(), keys.last()) {
                 read ^= first ^ last;
             }
@@ -283,8 +282,14 @@ impl PrefixIndex {
     }
 
     /// Calls `found` with the rule of every instruction that has a prefix of the code
-    /// whose leading digits are `code` (as `leading_digits` gives them).
-    fn find<'a>(&'a self, code: (u64, usize), mut found: impl FnMut(&'a Rule)) {
+    /// whose leading digits are `code` (as `leading_digits` gives them) and whose heading
+    /// run is `run`.
+    fn find<'a>(
+        &'a self,
+        code: (u64, usize),
+        (keys, rules): (&'a [u64], &'a [Rule]),
+        mut found: impl FnMut(&'a Rule),
+    ) {
         let (value, digits) = code;
         let prefix = |length: usize| value / POWERS_OF_TEN[digits - length];
         for &length in self.short_lengths.iter().take_while(|&&l| l <= digits) {
@@ -292,7 +297,6 @@ impl PrefixIndex {
                 rules.iter().for_each(&mut found);
             }
         }
-        let (keys, rules) = self.heading_run(code);
         if keys.is_empty() {
             return;
         }
@@ -565,13 +569,17 @@ impl InstructionIndex {
             .iter()
             .map(|item| leading_digits(&item.hs_code))
             .collect();
-        self.by_hs_prefix.prefetch(&codes);
+        let runs: Vec<(&[u64], &[Rule])> = codes
+            .iter()
+            .map(|&code| self.by_hs_prefix.heading_run(code))
+            .collect();
+        PrefixIndex::prefetch(&runs);
         // Instructions indexed by an item condition (HS prefix, origin), as (item, rule),
         // found for every item before any is checked.
         let mut found: Vec<(usize, &'a Rule)> = Vec::with_capacity(4 * items.len());
         for (index, (code, origin)) in codes.iter().zip(&origins).enumerate() {
             self.by_hs_prefix
-                .find(*code, |rule| found.push((index, rule)));
+                .find(*code, runs[index], |rule| found.push((index, rule)));
             if let Some(span) = self.by_origin.get(origin) {
                 found.extend(
                     span.of(&self.flat)
