@@ -7,7 +7,12 @@ use crate::error::Error;
 
 /// Today in Beijing (UTC+8): the day a declaration, a guarantee or a ruling is judged on.
 pub fn today() -> Date {
-    OffsetDateTime::now_utc().to_offset(offset!(+8)).date()
+    beijing_day(OffsetDateTime::now_utc())
+}
+
+/// The Beijing day of an instant: from 16:00 UTC it is already the next day there.
+pub fn beijing_day(at: OffsetDateTime) -> Date {
+    at.to_offset(offset!(+8)).date()
 }
 
 /// A configured or stored ISO day, `YYYY-MM-DD`.
@@ -48,5 +53,22 @@ mod tests {
         assert_eq!(date_of_day(20260601).unwrap(), date!(2026 - 06 - 01));
         assert!(day_number(date!(2026 - 12 - 31)) < day_number(date!(2027 - 01 - 01)));
         assert!(date_of_day(20260230).is_err());
+    }
+
+    #[test]
+    fn a_beijing_day_starts_at_16_00_utc_the_day_before() {
+        use time::macros::datetime;
+        assert_eq!(
+            beijing_day(datetime!(2026-03-01 15:59:59 UTC)),
+            date!(2026 - 03 - 01)
+        );
+        assert_eq!(
+            beijing_day(datetime!(2026-03-01 16:00 UTC)),
+            date!(2026 - 03 - 02)
+        );
+        assert_eq!(
+            beijing_day(datetime!(2026-03-02 01:00 +8)),
+            date!(2026 - 03 - 02)
+        );
     }
 }

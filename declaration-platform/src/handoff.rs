@@ -7,7 +7,7 @@ use customs_common::{
     Error, Result,
     background::Background,
     clients::{Peer, ServiceCredentials},
-    day::today,
+    day::{beijing_day, today},
     outbox::Delivery,
 };
 use customs_proto::{
@@ -122,7 +122,8 @@ impl Relay {
                 request_id: format!("screen-{number}"),
                 declaration_number: number.to_owned(),
                 content: Some(content),
-                declaration_date: Some(record.submitted_at.date().into()),
+                // The day it counts as made is Beijing's.
+                declaration_date: Some(beijing_day(record.submitted_at).into()),
             };
             let house = record.handling_house.clone();
             match RiskServiceClient::new(self.risk.clone())

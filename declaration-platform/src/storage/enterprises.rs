@@ -167,7 +167,7 @@ impl EnterpriseRepository {
                 )
                 .bind(&enterprise.code)
                 .bind(enterprise.credit_class.as_str())
-                .bind(now.date())
+                .bind(customs_common::day::beijing_day(now))
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
