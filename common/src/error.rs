@@ -4,7 +4,7 @@
 //! [`ERROR_DOMAIN`]; validation failures also carry every violated field as
 //! `google.rpc.BadRequest` details, so a gateway can show the enterprise what to fix.
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -15,19 +15,20 @@ pub const ERROR_DOMAIN: &str = "customs.gd";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldViolation {
     pub field: String,
-    pub reason: &'static str,
+    /// Ours, or one another platform gave (passed on as it came).
+    pub reason: Cow<'static, str>,
     pub description: String,
 }
 
 impl FieldViolation {
     pub fn new(
         field: impl Into<String>,
-        reason: &'static str,
+        reason: impl Into<Cow<'static, str>>,
         description: impl Into<String>,
     ) -> Self {
         Self {
             field: field.into(),
-            reason,
+            reason: reason.into(),
             description: description.into(),
         }
     }
@@ -298,6 +299,33 @@ impl From<Error> for Status {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The field violations a status of another platform carries (an `InvalidArgument` as
+/// `From<Error> for Status` sent it), each with its reason; `None` for any other status.
+pub fn violations_of(status: &Status) -> Option<Vec<FieldViolation>> {
+    if status.code() != Code::InvalidArgument {
+        return None;
+    }
+    let bad_request = status.get_details_bad_request()?;
+    Some(
+        bad_request
+            .field_violations
+            .into_iter()
+            .map(|violation| {
+                match violation
+                    .description
+                    .strip_suffix(')')
+                    .and_then(|rest| rest.rsplit_once(" ("))
+                {
+                    Some((description, reason)) => {
+                        FieldViolation::new(violation.field, reason.to_owned(), description)
+                    }
+                    None => FieldViolation::new(violation.field, "INVALID", violation.description),
+                }
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +348,22 @@ mod tests {
         let info = details.error_info().unwrap();
         assert_eq!(info.reason, "INVALID_ARGUMENT");
         assert_eq!(info.domain, ERROR_DOMAIN);
+    }
+
+    #[test]
+    fn violations_read_back_from_a_status_as_they_were_sent() {
+        let sent = vec![
+            FieldViolation::new(
+                "items[0].hs_code",
+                "HS_CODE_FORMAT",
+                "must be 10 digits (or 8)",
+            ),
+            FieldViolation::new("bill_of_lading", "MANIFEST_NOT_FOUND", "no such manifest"),
+        ];
+        let status = Status::from(Error::InvalidArgument(sent.clone()));
+        assert_eq!(violations_of(&status), Some(sent));
+        let status = Status::from(Error::not_found("X", "none"));
+        assert_eq!(violations_of(&status), None);
     }
 
     #[test]

@@ -262,8 +262,11 @@ mod tests {
         }
     }
 
-    fn reasons(violations: Vec<FieldViolation>) -> Vec<&'static str> {
-        violations.into_iter().map(|v| v.reason).collect()
+    fn reasons(violations: Vec<FieldViolation>) -> Vec<String> {
+        violations
+            .into_iter()
+            .map(|v| v.reason.into_owned())
+            .collect()
     }
 
     #[test]

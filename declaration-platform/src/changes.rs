@@ -2,10 +2,19 @@
 //! declaring house; the request is forwarded to the sub-centre that reviews the
 //! declaration, which decides; an approved change is applied here.
 
-use customs_common::{Error, Result, auth::Caller};
-use customs_proto::common::{DeclarationContent, RulingKind};
+use customs_common::{
+    Error, Result,
+    auth::Caller,
+    clients::{Peer, ServiceCredentials},
+    day::beijing_day,
+    error::{FieldViolation, violations_of},
+};
+use customs_proto::{
+    common::{DeclarationContent, RulingKind},
+    risk::{CheckDeclarationRequest, risk_service_client::RiskServiceClient},
+};
 use prost::Message as _;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use crate::{
     declarations::{Declarations, transition},
@@ -41,6 +50,60 @@ pub struct ChangeRequests {
     repository: ChangeRepository,
     declarations: Declarations,
     outbox: Outbox,
+    checks: LogicChecks,
+}
+
+/// The risk platform's logic checks (DOMAIN.md 5.2), which a modification's proposed
+/// content passes before it is filed, as the declaration passed them when it was
+/// accepted: a sub-centre approves only content that electronic review would accept.
+#[derive(Debug, Clone)]
+pub struct LogicChecks {
+    pub risk: Peer,
+    pub credentials: ServiceCredentials,
+}
+
+/// What the checks report of a licence's balance when the declaration's own draw is
+/// already taken from it: the first draw stands for a modification (README, Known gaps).
+const LICENCE_QUANTITY_EXCEEDED: &str = "LICENCE_QUANTITY_EXCEEDED";
+
+impl LogicChecks {
+    /// Every violation of `content` as made on `day`, each named under
+    /// `proposed_content`.
+    async fn proposed(
+        &self,
+        number: &str,
+        content: &DeclarationContent,
+        day: Date,
+    ) -> Result<Vec<FieldViolation>> {
+        let request = self.credentials.request(CheckDeclarationRequest {
+            declaration_number: number.to_owned(),
+            content: Some(content.clone()),
+            declaration_date: Some(day.into()),
+        })?;
+        match RiskServiceClient::new(self.risk.clone())
+            .check_declaration(request)
+            .await
+        {
+            Ok(_) => Ok(Vec::new()),
+            Err(status) => match violations_of(&status) {
+                Some(violations) => Ok(violations
+                    .into_iter()
+                    .filter(|v| v.reason != LICENCE_QUANTITY_EXCEEDED)
+                    .map(|v| FieldViolation {
+                        field: format!("proposed_content.{}", v.field),
+                        ..v
+                    })
+                    .collect()),
+                None => {
+                    tracing::warn!(declaration = number, code = ?status.code(), message = status.message(), "logic checks of a proposed modification not made");
+                    Err(Error::unavailable(
+                        "RISK_PLATFORM_UNAVAILABLE",
+                        "the logic checks cannot be made now; the request may be sent again",
+                    ))
+                }
+            },
+        }
+    }
 }
 
 fn unknown(id: &str) -> Error {
@@ -51,11 +114,17 @@ fn unknown(id: &str) -> Error {
 }
 
 impl ChangeRequests {
-    pub fn new(repository: ChangeRepository, declarations: Declarations, outbox: Outbox) -> Self {
+    pub fn new(
+        repository: ChangeRepository,
+        declarations: Declarations,
+        outbox: Outbox,
+        checks: LogicChecks,
+    ) -> Self {
         Self {
             repository,
             declarations,
             outbox,
+            checks,
         }
     }
 
@@ -89,6 +158,20 @@ impl ChangeRequests {
                     "UNCHANGEABLE_FIELDS",
                     "a modification keeps the enterprise, the declaring office and the direction",
                 ));
+            }
+        }
+        if let Some(proposed) = proposed
+            && record.stage.may_move_to(kind.stage())
+        {
+            let day = beijing_day(record.submitted_at);
+            let violations = self.checks.proposed(number, proposed, day).await?;
+            if !violations.is_empty() {
+                tracing::info!(
+                    declaration = number,
+                    violations = violations.len(),
+                    "proposed modification refused by the logic checks"
+                );
+                return Err(Error::InvalidArgument(violations));
             }
         }
         if !record.stage.may_move_to(kind.stage()) {

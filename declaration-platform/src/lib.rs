@@ -117,12 +117,21 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         storage::declarations::DeclarationRepository::new(database.clone()),
         outbox.clone(),
     );
+    let clients = &context.settings.clients;
+    let credentials = customs_common::clients::ServiceCredentials::new(
+        "declaration-platform",
+        &context.settings.auth,
+        &clients.service_token,
+    )?;
     let changes = changes::ChangeRequests::new(
         storage::changes::ChangeRepository::new(database.clone()),
         declarations.clone(),
         outbox.clone(),
+        changes::LogicChecks {
+            risk: context.peer(&clients.risk_url)?,
+            credentials: credentials.clone(),
+        },
     );
-    let clients = &context.settings.clients;
     handoff::Relay {
         outbox,
         declarations: declarations.clone(),
@@ -130,11 +139,7 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         risk: context.peer(&clients.risk_url)?,
         review: context.peer(&clients.review_url)?,
         field: context.peer(&clients.field_url)?,
-        credentials: customs_common::clients::ServiceCredentials::new(
-            "declaration-platform",
-            &context.settings.auth,
-            &clients.service_token,
-        )?,
+        credentials,
     }
     .spawn(&context.background);
     routes

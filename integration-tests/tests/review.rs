@@ -1129,3 +1129,70 @@ async fn change_requests_sent_at_once_leave_one_pending() {
         );
     }
 }
+
+/// A modification's proposed content passes the logic checks (DOMAIN.md 5.2) before it
+/// is filed, as the declaration passed them: a bill of lading with no manifest is named
+/// field by field and nothing is forwarded; corrected, the request is filed.
+#[tokio::test]
+async fn a_modification_that_fails_the_logic_checks_is_refused_before_it_is_filed() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let channel = &app.channel;
+        let broker = app.token(Role::Broker, "5300", Some(story::BROKER));
+        let li = app.token(Role::Reviewer, "5300", None);
+        let number = computers_under_review_in_shenzhen(&app, "BL-MODIFY-CHECKED").await;
+        let modify = |request_id: &str, content| {
+            let request = authorized(
+                pb::RequestModificationRequest {
+                    request_id: request_id.into(),
+                    declaration_number: number.clone(),
+                    proposed_content: Some(content),
+                    reason: "bill of lading corrected".into(),
+                },
+                &broker,
+            );
+            let mut declarations = Declarations::new(channel.clone());
+            async move { declarations.request_modification(request).await }
+        };
+        let status = modify("modify-unchecked", story::declaration("BL-NOWHERE", 1))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{backend:?}: {status:?}"
+        );
+        let fields: Vec<_> = status
+            .get_details_bad_request()
+            .unwrap()
+            .field_violations
+            .into_iter()
+            .map(|v| (v.field, v.description))
+            .collect();
+        assert!(
+            fields.iter().any(
+                |(field, description)| field == "proposed_content.bill_of_lading"
+                    && description.ends_with("(MANIFEST_NOT_FOUND)")
+            ),
+            "{fields:?}"
+        );
+        // Nothing was filed: only the review task is queued, and a corrected request is.
+        let task = claim_eventually(channel, &li).await;
+        assert_eq!(task.kind(), review_pb::TaskKind::DeclarationReview);
+        let mut corrected = story::declaration("BL-MODIFY-CHECKED", 1);
+        corrected.items[0].description = "notebook computers, with invoice".into();
+        let change = modify("modify-checked", corrected)
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(change.state(), pb::ChangeRequestState::Pending);
+        let forwarded = claim_eventually(channel, &li).await;
+        assert_eq!(
+            (forwarded.kind(), forwarded.change_request_id.as_str()),
+            (
+                review_pb::TaskKind::Modification,
+                change.change_request_id.as_str()
+            )
+        );
+    }
+}

@@ -92,7 +92,7 @@ mod tests {
         else {
             panic!("expected violations");
         };
-        let reasons: Vec<_> = violations.iter().map(|v| v.reason).collect();
+        let reasons: Vec<_> = violations.iter().map(|v| &*v.reason).collect();
         assert_eq!(
             reasons,
             [

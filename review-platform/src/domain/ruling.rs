@@ -301,7 +301,7 @@ mod tests {
         let Err(Error::InvalidArgument(violations)) = NewRuling::parse(&bad) else {
             panic!("expected violations")
         };
-        let reasons: Vec<_> = violations.iter().map(|v| v.reason).collect();
+        let reasons: Vec<_> = violations.iter().map(|v| &*v.reason).collect();
         assert_eq!(
             reasons,
             [
