@@ -108,7 +108,11 @@ impl Guarantees {
         let now = OffsetDateTime::now_utc();
         let serial: String = uuid::Uuid::new_v4().simple().to_string()[..8].to_ascii_uppercase();
         let directly_under_house = customs_common::codes::directly_under_house(house);
-        let reference = GuaranteeReference::new(now.year(), &directly_under_house, &serial);
+        let reference = GuaranteeReference::new(
+            customs_common::day::beijing_day(now).year(),
+            &directly_under_house,
+            &serial,
+        );
         let access_code = uuid::Uuid::new_v4().simple().to_string()[..8].to_ascii_uppercase();
         let record = GuaranteeRecord {
             reference: reference.to_string(),

@@ -69,7 +69,12 @@ impl Rulings {
         }
         let now = OffsetDateTime::now_utc();
         let serial = uuid::Uuid::new_v4().simple().to_string()[..8].to_ascii_uppercase();
-        let id = ruling_id(house, ruling.kind, now.year(), &serial);
+        let id = ruling_id(
+            house,
+            ruling.kind,
+            customs_common::day::beijing_day(now).year(),
+            &serial,
+        );
         let stored = StoredRuling {
             record: ruling.into_record(id, house),
             request_id: request_id.to_owned(),
