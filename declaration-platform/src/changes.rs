@@ -17,7 +17,7 @@ use prost::Message as _;
 use time::{Date, OffsetDateTime};
 
 use crate::{
-    declarations::{Declarations, transition},
+    declarations::{Declarations, request_id_in_use, transition},
     domain::lifecycle::Stage,
     outbox::{Job, Outbox},
     storage::changes::{ChangeRecord, ChangeRepository},
@@ -143,7 +143,7 @@ impl ChangeRequests {
         proposed: Option<&DeclarationContent>,
     ) -> Result<ChangeRecord> {
         if let Some(first) = self.repository.by_request(request_id).await? {
-            return Ok(first);
+            return self.first_answer(caller, request_id, first).await;
         }
         let record = self.declarations.get_for(caller, number).await?;
         if let Some(proposed) = proposed {
@@ -203,7 +203,7 @@ impl ChangeRequests {
             tracing::info!(change_request = %change.id, declaration = number, kind = kind.as_str(), "change requested");
         }
         match self.repository.by_request(request_id).await? {
-            Some(stored) => Ok(stored),
+            Some(stored) => self.first_answer(caller, request_id, stored).await,
             // Another request of the declaration is pending (the insert checks it).
             None => Err(Error::failed_precondition(
                 "CHANGE_ALREADY_PENDING",
@@ -215,6 +215,27 @@ impl ChangeRequests {
                     None => "another change request for this declaration is being decided".into(),
                 },
             )),
+        }
+    }
+
+    /// A repeated request's first result, for a caller who may see its declaration;
+    /// another enterprise's request id is refused without a word about it.
+    async fn first_answer(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        first: ChangeRecord,
+    ) -> Result<ChangeRecord> {
+        match self
+            .declarations
+            .get_for(caller, &first.declaration_number)
+            .await
+        {
+            Ok(_) => Ok(first),
+            Err(error) if error.reason() == "DECLARATION_NOT_FOUND" => {
+                Err(request_id_in_use(request_id))
+            }
+            Err(error) => Err(error),
         }
     }
 

@@ -34,6 +34,15 @@ fn unknown(number: &str) -> Error {
     Error::not_found("DECLARATION_NOT_FOUND", format!("no declaration {number}"))
 }
 
+/// A client request id already taken by another enterprise's declaration or change
+/// request: a repeat answers with the first result only to whoever may see it.
+pub fn request_id_in_use(request_id: &str) -> Error {
+    Error::already_exists(
+        "REQUEST_ID_IN_USE",
+        format!("request id {request_id} is already in use; choose another"),
+    )
+}
+
 /// Whether `caller` may see `record`: an enterprise or broker only its own.
 pub fn may_see(caller: &Caller, record: &DeclarationRecord) -> bool {
     caller.may_see(&[&record.enterprise_code, &record.broker_code])
@@ -134,6 +143,10 @@ impl Declarations {
         };
         // The writer's batch answers a repeated request id with the first declaration.
         let (record, created) = self.writer.submit(new).await?;
+        if !created && !may_see(caller, &record) {
+            // Another enterprise's id: its declaration is not the answer.
+            return Err(request_id_in_use(request_id));
+        }
         if created {
             tracing::info!(declaration = %record.declaration_number, enterprise = %record.enterprise_code, house = %record.handling_house, "declaration submitted");
             self.outbox.wake();

@@ -46,6 +46,14 @@ async fn submit(
         .map(tonic::Response::into_inner)
 }
 
+/// The stable reason of an error.
+fn reason(status: &tonic::Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_default()
+}
+
 /// The field violations of an `INVALID_ARGUMENT`: (field, description).
 fn violations(status: &tonic::Status) -> Vec<(String, String)> {
     status
@@ -259,6 +267,54 @@ async fn an_enterprise_cannot_read_another_enterprises_declarations() {
     .await
     .unwrap_err();
     assert_eq!(forged.code(), Code::PermissionDenied);
+    // Nor does another enterprise's request id answer with its declaration or its
+    // change request: the id is taken, and that is all the stranger learns.
+    let mut own_goods = story::declaration("BL-ISO-1", 1);
+    own_goods.enterprise_code = "4403960999".into();
+    own_goods.broker_code = String::new();
+    let taken = submit(&app.channel, &stranger, "iso-1", own_goods)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (taken.code(), reason(&taken).as_str()),
+        (Code::AlreadyExists, "REQUEST_ID_IN_USE"),
+        "{taken:?}"
+    );
+    assert!(!taken.message().contains(&declared.declaration_number));
+    story::request_cancellation(
+        &app.channel,
+        &owner,
+        "iso-cancel",
+        &declared.declaration_number,
+    )
+    .await;
+    let taken = client
+        .clone()
+        .request_cancellation(authorized(
+            pb::RequestCancellationRequest {
+                request_id: "iso-cancel".into(),
+                declaration_number: declared.declaration_number.clone(),
+                reason: "curious".into(),
+            },
+            &stranger,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (taken.code(), reason(&taken).as_str()),
+        (Code::AlreadyExists, "REQUEST_ID_IN_USE"),
+        "{taken:?}"
+    );
+    // The owner's own repeats still answer with the first result.
+    let again = submit(
+        &app.channel,
+        &broker_token(&app),
+        "iso-1",
+        story::declaration("BL-ISO-1", 1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.declaration_number, declared.declaration_number);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
