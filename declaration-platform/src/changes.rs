@@ -147,7 +147,19 @@ impl ChangeRequests {
         }
         let record = self.declarations.get_for(caller, number).await?;
         if let Some(proposed) = proposed {
-            Declarations::validate(caller, proposed)?;
+            Declarations::validate(caller, proposed).map_err(|error| match error {
+                // Named as the request names the content.
+                Error::InvalidArgument(violations) => Error::InvalidArgument(
+                    violations
+                        .into_iter()
+                        .map(|v| FieldViolation {
+                            field: v.field.replacen("content.", "proposed_content.", 1),
+                            ..v
+                        })
+                        .collect(),
+                ),
+                other => other,
+            })?;
             let current = Declarations::content(&record)?;
             if proposed.enterprise_code != current.enterprise_code
                 || proposed.declaring_office != current.declaring_office

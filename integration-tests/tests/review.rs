@@ -1176,6 +1176,18 @@ async fn a_modification_that_fails_the_logic_checks_is_refused_before_it_is_file
             ),
             "{fields:?}"
         );
+        // The content's own format is named the same way.
+        let mut bad_office = story::declaration("BL-MODIFY-CHECKED", 1);
+        bad_office.declaring_office = "9901".into();
+        let status = modify("modify-bad-office", bad_office).await.unwrap_err();
+        let fields: Vec<_> = status
+            .get_details_bad_request()
+            .unwrap()
+            .field_violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, ["proposed_content.declaring_office"], "{status:?}");
         // Nothing was filed: only the review task is queued, and a corrected request is.
         let task = claim_eventually(channel, &li).await;
         assert_eq!(task.kind(), review_pb::TaskKind::DeclarationReview);
