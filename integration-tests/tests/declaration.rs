@@ -218,14 +218,16 @@ async fn an_enterprise_cannot_read_another_enterprises_declarations() {
     story::parties(&app.channel, &officer, "BL-ISO-1")
         .await
         .unwrap();
-    let declared = submit(
-        &app.channel,
-        &broker_token(&app),
-        "iso-1",
-        story::declaration("BL-ISO-1", 1),
-    )
-    .await
-    .unwrap();
+    let broker = broker_token(&app);
+    let declare = || {
+        submit(
+            &app.channel,
+            &broker,
+            "iso-1",
+            story::declaration("BL-ISO-1", 1),
+        )
+    };
+    let declared = declare().await.unwrap();
     let stranger = app.token(Role::Enterprise, "5300", Some("4403960999"));
     let client = Declarations::new(app.channel.clone());
     let hidden = client
@@ -272,14 +274,17 @@ async fn an_enterprise_cannot_read_another_enterprises_declarations() {
     let mut own_goods = story::declaration("BL-ISO-1", 1);
     own_goods.enterprise_code = "4403960999".into();
     own_goods.broker_code = String::new();
+    let in_use = |taken: &tonic::Status| {
+        assert_eq!(
+            (taken.code(), reason(taken).as_str()),
+            (Code::AlreadyExists, "REQUEST_ID_IN_USE"),
+            "{taken:?}"
+        );
+    };
     let taken = submit(&app.channel, &stranger, "iso-1", own_goods)
         .await
         .unwrap_err();
-    assert_eq!(
-        (taken.code(), reason(&taken).as_str()),
-        (Code::AlreadyExists, "REQUEST_ID_IN_USE"),
-        "{taken:?}"
-    );
+    in_use(&taken);
     assert!(!taken.message().contains(&declared.declaration_number));
     story::request_cancellation(
         &app.channel,
@@ -300,20 +305,9 @@ async fn an_enterprise_cannot_read_another_enterprises_declarations() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(
-        (taken.code(), reason(&taken).as_str()),
-        (Code::AlreadyExists, "REQUEST_ID_IN_USE"),
-        "{taken:?}"
-    );
+    in_use(&taken);
     // The owner's own repeats still answer with the first result.
-    let again = submit(
-        &app.channel,
-        &broker_token(&app),
-        "iso-1",
-        story::declaration("BL-ISO-1", 1),
-    )
-    .await
-    .unwrap();
+    let again = declare().await.unwrap();
     assert_eq!(again.declaration_number, declared.declaration_number);
 }
 
