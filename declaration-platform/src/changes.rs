@@ -20,7 +20,10 @@ use crate::{
     declarations::{Declarations, request_id_in_use, transition},
     domain::lifecycle::Stage,
     outbox::{Job, Outbox},
-    storage::changes::{ChangeRecord, ChangeRepository},
+    storage::{
+        changes::{ChangeRecord, ChangeRepository},
+        declarations::{DeclarationRecord, Transition},
+    },
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,9 +175,17 @@ impl ChangeRequests {
                 ));
             }
         }
-        if let Some(proposed) = proposed
-            && record.stage.may_move_to(kind.stage())
-        {
+        if !record.stage.may_move_to(kind.stage()) {
+            return Err(Error::failed_precondition(
+                "CHANGE_NOT_ALLOWED",
+                format!(
+                    "a {} cannot be asked for while the declaration is {}",
+                    kind.as_str().to_lowercase(),
+                    record.stage.as_str()
+                ),
+            ));
+        }
+        if let Some(proposed) = proposed {
             let day = beijing_day(record.submitted_at);
             let violations = self.checks.proposed(number, proposed, day).await?;
             if !violations.is_empty() {
@@ -185,16 +196,6 @@ impl ChangeRequests {
                 );
                 return Err(Error::InvalidArgument(violations));
             }
-        }
-        if !record.stage.may_move_to(kind.stage()) {
-            return Err(Error::failed_precondition(
-                "CHANGE_NOT_ALLOWED",
-                format!(
-                    "a {} cannot be asked for while the declaration is {}",
-                    kind.as_str().to_lowercase(),
-                    record.stage.as_str()
-                ),
-            ));
         }
         let change = ChangeRecord {
             id: format!("CR{}", uuid::Uuid::new_v4().simple()).to_ascii_uppercase(),
@@ -251,6 +252,45 @@ impl ChangeRequests {
         }
     }
 
+    /// The step that sends a declaration's modified content through electronic review
+    /// again, as its next revision (DOMAIN.md 5.2): what the content it replaces drew of
+    /// its licences is given back, then the new content is checked, draws afresh and is
+    /// screened, and its lane decided anew (so routed to review again when YELLOW or
+    /// RED). The hand-offs are written with the step.
+    async fn resubmission(
+        &self,
+        before: &DeclarationRecord,
+        actor: &str,
+        house: &str,
+    ) -> Result<Transition> {
+        let number = &before.declaration_number;
+        let modified_before = self
+            .declarations
+            .events(number)
+            .await?
+            .iter()
+            .filter(|event| event.to_stage == Stage::Modified.as_str())
+            .count();
+        let mut step = transition(
+            Stage::Submitted,
+            actor,
+            house,
+            "modified content resubmitted for electronic review",
+        );
+        let ruling_ids = cited_licences(&Declarations::content(before)?);
+        if !ruling_ids.is_empty() {
+            step.jobs.push(Job::ReturnLicenceDraws {
+                declaration_number: number.clone(),
+                ruling_ids,
+            });
+        }
+        step.jobs.push(Job::ScreenDeclaration {
+            declaration_number: number.clone(),
+            revision: u32::try_from(modified_before + 1).unwrap_or(u32::MAX),
+        });
+        Ok(step)
+    }
+
     /// Applies the deciding sub-centre's decision; idempotent.
     pub async fn decide(
         &self,
@@ -271,18 +311,22 @@ impl ChangeRequests {
             } else {
                 ChangeKind::Cancellation
             };
+            let number = &change.declaration_number;
             let mut moved = transition(
                 kind.stage(),
                 actor,
                 house,
                 &format!("{} approved: {reason}", kind.as_str().to_lowercase()),
             );
-            moved.content = change.proposed_content.clone();
-            match self
-                .declarations
-                .transition(&change.declaration_number, moved)
-                .await
-            {
+            let record = self.declarations.get(number).await?;
+            let steps = match kind {
+                ChangeKind::Cancellation => vec![moved],
+                ChangeKind::Modification => {
+                    moved.content = change.proposed_content.clone();
+                    vec![moved, self.resubmission(&record, actor, house).await?]
+                }
+            };
+            match self.declarations.advance(record, steps).await {
                 Ok(cancelled) if kind == ChangeKind::Cancellation => {
                     // The goods will not be cleared: the licences drawn for them are
                     // given back.
@@ -294,7 +338,7 @@ impl ChangeRequests {
                         });
                     }
                 }
-                Ok(_) => {}
+                Ok(_) => self.outbox.wake(),
                 Err(error) if error.reason() == "TRANSITION_NOT_ALLOWED" => {
                     // The declaration moved on (released, say) before the decision.
                     self.repository

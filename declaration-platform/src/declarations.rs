@@ -275,5 +275,6 @@ pub fn transition(to: Stage, actor: &str, house_code: &str, reason: &str) -> Tra
         lane: None,
         review_sub_centre: None,
         content: None,
+        jobs: Vec::new(),
     }
 }

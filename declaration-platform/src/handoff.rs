@@ -76,7 +76,10 @@ impl Relay {
 
     async fn deliver(&self, job: Job) -> Result<Delivery> {
         match job {
-            Job::ScreenDeclaration { declaration_number } => self.screen(&declaration_number).await,
+            Job::ScreenDeclaration {
+                declaration_number,
+                revision,
+            } => self.screen(&declaration_number, revision).await,
             Job::HolderRestriction {
                 holder,
                 discredited,
@@ -114,16 +117,24 @@ impl Relay {
         Ok(Delivery::Done)
     }
 
-    async fn screen(&self, number: &str) -> Result<Delivery> {
+    /// Screens revision `revision` of a declaration (0 as submitted, n after its n-th
+    /// approved modification) and hands a YELLOW or RED one to review.
+    async fn screen(&self, number: &str, revision: u32) -> Result<Delivery> {
+        // A revision's own request ids, so that the receivers take it as new.
+        let id = |what: &str| match revision {
+            0 => format!("{what}-{number}"),
+            n => format!("{what}-{number}-r{n}"),
+        };
         let mut record = self.declarations.get(number).await?;
         if record.stage == Stage::Submitted {
             let content = Declarations::content(&record)?;
             let request = ScreenDeclarationRequest {
-                request_id: format!("screen-{number}"),
+                request_id: id("screen"),
                 declaration_number: number.to_owned(),
                 content: Some(content),
                 // The day it counts as made is Beijing's.
                 declaration_date: Some(beijing_day(record.submitted_at).into()),
+                revision,
             };
             let house = record.handling_house.clone();
             match RiskServiceClient::new(self.risk.clone())
@@ -171,7 +182,7 @@ impl Relay {
         }
         let content = Declarations::content(&record)?;
         let request = EnqueueDeclarationRequest {
-            request_id: format!("review-{number}"),
+            request_id: id("review"),
             declaration_number: number.to_owned(),
             lane: Lane::from_str_name(&format!("LANE_{}", record.lane)).unwrap_or_default() as i32,
             items: items(&content),

@@ -11,8 +11,13 @@ pub use customs_common::outbox::now_millis;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
     /// Electronic review by the risk platform, then, for YELLOW and RED lanes, the
-    /// hand-off to the review sub-centre.
-    ScreenDeclaration { declaration_number: String },
+    /// hand-off to the review sub-centre: of the declaration as submitted (revision 0)
+    /// or of its content after its n-th approved modification (revision n).
+    ScreenDeclaration {
+        declaration_number: String,
+        #[serde(default)]
+        revision: u32,
+    },
     /// Summary tax payment eligibility at the field platform.
     HolderRestriction { holder: String, discredited: bool },
     /// A modification or cancellation request, to the sub-centre that holds the
@@ -37,7 +42,9 @@ impl OutboxJob for Job {
 
     fn key(&self) -> &str {
         match self {
-            Self::ScreenDeclaration { declaration_number } => declaration_number,
+            Self::ScreenDeclaration {
+                declaration_number, ..
+            } => declaration_number,
             Self::HolderRestriction { holder, .. } => holder,
             Self::ForwardChangeRequest { change_request_id } => change_request_id,
             Self::ReturnLicenceDraws {
@@ -65,8 +72,21 @@ mod tests {
     fn jobs_round_trip_as_json() {
         let job = Job::ScreenDeclaration {
             declaration_number: "530120261000000001".into(),
+            revision: 2,
         };
         let back: Job = serde_json::from_str(&job.payload().unwrap()).unwrap();
         assert_eq!(back, job);
+        // Jobs written before revisions were named screen the declaration as submitted.
+        let earlier: Job = serde_json::from_str(
+            r#"{"kind":"screen_declaration","declaration_number":"530120261000000001"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            earlier,
+            Job::ScreenDeclaration {
+                declaration_number: "530120261000000001".into(),
+                revision: 0
+            }
+        );
     }
 }

@@ -83,7 +83,10 @@ async fn numbers_follow_site_year_and_direction_without_gaps(f: Fixture) {
     let handed: Vec<&str> = claimed
         .iter()
         .map(|c| match &c.job {
-            Job::ScreenDeclaration { declaration_number } => declaration_number.as_str(),
+            Job::ScreenDeclaration {
+                declaration_number,
+                revision: 0,
+            } => declaration_number.as_str(),
             other => panic!("unexpected hand-off {other:?}"),
         })
         .collect();
@@ -116,7 +119,13 @@ async fn transitions_append_events_and_refuse_a_stale_version(f: Fixture) {
         lane: None,
         review_sub_centre: None,
         content: None,
+        // A hand-off the step makes is written with it, and only with it.
+        jobs: vec![Job::ScreenDeclaration {
+            declaration_number: number.clone(),
+            revision: 1,
+        }],
     };
+    assert_eq!(f.outbox.pending().await.unwrap(), 1, "the submission's");
     let at = f
         .declarations
         .transition(
@@ -146,9 +155,15 @@ async fn transitions_append_events_and_refuse_a_stale_version(f: Fixture) {
             .is_none(),
         "a transition read at an old version loses"
     );
+    assert_eq!(
+        f.outbox.pending().await.unwrap(),
+        2,
+        "the step's hand-off, once: the stale attempt wrote none"
+    );
     let lane = Transition {
         to: Stage::LaneDecided,
         lane: Some("RED".into()),
+        jobs: Vec::new(),
         ..accepted.clone()
     };
     assert!(

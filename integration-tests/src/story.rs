@@ -5,12 +5,16 @@
 use customs_proto::{
     common::{
         ClearanceMode, CreditClass, DeclarationContent, DeclarationItem, Direction, Lane, Money,
+        RulingKind,
     },
     declaration::{
         self as pb, enterprise_service_client::EnterpriseServiceClient,
         manifest_service_client::ManifestServiceClient,
     },
-    review::{self as review_pb, review_service_client::ReviewServiceClient},
+    review::{
+        self as review_pb, review_service_client::ReviewServiceClient,
+        ruling_service_client::RulingServiceClient,
+    },
     risk::{self as risk_pb, control_instruction_service_client::ControlInstructionServiceClient},
 };
 use tonic::transport::Channel;
@@ -310,4 +314,33 @@ pub async fn reach_where(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("declaration {number} never reached {what}; last (stage, sub-centre) {last:?}");
+}
+
+/// A frozen-beef import licence of `kg` for the story's trader, issued by `officer`;
+/// returns its id.
+pub async fn beef_licence(channel: &Channel, officer: &str, request_id: &str, kg: &str) -> String {
+    let day = |year, month, day| Some(customs_proto::common::Date { year, month, day });
+    RulingServiceClient::new(channel.clone())
+        .issue_ruling(authorized(
+            review_pb::IssueRulingRequest {
+                request_id: request_id.into(),
+                ruling: Some(review_pb::Ruling {
+                    kind: RulingKind::Licence as i32,
+                    holder: TRADER.into(),
+                    subject: "frozen beef import licence".into(),
+                    hs_code: "0202".into(),
+                    quantity_granted: kg.into(),
+                    unit: "KGM".into(),
+                    valid_from: day(2020, 1, 1),
+                    valid_until: day(2099, 12, 31),
+                    ..Default::default()
+                }),
+                replaces: String::new(),
+            },
+            officer,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .ruling_id
 }

@@ -586,30 +586,8 @@ async fn screened(app: &TestApp, officer: &str, number: &str) -> pb::Declaration
 /// A frozen-beef import licence of `kg` for the story's trader, issued at Guangzhou;
 /// returns its id.
 async fn beef_licence(app: &TestApp, request_id: &str, kg: &str) -> String {
-    let day = |year, month, day| Some(customs_proto::common::Date { year, month, day });
-    RulingServiceClient::new(app.channel.clone())
-        .issue_ruling(authorized(
-            review_pb::IssueRulingRequest {
-                request_id: request_id.into(),
-                ruling: Some(review_pb::Ruling {
-                    kind: RulingKind::Licence as i32,
-                    holder: TRADER.into(),
-                    subject: "frozen beef import licence".into(),
-                    hs_code: "0202".into(),
-                    quantity_granted: kg.into(),
-                    unit: "KGM".into(),
-                    valid_from: day(2020, 1, 1),
-                    valid_until: day(2099, 12, 31),
-                    ..Default::default()
-                }),
-                replaces: String::new(),
-            },
-            &app.token(Role::Officer, "5100", None),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .ruling_id
+    let guangzhou = app.token(Role::Officer, "5100", None);
+    story::beef_licence(&app.channel, &guangzhou, request_id, kg).await
 }
 
 /// The risk platform's decision on a screened declaration, named by its lane event.

@@ -5,7 +5,7 @@ use std::{collections::HashSet, time::Duration};
 
 use customs_common::auth::Role;
 use customs_proto::{
-    common::{Date, DeclarationStage, Lane, Money},
+    common::{Date, DeclarationStage, Lane, Money, RulingCitation, RulingKind},
     declaration::{
         self as pb, declaration_service_client::DeclarationServiceClient as Declarations,
     },
@@ -13,6 +13,7 @@ use customs_proto::{
         self as review_pb, post_review_service_client::PostReviewServiceClient as PostReview,
         review_service_client::ReviewServiceClient as Reviews,
         routing_service_client::RoutingServiceClient as Routing,
+        ruling_service_client::RulingServiceClient,
     },
 };
 use integration_tests::{BACKENDS, Backend, TestApp, authorized, story};
@@ -773,9 +774,13 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
         );
         let stages: Vec<_> = modified.events.iter().map(|e| e.to_stage()).collect();
         assert!(
+            // The modified content went through electronic review again.
             stages.ends_with(&[
                 DeclarationStage::Returned,
                 DeclarationStage::Modified,
+                DeclarationStage::Submitted,
+                DeclarationStage::Accepted,
+                DeclarationStage::LaneDecided,
                 DeclarationStage::UnderReview
             ]),
             "{stages:?}"
@@ -1206,5 +1211,121 @@ async fn a_modification_that_fails_the_logic_checks_is_refused_before_it_is_file
                 change.change_request_id.as_str()
             )
         );
+    }
+}
+
+/// An approved modification sends the new content through electronic review again, as
+/// the declaration's next revision: its lane is decided anew (a RED instruction on the
+/// new HS code now hits), and its licence is drawn anew (what the first content drew is
+/// given back first); a cancellation then gives back what the new content drew.
+#[tokio::test]
+async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let channel = &app.channel;
+        let officer = app.token(Role::Officer, "5300", None);
+        let broker = app.token(Role::Broker, "5300", Some(story::BROKER));
+        let li = app.token(Role::Reviewer, "5300", None);
+        let guangzhou = app.token(Role::Officer, "5100", None);
+        story::parties(channel, &officer, "BL-REVISION-1")
+            .await
+            .unwrap();
+        story::instruct(channel, &officer, "computers-yellow", "8471", Lane::Yellow).await;
+        story::instruct(channel, &officer, "parts-red", "8473", Lane::Red).await;
+        let licence = story::beef_licence(channel, &guangzhou, "licence-500", "500").await;
+        let remaining = async || {
+            RulingServiceClient::new(channel.clone())
+                .get_ruling(authorized(
+                    review_pb::GetRulingRequest {
+                        ruling_id: licence.clone(),
+                    },
+                    &officer,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .quantity_remaining
+        };
+        // Computers on line 1, beef citing the licence on line 2.
+        let content = |hs_code: &str, kg: &str| {
+            let mut content = story::declaration("BL-REVISION-1", 2);
+            content.items[0].hs_code = hs_code.into();
+            content.items[1].quantity = kg.into();
+            content.items[1].rulings.push(RulingCitation {
+                ruling_id: licence.clone(),
+                kind: RulingKind::Licence as i32,
+                quantity: kg.into(),
+            });
+            content
+        };
+        let number = story::submit(channel, &broker, "revision-0", content("8471300000", "300"))
+            .await
+            .declaration_number;
+        let first = story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
+        assert_eq!(first.lane(), Lane::Yellow);
+        assert_eq!(remaining().await, "200", "{backend:?}");
+
+        let change = Declarations::new(channel.clone())
+            .request_modification(authorized(
+                pb::RequestModificationRequest {
+                    request_id: "revision-1".into(),
+                    declaration_number: number.clone(),
+                    proposed_content: Some(content("8473300000", "450")),
+                    reason: "parts, not computers; 450 kg of beef".into(),
+                },
+                &broker,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let modification = loop {
+            let task = claim_eventually(channel, &li).await;
+            if task.change_request_id == change.change_request_id {
+                break task;
+            }
+        };
+        story::approve_change(channel, &modification.task_id, &li)
+            .await
+            .unwrap();
+        let modified = story::reach_where(channel, &officer, &number, "screened again", |d| {
+            d.stage() == DeclarationStage::UnderReview && d.lane() == Lane::Red
+        })
+        .await;
+        let decisions: Vec<&str> = modified
+            .events
+            .iter()
+            .filter(|e| e.to_stage() == DeclarationStage::LaneDecided)
+            .map(|e| e.reason.as_str())
+            .collect();
+        assert_eq!(decisions.len(), 2, "{decisions:?}");
+        assert_ne!(decisions[0], decisions[1], "a decision of its own");
+        assert_eq!(
+            remaining().await,
+            "50",
+            "{backend:?}: 300 given back, 450 drawn"
+        );
+        // Reviewed again at Shenzhen: a task of its own, the first one closed.
+        let again = claim_eventually(channel, &li).await;
+        assert_eq!(
+            (again.declaration_number.as_str(), again.kind()),
+            (number.as_str(), review_pb::TaskKind::DeclarationReview)
+        );
+
+        // Cancelled: what the new content drew comes back.
+        story::request_cancellation(channel, &broker, "revision-cancel", &number).await;
+        let cancellation = claim_eventually(channel, &li).await;
+        story::approve_change(channel, &cancellation.task_id, &li)
+            .await
+            .unwrap();
+        story::reach(channel, &officer, &number, DeclarationStage::Cancelled).await;
+        let mut left = remaining().await;
+        for _ in 0..50 {
+            if left == "500" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            left = remaining().await;
+        }
+        assert_eq!(left, "500", "{backend:?}");
     }
 }

@@ -475,35 +475,13 @@ impl Reviews {
                     reason: reason.clone(),
                     house_code: here.to_owned(),
                 });
-                if *approve && task.kind == TaskKind::Cancellation {
+                // An approved cancellation ends the declaration's review here; so does
+                // an approved modification, whose content the declaration platform sends
+                // through electronic review again: screened anew, it comes back to review
+                // (wherever the routing table sends it) only when YELLOW or RED.
+                if *approve && matches!(task.kind, TaskKind::Cancellation | TaskKind::Modification)
+                {
                     change.close_open_reviews = true;
-                }
-                if *approve && task.kind == TaskKind::Modification {
-                    // The modified declaration is reviewed again here: by its open task,
-                    // or by a new one.
-                    let reviews = self.tasks.reviews_of(&task.declaration_number).await?;
-                    if !reviews.iter().any(|t| t.state.is_open()) {
-                        let now = OffsetDateTime::now_utc();
-                        change.follow_up = Some(TaskRecord {
-                            id: task_id(),
-                            request_id: format!("{}:modified", task.id),
-                            kind: TaskKind::DeclarationReview,
-                            state: TaskState::Queued,
-                            post: String::new(),
-                            claimed_by: None,
-                            claim_expires_at: None,
-                            change_request_id: String::new(),
-                            enqueued_at: now,
-                            updated_at: now,
-                            ..task.clone()
-                        });
-                    }
-                    change.jobs.push(stage_job(
-                        task,
-                        DeclarationStage::UnderReview,
-                        here,
-                        "modified declaration under review",
-                    ));
                 }
                 change.event.reason = format!(
                     "{}: {reason}",

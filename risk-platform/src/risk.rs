@@ -458,16 +458,22 @@ impl Risk {
         Ok(logic_checks(content, &facts))
     }
 
-    /// Checks, screens and decides the lane, once per declaration: a repeated call
-    /// returns the first decision. With it, the sampling rates it was drawn against when
-    /// those are still the parameters in force.
+    /// Checks, screens and decides the lane, once per revision of a declaration (0 as
+    /// submitted, n after its n-th approved modification): a repeated call returns the
+    /// first decision. With it, the sampling rates it was drawn against when those are
+    /// still the parameters in force.
     pub async fn screen(
         &self,
         declaration_number: &str,
+        revision: i32,
         content: &DeclarationContent,
         date: Date,
     ) -> Result<(DecisionRecord, Option<SamplingRates>)> {
-        if let Some(existing) = self.repository.decision_for(declaration_number).await? {
+        if let Some(existing) = self
+            .repository
+            .decision_for(declaration_number, revision)
+            .await?
+        {
             let rates = rates_in_force(&existing, &self.parameters().await?);
             return Ok((existing, rates));
         }
@@ -488,7 +494,8 @@ impl Risk {
             );
             return Err(Error::InvalidArgument(violations));
         }
-        self.draw_licences(declaration_number, content).await?;
+        self.draw_licences(declaration_number, revision, content)
+            .await?;
         let credit_class = facts.declarant.map(|d| d.credit_class).unwrap_or_default();
         let input = screen_input(
             declaration_number,
@@ -511,6 +518,7 @@ impl Risk {
         let record = DecisionRecord {
             decision_id: format!("D{}", uuid::Uuid::new_v4().simple()).to_ascii_uppercase(),
             declaration_number: declaration_number.to_owned(),
+            revision,
             decision,
             parameters_version: versioned.version,
             credit_class,
@@ -528,14 +536,25 @@ impl Risk {
     /// licence has not enough left, what the declaration drew of the others is given
     /// back and it is refused, the citing items' quantities named. A retry finds its
     /// own draws already made.
-    async fn draw_licences(&self, number: &str, content: &DeclarationContent) -> Result<()> {
+    async fn draw_licences(
+        &self,
+        number: &str,
+        revision: i32,
+        content: &DeclarationContent,
+    ) -> Result<()> {
         let citations = licence_citations(content);
         let house = customs_common::codes::directly_under_house(&content.declaring_office);
         let mut drawn: Vec<&str> = Vec::with_capacity(citations.len());
         let mut violations = Vec::new();
         for (id, (quantity, fields)) in &citations {
             let request = self.peers.credentials.request(DrawDownLicenceRequest {
-                request_id: format!("{number}:{id}"),
+                // A revision draws afresh: the declaration platform gave back the
+                // earlier revision's draws before it asked for this screening.
+                request_id: if revision == 0 {
+                    format!("{number}:{id}")
+                } else {
+                    format!("{number}:r{revision}:{id}")
+                },
                 ruling_id: id.clone(),
                 quantity: quantity.normalize().to_string(),
                 declaration_number: number.to_owned(),

@@ -153,10 +153,11 @@ async fn parameters_are_versioned_and_updates_do_not_cross(repository: RiskRepos
     assert_eq!((stored.version, stored.parameters), (1, parameters));
 }
 
-async fn a_declaration_is_decided_once(repository: RiskRepository) {
-    let decision = |lane| DecisionRecord {
-        decision_id: format!("D-{lane:?}"),
+async fn a_declaration_is_decided_once_per_revision(repository: RiskRepository) {
+    let decision = |lane, revision| DecisionRecord {
+        decision_id: format!("D-{lane:?}-{revision}"),
         declaration_number: "530120261000000001".into(),
+        revision,
         decision: Decision {
             lane,
             hits: vec![],
@@ -169,21 +170,40 @@ async fn a_declaration_is_decided_once(repository: RiskRepository) {
         decided_at: OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
     };
     let first = repository
-        .insert_decision(&decision(Lane::Green))
+        .insert_decision(&decision(Lane::Green, 0))
         .await
         .unwrap();
     let second = repository
-        .insert_decision(&decision(Lane::Red))
+        .insert_decision(&decision(Lane::Red, 0))
         .await
         .unwrap();
     assert_eq!(second, first, "the first decision stands");
-    assert_eq!(repository.decision("D-Green").await.unwrap(), Some(first));
-    assert_eq!(repository.decision("D-Red").await.unwrap(), None);
+    assert_eq!(
+        repository.decision("D-Green-0").await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(repository.decision("D-Red-0").await.unwrap(), None);
+    // The content after a modification is decided anew, once.
+    let modified = repository
+        .insert_decision(&decision(Lane::Red, 1))
+        .await
+        .unwrap();
+    assert_eq!((modified.revision, modified.decision.lane), (1, Lane::Red));
+    let number = "530120261000000001";
+    assert_eq!(
+        repository.decision_for(number, 0).await.unwrap(),
+        Some(first)
+    );
+    assert_eq!(
+        repository.decision_for(number, 1).await.unwrap(),
+        Some(modified)
+    );
+    assert_eq!(repository.decision_for(number, 2).await.unwrap(), None);
 }
 
 customs_common::database_suite!(
     repository;
     instructions_are_stored_once_listed_and_revoked,
     parameters_are_versioned_and_updates_do_not_cross,
-    a_declaration_is_decided_once,
+    a_declaration_is_decided_once_per_revision,
 );

@@ -494,6 +494,7 @@ impl DeclarationServiceApi for DeclarationService {
             review_sub_centre: (!message.review_sub_centre.is_empty())
                 .then(|| message.review_sub_centre.clone()),
             content: None,
+            jobs: Vec::new(),
         };
         let record = self.declarations.transition(&number, transition).await?;
         if !may_see(&caller, &record) {

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::{
     domain::lifecycle::Stage,
-    outbox::{Job, now_millis},
+    outbox::{ENQUEUE, Job, now_millis},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +125,9 @@ pub struct Transition {
     pub review_sub_centre: Option<String>,
     /// Replaces the content (an approved modification).
     pub content: Option<Vec<u8>>,
+    /// Hand-offs the step makes, written in its transaction (and so never twice: a
+    /// step already taken is skipped with them).
+    pub jobs: Vec<Job>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -372,6 +375,11 @@ impl DeclarationRepository {
             .find_map(|step| step.review_sub_centre.as_deref());
         let content = steps.iter().rev().find_map(|step| step.content.as_deref());
         let now = customs_common::db::now();
+        let jobs = steps
+            .iter()
+            .flat_map(|step| &step.jobs)
+            .map(Encoded::of)
+            .collect::<Result<Vec<_>>>()?;
         let froms = std::iter::once(from).chain(steps.iter().map(|step| step.to));
         // The update's parameters, $1 to $9, on either backend.
         macro_rules! bind_update {
@@ -390,7 +398,8 @@ impl DeclarationRepository {
         }
         let updated = match &self.database {
             // One statement, so one round trip: the update and its events commit
-            // together, and no event is written when the version has moved on.
+            // together, and no event is written when the version has moved on. Jobs,
+            // when a step makes any, join them in a transaction.
             Database::Postgres(pool) => {
                 let sql = sqlx::AssertSqlSafe(format!(
                     "WITH moved AS ({TRANSITION_UPDATE} RETURNING declaration_number)
@@ -403,7 +412,7 @@ impl DeclarationRepository {
                 let column = |pick: fn(&Transition) -> &str| -> Vec<&str> {
                     steps.iter().map(pick).collect()
                 };
-                bind_update!(sqlx::query(sql))
+                let statement = bind_update!(sqlx::query(sql))
                     .bind(
                         froms
                             .take(steps.len())
@@ -413,11 +422,18 @@ impl DeclarationRepository {
                     .bind(column(|step| step.to.as_str()))
                     .bind(column(|step| &step.actor))
                     .bind(column(|step| &step.house_code))
-                    .bind(column(|step| &step.reason))
-                    .execute(pool)
-                    .await?
-                    .rows_affected()
-                    > 0
+                    .bind(column(|step| &step.reason));
+                if jobs.is_empty() {
+                    statement.execute(pool).await?.rows_affected() > 0
+                } else {
+                    let mut tx = pool.begin().await?;
+                    let updated = statement.execute(&mut *tx).await?.rows_affected() > 0;
+                    if updated {
+                        customs_common::insert_jobs!(tx, ENQUEUE, &jobs, now);
+                        tx.commit().await?;
+                    }
+                    updated
+                }
             }
             Database::Sqlite(sqlite) => {
                 let mut tx = sqlite.writer.begin().await?;
@@ -440,6 +456,7 @@ impl DeclarationRepository {
                             .push_bind(now);
                     });
                     events.build().execute(&mut *tx).await?;
+                    customs_common::insert_jobs!(tx, ENQUEUE, &jobs, now);
                     tx.commit().await?;
                 }
                 updated
@@ -613,6 +630,7 @@ async fn submit_groups_sqlite(
             .map(|(_, number)| {
                 Encoded::of(&Job::ScreenDeclaration {
                     declaration_number: number.clone(),
+                    revision: 0,
                 })
             })
             .collect::<Result<Vec<_>>>()

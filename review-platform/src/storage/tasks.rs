@@ -95,7 +95,7 @@ pub struct Event {
 
 /// One operation on a task, applied in one transaction: the task moves from the state
 /// (and claimer) it was read in, its event is appended, its hand-offs are queued, and
-/// a follow-up task (a transfer's, a modification's new review) is created.
+/// a follow-up task (a transfer's) is created.
 #[derive(Debug, Clone)]
 pub struct Change {
     pub task_id: String,

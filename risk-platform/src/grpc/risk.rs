@@ -133,7 +133,14 @@ impl RiskServiceApi for RiskService {
             .into());
         };
         let date = declaration_date(message.declaration_date.as_ref())?;
-        let (record, rates) = self.risk.screen(&number, &content, date).await?;
+        let revision = i32::try_from(message.revision).map_err(|_| {
+            Error::invalid(
+                "revision",
+                "REVISION_INVALID",
+                "not a revision of a declaration",
+            )
+        })?;
+        let (record, rates) = self.risk.screen(&number, revision, &content, date).await?;
         Ok(Response::new(decision_message(record, rates.as_ref())))
     }
 

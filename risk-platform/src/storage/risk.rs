@@ -99,6 +99,8 @@ pub struct VersionedParameters {
 pub struct DecisionRecord {
     pub decision_id: String,
     pub declaration_number: String,
+    /// 0 as submitted, n after the declaration's n-th approved modification.
+    pub revision: i32,
     pub decision: Decision,
     pub parameters_version: i64,
     pub credit_class: String,
@@ -283,11 +285,12 @@ impl RiskRepository {
     pub async fn insert_decision(&self, record: &DecisionRecord) -> Result<DecisionRecord> {
         let inserted = on_pool!(&self.database, pool => {
             sqlx::query(
-                "INSERT INTO screening_decisions (decision_id, declaration_number, decision, parameters_version, credit_class, decided_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (declaration_number) DO NOTHING",
+                "INSERT INTO screening_decisions (decision_id, declaration_number, revision, decision, parameters_version, credit_class, decided_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (declaration_number, revision) DO NOTHING",
             )
             .bind(&record.decision_id)
             .bind(&record.declaration_number)
+            .bind(record.revision)
             .bind(json(&record.decision)?)
             .bind(record.parameters_version)
             .bind(&record.credit_class)
@@ -300,8 +303,8 @@ impl RiskRepository {
         if inserted {
             return Ok(record.clone());
         }
-        // Another screening of the same declaration got there first: its decision stands.
-        self.decision_for(&record.declaration_number)
+        // Another screening of the same revision got there first: its decision stands.
+        self.decision_for(&record.declaration_number, record.revision)
             .await?
             .ok_or_else(|| {
                 Error::internal(anyhow::anyhow!(
@@ -313,20 +316,29 @@ impl RiskRepository {
 
     async fn decision_where(
         &self,
-        column: &'static str,
+        condition: &'static str,
         value: &str,
+        revision: Option<i32>,
     ) -> Result<Option<DecisionRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT decision_id, declaration_number, decision, parameters_version, credit_class, decided_at
-             FROM screening_decisions WHERE {column} = $1"
+            "SELECT decision_id, declaration_number, revision, decision, parameters_version, credit_class, decided_at
+             FROM screening_decisions WHERE {condition}"
         ));
-        let row: Option<(String, String, String, i64, String, OffsetDateTime)> = on_reader!(&self.database, pool => {
-            sqlx::query_as(sql).bind(value).fetch_optional(pool).await?
+        type Row = (String, String, i32, String, i64, String, OffsetDateTime);
+        let row: Option<Row> = on_reader!(&self.database, pool => {
+            let query = sqlx::query_as(sql).bind(value);
+            match revision {
+                Some(revision) => query.bind(revision),
+                None => query,
+            }
+            .fetch_optional(pool)
+            .await?
         });
         row.map(
             |(
                 decision_id,
                 declaration_number,
+                revision,
                 decision,
                 parameters_version,
                 credit_class,
@@ -335,6 +347,7 @@ impl RiskRepository {
                 Ok(DecisionRecord {
                     decision_id,
                     declaration_number,
+                    revision,
                     decision: parse_json("decision", &decision)?,
                     parameters_version,
                     credit_class,
@@ -346,11 +359,21 @@ impl RiskRepository {
     }
 
     pub async fn decision(&self, decision_id: &str) -> Result<Option<DecisionRecord>> {
-        self.decision_where("decision_id", decision_id).await
+        self.decision_where("decision_id = $1", decision_id, None)
+            .await
     }
 
-    pub async fn decision_for(&self, declaration_number: &str) -> Result<Option<DecisionRecord>> {
-        self.decision_where("declaration_number", declaration_number)
-            .await
+    /// The decision on a revision of a declaration.
+    pub async fn decision_for(
+        &self,
+        declaration_number: &str,
+        revision: i32,
+    ) -> Result<Option<DecisionRecord>> {
+        self.decision_where(
+            "declaration_number = $1 AND revision = $2",
+            declaration_number,
+            Some(revision),
+        )
+        .await
     }
 }
