@@ -65,8 +65,10 @@ pub struct LogicChecks {
     pub credentials: ServiceCredentials,
 }
 
-/// What the checks report of a licence's balance when the declaration's own draw is
-/// already taken from it: the first draw stands for a modification (README, Known gaps).
+/// Left out of a modification's checks: the balance they read still has the
+/// declaration's own draw taken from it. Once approved, that draw is given back before
+/// the new revision is screened, which draws afresh (and is refused then when too little
+/// is left: README, Known gaps).
 const LICENCE_QUANTITY_EXCEEDED: &str = "LICENCE_QUANTITY_EXCEEDED";
 
 impl LogicChecks {
