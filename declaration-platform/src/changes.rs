@@ -65,15 +65,10 @@ pub struct LogicChecks {
     pub credentials: ServiceCredentials,
 }
 
-/// Left out of a modification's checks: the balance they read still has the
-/// declaration's own draw taken from it. Once approved, that draw is given back before
-/// the new revision is screened, which draws afresh (and is refused then when too little
-/// is left: README, Known gaps).
-const LICENCE_QUANTITY_EXCEEDED: &str = "LICENCE_QUANTITY_EXCEEDED";
-
 impl LogicChecks {
     /// Every violation of `content` as made on `day`, each named under
-    /// `proposed_content`.
+    /// `proposed_content`. A licence's balance counts what the declaration holds of it
+    /// as left for it: that draw is given back before the new content draws.
     async fn proposed(
         &self,
         number: &str,
@@ -93,7 +88,6 @@ impl LogicChecks {
             Err(status) => match violations_of(&status) {
                 Some(violations) => Ok(violations
                     .into_iter()
-                    .filter(|v| v.reason != LICENCE_QUANTITY_EXCEEDED)
                     .map(|v| FieldViolation {
                         field: format!("proposed_content.{}", v.field),
                         ..v

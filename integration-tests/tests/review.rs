@@ -1265,19 +1265,35 @@ async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew()
         assert_eq!(first.lane(), Lane::Yellow);
         assert_eq!(remaining().await, "200", "{backend:?}");
 
-        let change = Declarations::new(channel.clone())
-            .request_modification(authorized(
+        let modify = |request_id: &str, kg: &str| {
+            let request = authorized(
                 pb::RequestModificationRequest {
-                    request_id: "revision-1".into(),
+                    request_id: request_id.into(),
                     declaration_number: number.clone(),
-                    proposed_content: Some(content("8473300000", "450")),
-                    reason: "parts, not computers; 450 kg of beef".into(),
+                    proposed_content: Some(content("8473300000", kg)),
+                    reason: format!("parts, not computers; {kg} kg of beef"),
                 },
                 &broker,
-            ))
-            .await
+            );
+            let mut declarations = Declarations::new(channel.clone());
+            async move { declarations.request_modification(request).await }
+        };
+        // What the declaration holds counts as left for it: 200 + 300, not 600.
+        let status = modify("revision-too-much", "600").await.unwrap_err();
+        let fields: Vec<_> = status
+            .get_details_bad_request()
             .unwrap()
-            .into_inner();
+            .field_violations
+            .into_iter()
+            .map(|v| (v.field, v.description))
+            .collect();
+        assert!(
+            fields.iter().any(|(field, description)| field
+                == "proposed_content.items[1].rulings[0].quantity"
+                && description.ends_with("(LICENCE_QUANTITY_EXCEEDED)")),
+            "{backend:?}: {fields:?}"
+        );
+        let change = modify("revision-1", "450").await.unwrap().into_inner();
         let modification = loop {
             let task = claim_eventually(channel, &li).await;
             if task.change_request_id == change.change_request_id {

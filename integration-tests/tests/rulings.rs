@@ -409,6 +409,29 @@ async fn a_licence_is_drawn_down_across_houses_and_never_below_zero() {
             (elsewhere.code(), reason(&elsewhere)),
             (Code::PermissionDenied, "HOUSE_NOT_YOURS".into())
         );
+
+        // What one declaration holds of the licence: an officer reads it, an
+        // enterprise may not.
+        let held = |number: String, token: String| {
+            let request = authorized(
+                pb::GetLicenceDrawRequest {
+                    ruling_id: issued.ruling_id.clone(),
+                    declaration_number: number,
+                },
+                &token,
+            );
+            let mut client = fixture.client();
+            async move { client.get_licence_draw(request).await }
+        };
+        let holder = drawn.iter().next().unwrap().clone();
+        let officer = fixture.officer("5300");
+        let draw = held(holder, officer.clone()).await.unwrap().into_inner();
+        assert_eq!(draw.quantity, "15");
+        let none = held(declaration("5100", 97), officer).await.unwrap();
+        assert_eq!(none.into_inner().quantity, "0");
+        let trader = fixture.app.token(Role::Enterprise, "5300", Some(HOLDER));
+        let denied = held(declaration("5100", 97), trader).await.unwrap_err();
+        assert_eq!(denied.code(), Code::PermissionDenied);
     }
 }
 

@@ -84,6 +84,7 @@ pub fn access_policy() -> AccessPolicy {
                 "RevokeRuling",
                 "DrawDownLicence",
                 "ReturnLicenceDraw",
+                "GetLicenceDraw",
             ],
             &[Officer, Admin],
         )

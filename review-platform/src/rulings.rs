@@ -175,6 +175,17 @@ impl Rulings {
         Ok(ruling)
     }
 
+    /// What a declaration holds of a licence (0 when it drew nothing); the licence must
+    /// exist.
+    pub async fn draw_of(&self, id: &str, declaration_number: &str) -> Result<i64> {
+        self.get(id).await?;
+        Ok(self
+            .repository
+            .draw_of(id, declaration_number)
+            .await?
+            .unwrap_or(0))
+    }
+
     /// Draws `quantity_milli` of a licence for a declaration; a retry for the same
     /// declaration answers as the first time.
     pub async fn draw_down(

@@ -28,7 +28,7 @@ use customs_proto::{
         manifest_service_client::ManifestServiceClient,
     },
     review::{
-        DrawDownLicenceRequest, GetRulingRequest, ReturnLicenceDrawRequest,
+        DrawDownLicenceRequest, GetLicenceDrawRequest, GetRulingRequest, ReturnLicenceDrawRequest,
         ruling_service_client::RulingServiceClient,
     },
 };
@@ -447,15 +447,47 @@ impl Risk {
         })
     }
 
-    /// The logic checks alone: every violation.
+    /// The logic checks alone: every violation. For a declaration already made
+    /// (`drawn_by`: its proposed modification), what it holds of each licence it cites
+    /// counts as left for it: that draw is given back before its new content draws.
     pub async fn check(
         &self,
         content: &DeclarationContent,
         date: Date,
+        drawn_by: Option<&str>,
     ) -> Result<Vec<FieldViolation>> {
         let parameters = self.parameters().await?.parameters;
-        let facts = self.facts(content, date, &parameters).await?;
+        let mut facts = self.facts(content, date, &parameters).await?;
+        if let Some(number) = drawn_by {
+            for (id, (_, remaining)) in facts.rulings.iter_mut() {
+                if let Some(remaining) = remaining {
+                    *remaining += self.licence_draw(id, number).await?;
+                }
+            }
+        }
         Ok(logic_checks(content, &facts))
+    }
+
+    /// What a declaration holds of a licence, in thousandths.
+    async fn licence_draw(&self, id: &str, number: &str) -> Result<i64> {
+        let request = self.peers.credentials.request(GetLicenceDrawRequest {
+            ruling_id: id.to_owned(),
+            declaration_number: number.to_owned(),
+        })?;
+        let draw = RulingServiceClient::new(self.peers.review.clone())
+            .get_licence_draw(request)
+            .await
+            .map_err(|status| peer_error("licence draws", &status))?
+            .into_inner();
+        Decimal::from_str(&draw.quantity)
+            .ok()
+            .and_then(|q| i64::try_from(q * Decimal::ONE_THOUSAND).ok())
+            .ok_or_else(|| {
+                Error::internal(anyhow::anyhow!(
+                    "licence {id}: draw of {number} is not a quantity: {}",
+                    draw.quantity
+                ))
+            })
     }
 
     /// Checks, screens and decides the lane, once per revision of a declaration (0 as

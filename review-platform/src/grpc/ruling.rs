@@ -267,6 +267,29 @@ impl RulingServiceApi for RulingService {
         Ok(Response::new(ruling_message(view)))
     }
 
+    async fn get_licence_draw(
+        &self,
+        request: Request<pb::GetLicenceDrawRequest>,
+    ) -> Result<Response<pb::LicenceDraw>, Status> {
+        let message = request.into_inner();
+        let mut violations = Violations::new();
+        let (id, declaration) = licence_and_declaration(
+            &mut violations,
+            &message.ruling_id,
+            &message.declaration_number,
+        );
+        violations.into_result()?;
+        let (Some(id), Some(declaration)) = (id, declaration) else {
+            return Err(field_missing().into());
+        };
+        let quantity_milli = self.rulings.draw_of(&id, &declaration).await?;
+        Ok(Response::new(pb::LicenceDraw {
+            ruling_id: id,
+            declaration_number: declaration,
+            quantity: milli_to_string(quantity_milli),
+        }))
+    }
+
     async fn return_licence_draw(
         &self,
         request: Request<pb::ReturnLicenceDrawRequest>,

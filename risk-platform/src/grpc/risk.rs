@@ -2,7 +2,12 @@
 
 use std::{collections::BTreeMap, str::FromStr};
 
-use customs_common::{Error, auth::Caller, codes::parse_declaration_number, day::today};
+use customs_common::{
+    Error,
+    auth::{Caller, Role},
+    codes::parse_declaration_number,
+    day::today,
+};
 use customs_proto::{
     common::CreditClass,
     convert::timestamp,
@@ -108,7 +113,17 @@ impl RiskServiceApi for RiskService {
             .into());
         }
         let date = declaration_date(message.declaration_date.as_ref())?;
-        let violations = self.risk.check(&content, date).await?;
+        // A platform checking a made declaration's new content (a modification) counts
+        // what that declaration holds of its licences as left for it; an enterprise's
+        // pre-check does not reach into the draws.
+        let drawn_by = match caller.role {
+            Role::Admin | Role::Officer if !message.declaration_number.trim().is_empty() => Some(
+                parse_declaration_number("declaration_number", &message.declaration_number)
+                    .map_err(Error::from)?,
+            ),
+            _ => None,
+        };
+        let violations = self.risk.check(&content, date, drawn_by.as_deref()).await?;
         if !violations.is_empty() {
             return Err(Error::InvalidArgument(violations).into());
         }
