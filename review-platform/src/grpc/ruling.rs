@@ -272,16 +272,7 @@ impl RulingServiceApi for RulingService {
         request: Request<pb::GetLicenceDrawRequest>,
     ) -> Result<Response<pb::LicenceDraw>, Status> {
         let message = request.into_inner();
-        let mut violations = Violations::new();
-        let (id, declaration) = licence_and_declaration(
-            &mut violations,
-            &message.ruling_id,
-            &message.declaration_number,
-        );
-        violations.into_result()?;
-        let (Some(id), Some(declaration)) = (id, declaration) else {
-            return Err(field_missing().into());
-        };
+        let (id, declaration) = draw_named(&message.ruling_id, &message.declaration_number)?;
         let quantity_milli = self.rulings.draw_of(&id, &declaration).await?;
         Ok(Response::new(pb::LicenceDraw {
             ruling_id: id,
@@ -295,19 +286,18 @@ impl RulingServiceApi for RulingService {
         request: Request<pb::ReturnLicenceDrawRequest>,
     ) -> Result<Response<pb::Ruling>, Status> {
         let message = request.into_inner();
-        let mut violations = Violations::new();
-        let (id, declaration) = licence_and_declaration(
-            &mut violations,
-            &message.ruling_id,
-            &message.declaration_number,
-        );
-        violations.into_result()?;
-        let (Some(id), Some(declaration)) = (id, declaration) else {
-            return Err(field_missing().into());
-        };
+        let (id, declaration) = draw_named(&message.ruling_id, &message.declaration_number)?;
         let view = self.rulings.return_draw(&id, &declaration).await?;
         Ok(Response::new(ruling_message(view)))
     }
+}
+
+/// The licence and the declaration a draw names, both valid.
+fn draw_named(ruling_id: &str, declaration_number: &str) -> Result<(String, String), Error> {
+    let mut violations = Violations::new();
+    let (id, declaration) = licence_and_declaration(&mut violations, ruling_id, declaration_number);
+    violations.into_result()?;
+    id.zip(declaration).ok_or_else(field_missing)
 }
 
 /// The licence and the declaration a draw names, each checked (violations kept).
