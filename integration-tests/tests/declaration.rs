@@ -1186,3 +1186,74 @@ async fn a_cited_licence_is_drawn_down_at_acceptance_and_serves_one_declaration(
         assert_eq!(given_back, ("200".into(), "100".into()), "{backend:?}");
     }
 }
+
+/// `RecordTransition` and `RecordChangeDecision` are the other platforms' reports: an
+/// officer or a reviewer may not move a declaration or decide a change request through
+/// them (that would bypass the deciding sub-centre and the field platform's rules), and
+/// a platform's report the lifecycle does not allow is refused.
+#[tokio::test]
+async fn only_the_platforms_report_transitions_and_change_decisions() {
+    let app = TestApp::spawn(Backend::Embedded).await.unwrap();
+    let officer = app.token(Role::Officer, "5300", None);
+    story::parties(&app.channel, &officer, "BL-REPORTS-1")
+        .await
+        .unwrap();
+    let declared = submit(
+        &app.channel,
+        &broker_token(&app),
+        "reports-1",
+        story::declaration("BL-REPORTS-1", 1),
+    )
+    .await
+    .unwrap();
+    let number = declared.declaration_number;
+    let lane_decided = screened(&app, &officer, &number).await;
+    assert_eq!(lane_decided.stage(), DeclarationStage::LaneDecided);
+    let client = Declarations::new(app.channel.clone());
+    let report = |to: DeclarationStage, token: &str| {
+        let request = authorized(
+            pb::RecordTransitionRequest {
+                request_id: format!("report-{to:?}"),
+                declaration_number: number.clone(),
+                to_stage: to as i32,
+                house_code: "5300".into(),
+                reason: "by hand".into(),
+                ..Default::default()
+            },
+            token,
+        );
+        let mut client = client.clone();
+        async move { client.record_transition(request).await }
+    };
+    for token in [&officer, &app.token(Role::Reviewer, "5300", None)] {
+        let refused = report(DeclarationStage::Released, token).await.unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+        let refused = client
+            .clone()
+            .record_change_decision(authorized(
+                pb::RecordChangeDecisionRequest {
+                    change_request_id: "CR0".into(),
+                    approve: true,
+                    reason: "by hand".into(),
+                    house_code: "5300".into(),
+                },
+                token,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    }
+    // A platform's report the lifecycle does not allow: a declaration not yet released
+    // cannot have exited.
+    let admin = app.token(Role::Admin, "5300", None);
+    let refused = report(DeclarationStage::Exited, &admin).await.unwrap_err();
+    assert_eq!(
+        (refused.code(), reason(&refused).as_str()),
+        (Code::FailedPrecondition, "TRANSITION_NOT_ALLOWED")
+    );
+    let unchanged = screened(&app, &officer, &number).await;
+    assert_eq!(
+        (unchanged.stage(), unchanged.events.len()),
+        (DeclarationStage::LaneDecided, lane_decided.events.len())
+    );
+}
