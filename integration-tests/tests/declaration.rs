@@ -1187,10 +1187,12 @@ async fn a_cited_licence_is_drawn_down_at_acceptance_and_serves_one_declaration(
     }
 }
 
-/// `RecordTransition` and `RecordChangeDecision` are the other platforms' reports: an
-/// officer or a reviewer may not move a declaration or decide a change request through
-/// them (that would bypass the deciding sub-centre and the field platform's rules), and
-/// a platform's report the lifecycle does not allow is refused.
+/// `RecordTransition` and `RecordChangeDecision` are the other platforms' reports, and
+/// `ScreenDeclaration` the declaration platform's hand-off: an officer or a reviewer may
+/// not move a declaration, decide a change request or record a screening through them
+/// (that would bypass the deciding sub-centre, the field platform's rules, or the
+/// declaration's own screening), and a platform's report the lifecycle does not allow
+/// is refused.
 #[tokio::test]
 async fn only_the_platforms_report_transitions_and_change_decisions() {
     let app = TestApp::spawn(Backend::Embedded).await.unwrap();
@@ -1243,6 +1245,21 @@ async fn only_the_platforms_report_transitions_and_change_decisions() {
             .unwrap_err();
         assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     }
+    // Nor may an officer screen a declaration: the decision would stand for it.
+    let refused = RiskServiceClient::new(app.channel.clone())
+        .screen_declaration(authorized(
+            risk_pb::ScreenDeclarationRequest {
+                request_id: "screen-by-hand".into(),
+                declaration_number: number.clone(),
+                content: Some(story::declaration("BL-REPORTS-1", 1)),
+                revision: 1,
+                ..Default::default()
+            },
+            &officer,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     // A platform's report the lifecycle does not allow: a declaration not yet released
     // cannot have exited.
     let admin = app.token(Role::Admin, "5300", None);

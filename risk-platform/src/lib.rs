@@ -44,11 +44,11 @@ pub fn access_policy() -> AccessPolicy {
             &["CheckDeclaration"],
             &[Enterprise, Broker, Officer, Admin],
         )
-        .allow(
-            SERVICES[0],
-            &["ScreenDeclaration", "GetDecision"],
-            &[Officer, Admin],
-        )
+        // Screening is the declaration platform's hand-off (its service identity): a
+        // decision recorded by anyone else would stand for the declaration's revision
+        // when its own screening came.
+        .allow(SERVICES[0], &["ScreenDeclaration"], &[Admin])
+        .allow(SERVICES[0], &["GetDecision"], &[Officer, Admin])
         .allow(
             SERVICES[1],
             &["CreateControlInstruction", "RevokeControlInstruction"],
