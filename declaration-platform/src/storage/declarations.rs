@@ -471,8 +471,9 @@ impl DeclarationRepository {
 /// it, in batch order), their first events and their screening hand-offs. Several
 /// groups share a transaction; the usual one group is a single round trip. The
 /// hand-off's payload is built in SQL the way `Job::ScreenDeclaration` serialises
-/// (`{"kind": "screen_declaration", "declaration_number": …}`); the repository suite
-/// claims and decodes it.
+/// (`{"kind": "screen_declaration", "declaration_number": …}`, without `revision`, which
+/// reads as 0: the declaration as submitted); the repository suite claims and decodes
+/// it as such.
 async fn submit_groups_postgres(
     pool: &sqlx::PgPool,
     batch: &[NewDeclaration],
