@@ -273,13 +273,7 @@ impl ChangeRequests {
             house,
             "modified content resubmitted for electronic review",
         );
-        let ruling_ids = cited_licences(&Declarations::content(before)?);
-        if !ruling_ids.is_empty() {
-            step.jobs.push(Job::ReturnLicenceDraws {
-                declaration_number: number.clone(),
-                ruling_ids,
-            });
-        }
+        step.jobs.extend(give_back(before)?);
         step.jobs.push(Job::ScreenDeclaration {
             declaration_number: number.clone(),
             revision: u32::try_from(modified_before + 1).unwrap_or(u32::MAX),
@@ -300,7 +294,6 @@ impl ChangeRequests {
         if change.state != "PENDING" {
             return Ok(change);
         }
-        let mut jobs = Vec::new();
         if approve {
             let kind = if change.kind == "MODIFICATION" {
                 ChangeKind::Modification
@@ -315,25 +308,21 @@ impl ChangeRequests {
                 &format!("{} approved: {reason}", kind.as_str().to_lowercase()),
             );
             let record = self.declarations.get(number).await?;
+            // The hand-offs ride on the declaration's steps, written in their
+            // transaction (and skipped with them on a retry).
             let steps = match kind {
-                ChangeKind::Cancellation => vec![moved],
+                ChangeKind::Cancellation => {
+                    // The goods will not be cleared: what they drew of their licences
+                    // is given back.
+                    moved.jobs.extend(give_back(&record)?);
+                    vec![moved]
+                }
                 ChangeKind::Modification => {
                     moved.content = change.proposed_content.clone();
                     vec![moved, self.resubmission(&record, actor, house).await?]
                 }
             };
             match self.declarations.advance(record, steps).await {
-                Ok(cancelled) if kind == ChangeKind::Cancellation => {
-                    // The goods will not be cleared: the licences drawn for them are
-                    // given back.
-                    let ruling_ids = cited_licences(&Declarations::content(&cancelled)?);
-                    if !ruling_ids.is_empty() {
-                        jobs.push(Job::ReturnLicenceDraws {
-                            declaration_number: change.declaration_number.clone(),
-                            ruling_ids,
-                        });
-                    }
-                }
                 Ok(_) => self.outbox.wake(),
                 Err(error) if error.reason() == "TRANSITION_NOT_ALLOWED" => {
                     // The declaration moved on (released, say) before the decision.
@@ -343,7 +332,6 @@ impl ChangeRequests {
                             "REJECTED",
                             house,
                             &format!("approved too late: {error}"),
-                            &[],
                         )
                         .await?;
                     return self.get(id).await;
@@ -352,17 +340,20 @@ impl ChangeRequests {
             }
         }
         let state = if approve { "APPROVED" } else { "REJECTED" };
-        if self
-            .repository
-            .decide(id, state, house, reason, &jobs)
-            .await?
-            && !jobs.is_empty()
-        {
-            self.outbox.wake();
-        }
+        self.repository.decide(id, state, house, reason).await?;
         tracing::info!(change_request = id, declaration = %change.declaration_number, state, house, "change request decided");
         self.get(id).await
     }
+}
+
+/// The hand-off that gives back what a declaration's content drew of the licences it
+/// cites; none when it cites none.
+fn give_back(record: &DeclarationRecord) -> Result<Option<Job>> {
+    let ruling_ids = cited_licences(&Declarations::content(record)?);
+    Ok((!ruling_ids.is_empty()).then(|| Job::ReturnLicenceDraws {
+        declaration_number: record.declaration_number.clone(),
+        ruling_ids,
+    }))
 }
 
 /// The licences a declaration's items cite, each once.

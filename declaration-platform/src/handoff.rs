@@ -94,8 +94,9 @@ impl Relay {
         }
     }
 
-    /// Gives back what a cancelled declaration drew of each licence (the review
-    /// platform gives a draw back once, and nothing when there was none).
+    /// Gives back what a declaration drew of each licence, when it is cancelled or its
+    /// content replaced by a modification (the review platform gives a draw back once,
+    /// and nothing when there was none).
     async fn return_draws(&self, number: &str, ruling_ids: &[String]) -> Result<Delivery> {
         for id in ruling_ids {
             let request = ReturnLicenceDrawRequest {
@@ -113,7 +114,7 @@ impl Relay {
                 Err(status) => return Ok(retry("review platform", &status)),
             }
         }
-        tracing::info!(declaration = number, licences = ?ruling_ids, "licence draws of a cancelled declaration given back");
+        tracing::info!(declaration = number, licences = ?ruling_ids, "licence draws given back");
         Ok(Delivery::Done)
     }
 

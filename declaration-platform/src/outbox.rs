@@ -23,7 +23,8 @@ pub enum Job {
     /// A modification or cancellation request, to the sub-centre that holds the
     /// declaration.
     ForwardChangeRequest { change_request_id: String },
-    /// What a cancelled declaration drew of the licences it cites, given back.
+    /// What a declaration drew of the licences it cites, given back (it was cancelled,
+    /// or its content replaced by an approved modification).
     ReturnLicenceDraws {
         declaration_number: String,
         ruling_ids: Vec<String>,

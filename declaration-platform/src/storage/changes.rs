@@ -107,38 +107,23 @@ impl ChangeRepository {
         .await
     }
 
-    /// Records a decision on a pending request, with the hand-offs it causes in the
-    /// same transaction; `false` when it was decided already (nothing is written).
-    pub async fn decide(
-        &self,
-        id: &str,
-        state: &str,
-        house: &str,
-        reason: &str,
-        jobs: &[Job],
-    ) -> Result<bool> {
-        let jobs = Encoded::all(jobs)?;
-        let now = OffsetDateTime::now_utc();
+    /// Records a decision on a pending request; `false` when it was decided already.
+    /// (What an approval causes is written with the declaration's transition.)
+    pub async fn decide(&self, id: &str, state: &str, house: &str, reason: &str) -> Result<bool> {
         Ok(on_pool!(&self.database, pool => {
-            let mut tx = pool.begin().await?;
-            let decided = sqlx::query(
+            sqlx::query(
                 "UPDATE change_requests SET state = $1, deciding_house = $2, decision_reason = $3, decided_at = $4
                  WHERE id = $5 AND state = 'PENDING'",
             )
             .bind(state)
             .bind(house)
             .bind(reason)
-            .bind(now)
+            .bind(OffsetDateTime::now_utc())
             .bind(id)
-            .execute(&mut *tx)
+            .execute(pool)
             .await?
             .rows_affected()
-                == 1;
-            if decided {
-                customs_common::insert_jobs!(tx, crate::outbox::ENQUEUE, &jobs, now);
-            }
-            tx.commit().await?;
-            decided
+                == 1
         }))
     }
 }
