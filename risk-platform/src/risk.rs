@@ -479,15 +479,12 @@ impl Risk {
             .await
             .map_err(|status| peer_error("licence draws", &status))?
             .into_inner();
-        Decimal::from_str(&draw.quantity)
-            .ok()
-            .and_then(|q| i64::try_from(q * Decimal::ONE_THOUSAND).ok())
-            .ok_or_else(|| {
-                Error::internal(anyhow::anyhow!(
-                    "licence {id}: draw of {number} is not a quantity: {}",
-                    draw.quantity
-                ))
-            })
+        quantity_milli(&draw.quantity).ok_or_else(|| {
+            Error::internal(anyhow::anyhow!(
+                "licence {id}: draw of {number} is not a quantity: {}",
+                draw.quantity
+            ))
+        })
     }
 
     /// Checks, screens and decides the lane, once per revision of a declaration (0 as
@@ -771,6 +768,13 @@ pub fn screen_input(
 }
 
 /// A ruling as the review platform answers it, for the citation check.
+/// A licence quantity as the review platform writes it, in thousandths.
+fn quantity_milli(text: &str) -> Option<i64> {
+    Decimal::from_str(text)
+        .ok()
+        .and_then(|q| i64::try_from(q * Decimal::ONE_THOUSAND).ok())
+}
+
 fn ruling_record(ruling: customs_proto::review::Ruling) -> (RulingRecord, Option<i64>) {
     use customs_proto::common::RulingKind as P;
     let kind = match ruling.kind() {
@@ -781,15 +785,10 @@ fn ruling_record(ruling: customs_proto::review::Ruling) -> (RulingRecord, Option
         P::TemporaryAdmission => RulingKind::TemporaryAdmission,
         P::PreClassification | P::Unspecified => RulingKind::PreClassification,
     };
-    let milli = |text: &str| {
-        Decimal::from_str(text)
-            .ok()
-            .and_then(|q| i64::try_from(q * Decimal::ONE_THOUSAND).ok())
-    };
     let day = |date: Option<&customs_proto::common::Date>| {
         date.map_or(0, |d| d.year * 10_000 + d.month * 100 + d.day)
     };
-    let remaining = milli(&ruling.quantity_remaining);
+    let remaining = quantity_milli(&ruling.quantity_remaining);
     let record = RulingRecord {
         kind,
         issuing_house: ruling.issuing_house,
@@ -802,7 +801,7 @@ fn ruling_record(ruling: customs_proto::review::Ruling) -> (RulingRecord, Option
                 .map(|amount| (price.currency_code, amount))
         }),
         origin_country: (!ruling.origin_country.is_empty()).then_some(ruling.origin_country),
-        quantity_granted_milli: milli(&ruling.quantity_granted),
+        quantity_granted_milli: quantity_milli(&ruling.quantity_granted),
         unit: (!ruling.unit.is_empty()).then_some(ruling.unit),
         valid_from: day(ruling.valid_from.as_ref()),
         valid_until: day(ruling.valid_until.as_ref()),

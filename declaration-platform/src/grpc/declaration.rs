@@ -172,8 +172,6 @@ fn declaration_with_events(
     })
 }
 
-/// The public view: stage, handling house and timeline, bilingual, with no actor,
-/// reason, lane or review detail.
 /// Until `number` changes in this process, or changes may have been missed (the
 /// watcher fell behind). Once the process stops announcing changes, never.
 async fn changed(changes: &mut tokio::sync::broadcast::Receiver<String>, number: &str) {
@@ -188,6 +186,8 @@ async fn changed(changes: &mut tokio::sync::broadcast::Receiver<String>, number:
     }
 }
 
+/// The public view: stage, handling house and timeline, bilingual, with no actor,
+/// reason, lane or review detail.
 async fn public_status(
     declarations: &Declarations,
     number: &str,
