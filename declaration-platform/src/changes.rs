@@ -86,13 +86,7 @@ impl LogicChecks {
         {
             Ok(_) => Ok(Vec::new()),
             Err(status) => match violations_of(&status) {
-                Some(violations) => Ok(violations
-                    .into_iter()
-                    .map(|v| FieldViolation {
-                        field: format!("proposed_content.{}", v.field),
-                        ..v
-                    })
-                    .collect()),
+                Some(violations) => Ok(proposed_content(violations)),
                 None => {
                     tracing::warn!(declaration = number, code = ?status.code(), message = status.message(), "logic checks of a proposed modification not made");
                     Err(Error::unavailable(
@@ -103,6 +97,25 @@ impl LogicChecks {
             },
         }
     }
+}
+
+/// Violations of a proposed content, named as the request names it: `content.x` (the
+/// declaration platform's own checks) and `x` (the risk platform's) both become
+/// `proposed_content.x`.
+fn proposed_content(violations: Vec<FieldViolation>) -> Vec<FieldViolation> {
+    violations
+        .into_iter()
+        .map(|violation| {
+            let field = violation
+                .field
+                .strip_prefix("content.")
+                .unwrap_or(&violation.field);
+            FieldViolation {
+                field: format!("proposed_content.{field}"),
+                ..violation
+            }
+        })
+        .collect()
 }
 
 fn unknown(id: &str) -> Error {
@@ -147,16 +160,9 @@ impl ChangeRequests {
         let record = self.declarations.get_for(caller, number).await?;
         if let Some(proposed) = proposed {
             Declarations::validate(caller, proposed).map_err(|error| match error {
-                // Named as the request names the content.
-                Error::InvalidArgument(violations) => Error::InvalidArgument(
-                    violations
-                        .into_iter()
-                        .map(|v| FieldViolation {
-                            field: v.field.replacen("content.", "proposed_content.", 1),
-                            ..v
-                        })
-                        .collect(),
-                ),
+                Error::InvalidArgument(violations) => {
+                    Error::InvalidArgument(proposed_content(violations))
+                }
                 other => other,
             })?;
             let current = Declarations::content(&record)?;
