@@ -107,7 +107,8 @@ pub struct Change {
     pub event: Event,
     pub jobs: Vec<Job>,
     pub follow_up: Option<TaskRecord>,
-    /// Closes the declaration's other open review tasks (an approved cancellation).
+    /// Closes the declaration's other open review tasks (an approved cancellation or
+    /// modification).
     pub close_open_reviews: bool,
     /// The sub-centre a declaration's review is transferred to: its change requests
     /// still open where the review leaves go with it, since the sub-centre that reviews
