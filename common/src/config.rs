@@ -29,6 +29,8 @@ pub struct Settings {
     pub risk: RiskSettings,
     pub review: ReviewSettings,
     pub field: FieldSettings,
+    /// The national credit schemes (DOMAIN.md 8).
+    pub credit: crate::credit::CreditSettings,
 }
 
 /// One line of the tariff sample: the HS prefix it covers (longest prefix wins) and

@@ -7,6 +7,7 @@ pub mod background;
 pub mod clients;
 pub mod codes;
 pub mod config;
+pub mod credit;
 pub mod day;
 pub mod db;
 pub mod error;

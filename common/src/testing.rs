@@ -258,6 +258,31 @@ macro_rules! database_suite {
     };
 }
 
+/// A class for test schemes: its code stands for its names.
+pub fn credit_class(code: &str, summary_tax_payment: bool) -> crate::credit::CreditClassSetting {
+    crate::credit::CreditClassSetting {
+        code: code.into(),
+        name_zh: code.into(),
+        name_en: code.into(),
+        summary_tax_payment,
+    }
+}
+
+/// A scheme after the 2018 default, like the 2021 one: from 1 November 2021 it drops
+/// GENERAL_CERTIFIED, whose enterprises hold GENERAL_CREDIT from then on.
+pub fn credit_scheme_2021() -> crate::credit::CreditSchemeSetting {
+    crate::credit::CreditSchemeSetting {
+        name: "2021".into(),
+        effective_from: "2021-11-01".into(),
+        classes: vec![
+            credit_class("ADVANCED_CERTIFIED", true),
+            credit_class("GENERAL_CREDIT", true),
+            credit_class("DISCREDITED", false),
+        ],
+        carried_over: [("GENERAL_CERTIFIED".into(), "GENERAL_CREDIT".into())].into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

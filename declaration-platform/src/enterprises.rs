@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
-use customs_common::{Error, Result, background::Background, day::today};
+use std::sync::Arc;
+
+use customs_common::{Error, Result, background::Background, credit::CreditSchemes, day::today};
 use time::Date;
 
 use crate::{
-    domain::enterprise::{CreditClass, NewEnterprise},
+    domain::enterprise::NewEnterprise,
     outbox::Outbox,
     storage::enterprises::{EnterpriseFilter, EnterpriseRecord, EnterpriseRepository},
 };
@@ -19,6 +21,7 @@ const CREDIT_CLASS_CHECK_EVERY: Duration = Duration::from_secs(60);
 pub struct Enterprises {
     repository: EnterpriseRepository,
     outbox: Outbox,
+    schemes: Arc<CreditSchemes>,
 }
 
 fn unknown(code: &str) -> Error {
@@ -29,8 +32,21 @@ fn unknown(code: &str) -> Error {
 }
 
 impl Enterprises {
-    pub fn new(repository: EnterpriseRepository, outbox: Outbox) -> Self {
-        Self { repository, outbox }
+    pub fn new(
+        repository: EnterpriseRepository,
+        outbox: Outbox,
+        schemes: Arc<CreditSchemes>,
+    ) -> Self {
+        Self {
+            repository,
+            outbox,
+            schemes,
+        }
+    }
+
+    /// The credit schemes classes are checked against.
+    pub fn schemes(&self) -> &CreditSchemes {
+        &self.schemes
     }
 
     pub async fn register(
@@ -39,12 +55,12 @@ impl Enterprises {
         enterprise: NewEnterprise,
     ) -> Result<EnterpriseRecord> {
         let code = enterprise.code.clone();
-        let discredited = enterprise.credit_class == CreditClass::Discredited;
+        let barred = !self.schemes.summary_tax_payment(&enterprise.credit_class);
         match self.repository.insert(request_id, &enterprise).await? {
             Some((record, created)) => {
                 if created {
                     tracing::info!(enterprise = %record.code, kind = record.kind.as_str(), house = %record.home_house, "enterprise registered");
-                    if discredited {
+                    if barred {
                         self.outbox.wake();
                     }
                 }
@@ -69,12 +85,13 @@ impl Enterprises {
     }
 
     /// Changes the credit class from `effective_from` (today's Beijing date or later
-    /// takes effect on that day); becoming or ceasing to be DISCREDITED is handed to the
-    /// field platform (summary tax payment eligibility) when it takes effect.
+    /// takes effect on that day); `class` is one of the scheme in force on that day.
+    /// Gaining or losing summary tax payment (DISCREDITED) is handed to the field
+    /// platform when it takes effect.
     pub async fn change_credit_class(
         &self,
         code: &str,
-        class: CreditClass,
+        class: &str,
         effective_from: Date,
         reason: &str,
     ) -> Result<EnterpriseRecord> {
@@ -86,15 +103,16 @@ impl Enterprises {
         else {
             return Err(unknown(code));
         };
-        tracing::info!(enterprise = code, to = class.as_str(), %effective_from, reason, in_force_now = effective_from <= today, "credit class change recorded");
+        tracing::info!(enterprise = code, to = class, %effective_from, reason, in_force_now = effective_from <= today, "credit class change recorded");
         if changed {
             self.outbox.wake();
         }
         self.get(code).await
     }
 
-    /// Applies, every minute, the credit-class changes that came into force since they
-    /// were recorded (dated in the future then).
+    /// Applies, every minute (the first time at start-up), the credit-class changes
+    /// that came into force since they were recorded (dated in the future then), and a
+    /// credit scheme that came into force: its dropped classes carried over.
     pub fn spawn_credit_class_watch(&self, background: &Background) {
         let enterprises = self.clone();
         let stop = background.clone();

@@ -111,9 +111,13 @@ pub fn access_policy() -> AccessPolicy {
 fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Result<MountedPlatform> {
     let database = &context.database;
     let outbox = outbox::outbox(database.clone());
+    let schemes = std::sync::Arc::new(customs_common::credit::CreditSchemes::new(
+        &context.settings.credit,
+    )?);
     let enterprises = enterprises::Enterprises::new(
-        storage::enterprises::EnterpriseRepository::new(database.clone()),
+        storage::enterprises::EnterpriseRepository::new(database.clone(), schemes.clone()),
         outbox.clone(),
+        schemes,
     );
     enterprises.spawn_credit_class_watch(&context.background);
     let declarations = declarations::Declarations::new(

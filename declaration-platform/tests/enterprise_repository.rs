@@ -1,9 +1,12 @@
 //! Credit-class changes on PostgreSQL and SQLite: one dated in the future takes effect
-//! on its day, once, with its hand-off to the field platform in the same transaction.
+//! on its day, once, with its hand-off to the field platform in the same transaction;
+//! a credit scheme that drops a class carries its enterprises over.
 
-use customs_common::{day::today, testing::TestDatabase};
+use std::sync::Arc;
+
+use customs_common::{config::Settings, credit::CreditSchemes, day::today, testing::TestDatabase};
 use declaration_platform::{
-    domain::enterprise::{CreditClass, EnterpriseKind, NewEnterprise},
+    domain::enterprise::{EnterpriseKind, NewEnterprise},
     outbox::{Job, Outbox},
     storage::{enterprises::EnterpriseRepository, migrations},
 };
@@ -11,10 +14,19 @@ use time::Duration;
 
 const CODE: &str = "4403960001";
 
+/// The 2018 default, and the 2021 scheme, which drops GENERAL_CERTIFIED.
+fn schemes() -> Arc<CreditSchemes> {
+    let mut settings = Settings::defaults().unwrap().credit;
+    settings
+        .schemes
+        .push(customs_common::testing::credit_scheme_2021());
+    Arc::new(CreditSchemes::new(&settings).unwrap())
+}
+
 async fn setup(database: &TestDatabase) -> (EnterpriseRepository, Outbox) {
     let mut migrations = migrations().unwrap();
     database.database.migrate(&mut migrations).await.unwrap();
-    let repository = EnterpriseRepository::new(database.database.clone());
+    let repository = EnterpriseRepository::new(database.database.clone(), schemes());
     repository
         .insert(
             "register-1",
@@ -22,7 +34,7 @@ async fn setup(database: &TestDatabase) -> (EnterpriseRepository, Outbox) {
                 code: CODE.into(),
                 name: "Shenzhen Huaqiang Trading Co.".into(),
                 kind: EnterpriseKind::Trader,
-                credit_class: CreditClass::GeneralCredit,
+                credit_class: "GENERAL_CREDIT".into(),
                 home_house: "5300".into(),
             },
         )
@@ -35,8 +47,12 @@ async fn setup(database: &TestDatabase) -> (EnterpriseRepository, Outbox) {
     )
 }
 
-async fn class(repository: &EnterpriseRepository) -> CreditClass {
-    repository.get(CODE).await.unwrap().unwrap().credit_class
+async fn class(repository: &EnterpriseRepository) -> String {
+    class_of(repository, CODE).await
+}
+
+async fn class_of(repository: &EnterpriseRepository, code: &str) -> String {
+    repository.get(code).await.unwrap().unwrap().credit_class
 }
 
 async fn handed_off(outbox: &Outbox) -> Vec<Job> {
@@ -58,17 +74,11 @@ async fn a_change_dated_tomorrow_takes_effect_tomorrow_once(
 ) {
     let (today, tomorrow) = (today(), today() + Duration::days(1));
     let recorded = repository
-        .change_credit_class(
-            CODE,
-            CreditClass::Discredited,
-            tomorrow,
-            "court ruling",
-            today,
-        )
+        .change_credit_class(CODE, "DISCREDITED", tomorrow, "court ruling", today)
         .await
         .unwrap();
     assert_eq!(recorded, Some(false), "recorded, not in force yet");
-    assert_eq!(class(&repository).await, CreditClass::GeneralCredit);
+    assert_eq!(class(&repository).await, "GENERAL_CREDIT");
     assert!(
         repository
             .apply_due_credit_classes(today)
@@ -83,7 +93,7 @@ async fn a_change_dated_tomorrow_takes_effect_tomorrow_once(
         repository.apply_due_credit_classes(tomorrow).await.unwrap(),
         [CODE]
     );
-    assert_eq!(class(&repository).await, CreditClass::Discredited);
+    assert_eq!(class(&repository).await, "DISCREDITED");
     assert_eq!(handed_off(&outbox).await, [restriction(true)]);
     assert!(
         repository
@@ -97,7 +107,7 @@ async fn a_change_dated_tomorrow_takes_effect_tomorrow_once(
     let backdated = repository
         .change_credit_class(
             CODE,
-            CreditClass::GeneralCredit,
+            "GENERAL_CREDIT",
             today - Duration::days(10),
             "late entry",
             tomorrow,
@@ -105,13 +115,13 @@ async fn a_change_dated_tomorrow_takes_effect_tomorrow_once(
         .await
         .unwrap();
     assert_eq!(backdated, Some(false));
-    assert_eq!(class(&repository).await, CreditClass::Discredited);
+    assert_eq!(class(&repository).await, "DISCREDITED");
 
     // One due at once applies at once, and lifting DISCREDITED is handed off too.
     let restored = repository
         .change_credit_class(
             CODE,
-            CreditClass::AdvancedCertified,
+            "ADVANCED_CERTIFIED",
             tomorrow,
             "appeal upheld",
             tomorrow,
@@ -119,12 +129,12 @@ async fn a_change_dated_tomorrow_takes_effect_tomorrow_once(
         .await
         .unwrap();
     assert_eq!(restored, Some(true));
-    assert_eq!(class(&repository).await, CreditClass::AdvancedCertified);
+    assert_eq!(class(&repository).await, "ADVANCED_CERTIFIED");
     assert_eq!(handed_off(&outbox).await, [restriction(false)]);
 
     assert_eq!(
         repository
-            .change_credit_class("4403960999", CreditClass::Discredited, today, "x", today)
+            .change_credit_class("4403960999", "DISCREDITED", today, "x", today)
             .await
             .unwrap(),
         None,
@@ -139,7 +149,7 @@ async fn registering_a_discredited_enterprise_bars_it_once(
         code: "4403960002".into(),
         name: "Shenzhen Lianhe Import Co.".into(),
         kind: EnterpriseKind::Trader,
-        credit_class: CreditClass::Discredited,
+        credit_class: "DISCREDITED".into(),
         home_house: "5300".into(),
     };
     for _ in 0..2 {
@@ -159,8 +169,61 @@ async fn registering_a_discredited_enterprise_bars_it_once(
     );
 }
 
+async fn a_scheme_that_drops_a_class_carries_its_enterprises_over_once(
+    (repository, outbox): (EnterpriseRepository, Outbox),
+) {
+    // Registered under the 2018 scheme (the repository takes what it is given; the
+    // scheme is checked when a request names a class).
+    let certified = NewEnterprise {
+        code: "4403960003".into(),
+        name: "Dongguan Precision Parts Co.".into(),
+        kind: EnterpriseKind::Trader,
+        credit_class: "GENERAL_CERTIFIED".into(),
+        home_house: "5200".into(),
+    };
+    repository.insert("register-3", &certified).await.unwrap();
+    assert_eq!(
+        repository.apply_due_credit_classes(today()).await.unwrap(),
+        ["4403960003"],
+        "the 2021 scheme is in force"
+    );
+    assert_eq!(class_of(&repository, "4403960003").await, "GENERAL_CREDIT");
+    assert_eq!(
+        class(&repository).await,
+        "GENERAL_CREDIT",
+        "kept, untouched"
+    );
+    assert!(
+        handed_off(&outbox).await.is_empty(),
+        "both classes may pay by summary tax payment"
+    );
+    assert!(
+        repository
+            .apply_due_credit_classes(today())
+            .await
+            .unwrap()
+            .is_empty(),
+        "once"
+    );
+    // The move is in the history, as of the scheme's first day: a change recorded
+    // later, dated before it, does not displace it.
+    let backdated = repository
+        .change_credit_class(
+            "4403960003",
+            "GENERAL_CERTIFIED",
+            time::macros::date!(2021 - 10 - 01),
+            "late entry",
+            today(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(backdated, Some(false));
+    assert_eq!(class_of(&repository, "4403960003").await, "GENERAL_CREDIT");
+}
+
 customs_common::database_suite!(
     setup;
     a_change_dated_tomorrow_takes_effect_tomorrow_once,
     registering_a_discredited_enterprise_bars_it_once,
+    a_scheme_that_drops_a_class_carries_its_enterprises_over_once,
 );

@@ -145,10 +145,15 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
             credentials,
         },
         config: operations::FieldConfig {
+            inland_policy: {
+                // Every class's inland inspection is decided by configuration.
+                customs_common::credit::CreditSchemes::new(&settings.credit)?
+                    .check_covered("field.inland_policy", field_settings.inland_policy.keys())?;
+                std::sync::Arc::new(field_settings.inland_policy.clone())
+            },
             tariff: std::sync::Arc::new(tariff),
             rates: std::sync::Arc::new(settings.exchange_rates.clone()),
             waiver_below: field_settings.tax_waiver_below,
-            inland_policy: std::sync::Arc::new(field_settings.inland_policy.clone()),
             inland_sites: std::sync::Arc::new(field_settings.inland_sites.clone()),
             corridor_metres: field_settings.corridor_metres,
             calendar: std::sync::Arc::new(calendar),

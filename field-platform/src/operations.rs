@@ -579,11 +579,7 @@ impl Field {
         }
         if choice.inland {
             let enterprise = self.peer.enterprise(&content.enterprise_code).await?;
-            let class = enterprise
-                .credit_class()
-                .as_str_name()
-                .trim_start_matches("CREDIT_CLASS_")
-                .to_owned();
+            let class = enterprise.class_code();
             let monitoring = inland_monitoring(&self.config.inland_policy, &class)?;
             let site = self
                 .config

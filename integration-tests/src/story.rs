@@ -43,6 +43,7 @@ pub async fn register(
                 kind: kind as i32,
                 credit_class: class as i32,
                 home_house: "5300".into(),
+                ..Default::default()
             },
             officer,
         ))

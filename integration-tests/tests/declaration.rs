@@ -1274,3 +1274,278 @@ async fn only_the_platforms_report_transitions_and_change_decisions() {
         (DeclarationStage::LaneDecided, lane_decided.events.len())
     );
 }
+
+/// The 2018 default, then a 2021 scheme that drops GENERAL_CERTIFIED (its enterprises
+/// hold GENERAL_CREDIT from its first day) and a 2026 scheme that adds a class the
+/// API's 2018 enum does not name, CREDIT_WATCH, with its sampling rates (always RED)
+/// and inland policy (refused).
+fn later_schemes(settings: &mut customs_common::config::Settings, with_sampling: bool) {
+    use customs_common::{
+        config::{InlandPolicySetting, LaneRates},
+        credit::CreditSchemeSetting,
+        testing::{credit_class as class, credit_scheme_2021},
+    };
+    settings.credit.schemes.push(credit_scheme_2021());
+    settings.credit.schemes.push(CreditSchemeSetting {
+        name: "2026".into(),
+        effective_from: "2026-01-01".into(),
+        classes: vec![
+            class("ADVANCED_CERTIFIED", true),
+            class("GENERAL_CREDIT", true),
+            class("CREDIT_WATCH", true),
+            class("DISCREDITED", false),
+        ],
+        carried_over: Default::default(),
+    });
+    if with_sampling {
+        settings.risk.sampling.insert(
+            "CREDIT_WATCH".into(),
+            LaneRates {
+                red: rust_decimal::Decimal::ONE,
+                yellow: rust_decimal::Decimal::ZERO,
+                blue: rust_decimal::Decimal::ZERO,
+            },
+        );
+    }
+    settings.field.inland_policy.insert(
+        "CREDIT_WATCH".into(),
+        InlandPolicySetting {
+            inland_allowed: false,
+            smart_lock: true,
+            vehicle_tracking: true,
+        },
+    );
+}
+
+/// DOMAIN.md 8: credit classes are effective-dated configuration. Enterprises
+/// registered under the 2018 scheme keep their class until a scheme that drops it
+/// comes into force (here, by a restart with the later schemes configured); a class is
+/// given only from the scheme in force on its day; a class of a later scheme, which
+/// the 2018 enum cannot name, is named by its code and reaches screening.
+#[tokio::test]
+async fn credit_classes_follow_the_scheme_in_force() {
+    use customs_proto::{
+        common::CreditClass, declaration::enterprise_service_client::EnterpriseServiceClient,
+    };
+    const CERTIFIED: &str = "4403960005";
+    let reasons = |status: &tonic::Status| -> Vec<(String, String)> {
+        customs_common::error::violations_of(status)
+            .expect("field violations")
+            .into_iter()
+            .map(|v| (v.field, v.reason.into_owned()))
+            .collect()
+    };
+    let register =
+        |code: &str, class: CreditClass, class_code: &str| pb::RegisterEnterpriseRequest {
+            request_id: format!("register-{code}"),
+            code: code.into(),
+            name: format!("Enterprise {code}"),
+            kind: pb::EnterpriseKind::Trader as i32,
+            credit_class: class as i32,
+            home_house: "5300".into(),
+            credit_class_code: class_code.into(),
+        };
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let officer = app.token(Role::Officer, "5300", None);
+        story::parties(&app.channel, &officer, "BL-SCHEME-1")
+            .await
+            .unwrap();
+        let mut enterprises = EnterpriseServiceClient::new(app.channel.clone());
+        let certified = enterprises
+            .register_enterprise(authorized(
+                register(CERTIFIED, CreditClass::GeneralCertified, ""),
+                &officer,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (
+                certified.credit_class(),
+                certified.credit_class_code.as_str()
+            ),
+            (CreditClass::GeneralCertified, "GENERAL_CERTIFIED"),
+            "{backend:?}"
+        );
+        let conflict = enterprises
+            .register_enterprise(authorized(
+                register("4403960006", CreditClass::GeneralCredit, "DISCREDITED"),
+                &officer,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(conflict.code(), Code::InvalidArgument);
+        assert_eq!(
+            reasons(&conflict),
+            [(
+                "credit_class_code".to_owned(),
+                "CREDIT_CLASS_CONFLICT".to_owned()
+            )]
+        );
+
+        // A class the scheme in force lacks gets no rates, no inland policy: the
+        // platforms refuse to start rather than leave it out.
+        let (mut settings, database, redis) = app.stop().await.unwrap();
+        let mut unsampled = settings.clone();
+        later_schemes(&mut unsampled, false);
+        let refused = TestApp::spawn_configured(backend, |s| *s = unsampled.clone())
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{refused:#}")
+                .contains("risk.sampling has nothing for the credit class CREDIT_WATCH"),
+            "{refused:#}"
+        );
+
+        // Restarted with the later schemes: the 2021 scheme has carried the certified
+        // enterprise over (at start-up, as every minute).
+        later_schemes(&mut settings, true);
+        let app = TestApp::spawn_with(settings, database, redis)
+            .await
+            .unwrap();
+        let mut enterprises = EnterpriseServiceClient::new(app.channel.clone());
+        let mut carried = None;
+        for _ in 0..100 {
+            let found = enterprises
+                .get_enterprise(authorized(
+                    pb::GetEnterpriseRequest {
+                        code: CERTIFIED.into(),
+                    },
+                    &officer,
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            if found.credit_class_code != "GENERAL_CERTIFIED" {
+                carried = Some(found);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let carried = carried.expect("carried over to the 2021 scheme");
+        assert_eq!(
+            (carried.credit_class(), carried.credit_class_code.as_str()),
+            (CreditClass::GeneralCredit, "GENERAL_CREDIT")
+        );
+
+        // GENERAL_CERTIFIED is no longer given; CREDIT_WATCH is, by its code.
+        let dropped = enterprises
+            .register_enterprise(authorized(
+                register("4403960007", CreditClass::GeneralCertified, ""),
+                &officer,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            reasons(&dropped),
+            [(
+                "credit_class_code".to_owned(),
+                "CREDIT_CLASS_NOT_IN_SCHEME".to_owned()
+            )]
+        );
+        let watched = enterprises
+            .register_enterprise(authorized(
+                register("4403960007", CreditClass::Unspecified, "CREDIT_WATCH"),
+                &officer,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (watched.credit_class(), watched.credit_class_code.as_str()),
+            (CreditClass::Unspecified, "CREDIT_WATCH")
+        );
+
+        // The story's trader placed under watch: its declaration is sampled by the
+        // new class's rates, and the decision names the class.
+        let updated = enterprises
+            .update_credit_class(authorized(
+                pb::UpdateCreditClassRequest {
+                    code: TRADER.into(),
+                    credit_class_code: "credit_watch".into(),
+                    reason: "irregularities under investigation".into(),
+                    ..Default::default()
+                },
+                &officer,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(updated.credit_class_code, "CREDIT_WATCH");
+        let declared = submit(
+            &app.channel,
+            &broker_token(&app),
+            "scheme-1",
+            story::declaration("BL-SCHEME-1", 1),
+        )
+        .await
+        .unwrap();
+        let full = screened(&app, &officer, &declared.declaration_number).await;
+        let decision = decision_of(&app, &officer, &full).await;
+        let sampling = decision.sampling.clone().unwrap();
+        assert_eq!(
+            (
+                decision.lane(),
+                sampling.lane(),
+                sampling.credit_class(),
+                sampling.credit_class_code.as_str()
+            ),
+            (
+                Lane::Red,
+                Lane::Red,
+                CreditClass::Unspecified,
+                "CREDIT_WATCH"
+            ),
+            "{decision:?}"
+        );
+
+        // Control instructions name such a class by code; an unknown code is refused.
+        let mut instructions = ControlInstructionServiceClient::new(app.channel.clone());
+        let instruction = |request_id: &str, code: &str| {
+            authorized(
+                risk_pb::CreateControlInstructionRequest {
+                    request_id: request_id.into(),
+                    instruction: Some(risk_pb::ControlInstruction {
+                        conditions: Some(risk_pb::InstructionConditions {
+                            hs_prefixes: vec!["0202".into()],
+                            credit_classes: vec![CreditClass::Discredited as i32],
+                            credit_class_codes: vec![code.into()],
+                            ..Default::default()
+                        }),
+                        lane: Lane::Yellow as i32,
+                        reason: "frozen beef from traders under watch".into(),
+                        ..Default::default()
+                    }),
+                },
+                &officer,
+            )
+        };
+        let issued = instructions
+            .create_control_instruction(instruction("watch-beef", "CREDIT_WATCH"))
+            .await
+            .unwrap()
+            .into_inner();
+        let conditions = issued.conditions.unwrap();
+        assert_eq!(
+            conditions.credit_class_codes,
+            ["CREDIT_WATCH", "DISCREDITED"]
+        );
+        assert_eq!(
+            conditions.credit_classes,
+            [CreditClass::Discredited as i32],
+            "the enum names the 2018 classes among them"
+        );
+        let unknown = instructions
+            .create_control_instruction(instruction("watch-nope", "NOPE"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            reasons(&unknown),
+            [(
+                "instruction.conditions.credit_class_codes[0]".to_owned(),
+                "CREDIT_CLASS_UNKNOWN".to_owned()
+            )]
+        );
+    }
+}

@@ -461,14 +461,14 @@ async fn summary_payment_secures_duties_against_the_guarantee_and_payment_gives_
 }
 
 async fn set_credit_class(channel: &Channel, officer: &str, class: CreditClass) {
-    let today = time::OffsetDateTime::now_utc().date();
     EnterpriseServiceClient::new(channel.clone())
         .update_credit_class(authorized(
             pb::UpdateCreditClassRequest {
                 code: TRADER.into(),
                 credit_class: class as i32,
-                effective_from: Some(today.into()),
+                effective_from: Some(customs_common::day::today().into()),
                 reason: "periodic credit assessment".into(),
+                ..Default::default()
             },
             officer,
         ))

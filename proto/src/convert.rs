@@ -3,7 +3,7 @@
 use prost_types::Timestamp;
 use time::{Date, Month, OffsetDateTime};
 
-use crate::common::Date as ProtoDate;
+use crate::common::{CreditClass, Date as ProtoDate};
 
 impl From<Date> for ProtoDate {
     fn from(date: Date) -> Self {
@@ -37,6 +37,51 @@ pub fn timestamp(instant: OffsetDateTime) -> Timestamp {
 pub fn instant(timestamp: &Timestamp) -> Option<OffsetDateTime> {
     let nanos = i128::from(timestamp.seconds) * 1_000_000_000 + i128::from(timestamp.nanos);
     OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
+}
+
+/// The credit-class code a request names: its `credit_class_code`, else the 2018
+/// scheme's enum value (its name without the prefix). `Err` when both are given and
+/// differ; `Ok(None)` when neither is.
+pub fn requested_credit_class(class: i32, code: &str) -> Result<Option<String>, String> {
+    let code = code.trim().to_ascii_uppercase();
+    let named = CreditClass::try_from(class)
+        .ok()
+        .filter(|class| *class != CreditClass::Unspecified)
+        .map(|class| {
+            class
+                .as_str_name()
+                .trim_start_matches("CREDIT_CLASS_")
+                .to_owned()
+        });
+    match (named, code.is_empty()) {
+        (None, true) => Ok(None),
+        (None, false) => Ok(Some(code)),
+        (Some(named), true) => Ok(Some(named)),
+        (Some(named), false) if named == code => Ok(Some(code)),
+        (Some(named), false) => Err(format!(
+            "credit_class names {named} and credit_class_code {code}; give one, or both alike"
+        )),
+    }
+}
+
+/// The 2018 scheme's enum value of a class code, or unspecified for another scheme's.
+pub fn credit_class_enum(code: &str) -> CreditClass {
+    CreditClass::from_str_name(&format!("CREDIT_CLASS_{code}")).unwrap_or_default()
+}
+
+impl crate::declaration::Enterprise {
+    /// Its credit class by code: `credit_class_code`, or the name of the 2018 enum's
+    /// value when a declaration platform of an earlier release left the code out.
+    pub fn class_code(&self) -> String {
+        if self.credit_class_code.is_empty() {
+            self.credit_class()
+                .as_str_name()
+                .trim_start_matches("CREDIT_CLASS_")
+                .to_owned()
+        } else {
+            self.credit_class_code.clone()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -73,5 +118,26 @@ mod tests {
     fn timestamps_round_trip() {
         let at = datetime!(2026-11-26 10:30:00.123456 UTC);
         assert_eq!(instant(&timestamp(at)).unwrap(), at);
+    }
+
+    #[test]
+    fn a_credit_class_is_named_by_code_or_by_the_2018_enum() {
+        let general = CreditClass::GeneralCredit as i32;
+        assert_eq!(requested_credit_class(0, ""), Ok(None));
+        assert_eq!(
+            requested_credit_class(general, ""),
+            Ok(Some("GENERAL_CREDIT".into()))
+        );
+        assert_eq!(
+            requested_credit_class(0, " trusted "),
+            Ok(Some("TRUSTED".into()))
+        );
+        assert_eq!(
+            requested_credit_class(general, "GENERAL_CREDIT"),
+            Ok(Some("GENERAL_CREDIT".into()))
+        );
+        assert!(requested_credit_class(general, "DISCREDITED").is_err());
+        assert_eq!(credit_class_enum("DISCREDITED"), CreditClass::Discredited);
+        assert_eq!(credit_class_enum("TRUSTED"), CreditClass::Unspecified);
     }
 }

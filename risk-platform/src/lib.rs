@@ -75,9 +75,13 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
             &clients.service_token,
         )?,
     };
+    let schemes = customs_common::credit::CreditSchemes::new(&context.settings.credit)?;
+    // A declarant of a class without rates would never be sampled.
+    schemes.check_covered("risk.sampling", context.settings.risk.sampling.keys())?;
     let risk = risk::Risk::new(
         storage::risk::RiskRepository::new(context.database.clone()),
         context.settings.clone(),
+        std::sync::Arc::new(schemes),
         peers,
     );
     risk.spawn_index_refresh(&context.background);

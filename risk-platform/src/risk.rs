@@ -17,6 +17,7 @@ use customs_common::{
     background::Background,
     clients::{Peer, ServiceCredentials},
     config::{PortKindSetting, Settings},
+    credit::CreditSchemes,
     error::FieldViolation,
     rulings::{RulingKind, RulingRecord},
 };
@@ -68,6 +69,7 @@ pub struct Risk {
     /// Full builds of the index so far.
     full_builds: Arc<AtomicU64>,
     settings: Arc<Settings>,
+    schemes: Arc<CreditSchemes>,
     peers: Peers,
 }
 
@@ -129,7 +131,12 @@ const INDEX_CHECK_EVERY: Duration = Duration::from_secs(5);
 const INDEX_REBUILD_EVERY: Duration = Duration::from_secs(300);
 
 impl Risk {
-    pub fn new(repository: RiskRepository, settings: Arc<Settings>, peers: Peers) -> Self {
+    pub fn new(
+        repository: RiskRepository,
+        settings: Arc<Settings>,
+        schemes: Arc<CreditSchemes>,
+        peers: Peers,
+    ) -> Self {
         Self {
             repository,
             index: Arc::new(RwLock::new(LoadedIndex {
@@ -140,8 +147,14 @@ impl Risk {
             first_build: Arc::new(tokio::sync::OnceCell::new()),
             full_builds: Arc::new(AtomicU64::new(0)),
             settings,
+            schemes,
             peers,
         }
+    }
+
+    /// The credit schemes whose classes instructions and sampling rates name.
+    pub fn schemes(&self) -> &CreditSchemes {
+        &self.schemes
     }
 
     /// Keeps the instruction index fresh: built now, then checked every few seconds and
@@ -356,11 +369,7 @@ impl Risk {
                     is_broker: enterprise.kind()
                         == customs_proto::declaration::EnterpriseKind::Broker,
                     suspended: enterprise.suspended,
-                    credit_class: enterprise
-                        .credit_class()
-                        .as_str_name()
-                        .trim_start_matches("CREDIT_CLASS_")
-                        .to_owned(),
+                    credit_class: enterprise.class_code(),
                 }))
             }
             Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
@@ -541,7 +550,16 @@ impl Risk {
             .parameters
             .sampling
             .get(&credit_class)
-            .unwrap_or(&no_sampling);
+            .unwrap_or_else(|| {
+                // Parameters stored before a credit scheme added the class.
+                tracing::warn!(
+                    declaration = declaration_number,
+                    credit_class = %credit_class,
+                    parameters_version = versioned.version,
+                    "the risk parameters have no sampling rates for this credit class: not sampled"
+                );
+                &no_sampling
+            });
         let index = self.current_index().await?;
         let decision: Decision = decide(&index, &input, &versioned.parameters.sampling_seed, rates);
         let record = DecisionRecord {

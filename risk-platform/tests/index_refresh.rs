@@ -36,9 +36,11 @@ fn replica(database: &Database) -> Risk {
         )
         .unwrap(),
     };
+    let schemes = customs_common::credit::CreditSchemes::new(&settings.credit).unwrap();
     Risk::new(
         RiskRepository::new(database.clone()),
         Arc::new(settings),
+        Arc::new(schemes),
         peers,
     )
 }

@@ -3,36 +3,54 @@
 use customs_common::{
     Error, Violations,
     codes::{house, parse_enterprise_code},
+    credit::{ClassRefusal, CreditSchemes},
 };
+use time::Date;
 
-/// The 2018 credit scheme, the default table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CreditClass {
-    AdvancedCertified,
-    GeneralCertified,
-    GeneralCredit,
-    Discredited,
-}
-
-impl CreditClass {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AdvancedCertified => "ADVANCED_CERTIFIED",
-            Self::GeneralCertified => "GENERAL_CERTIFIED",
-            Self::GeneralCredit => "GENERAL_CREDIT",
-            Self::Discredited => "DISCREDITED",
+/// The class a request names (`requested`: see
+/// `customs_proto::convert::requested_credit_class`), checked against the credit scheme
+/// in force on `day`, the day it is to take effect (DOMAIN.md 8).
+pub fn credit_class_on(
+    violations: &mut Violations,
+    requested: Result<Option<String>, String>,
+    schemes: &CreditSchemes,
+    day: Date,
+) -> Option<String> {
+    let code = match requested {
+        Ok(Some(code)) => code,
+        Ok(None) => {
+            violations.push(
+                "credit_class",
+                "REQUIRED",
+                "the credit class is required (credit_class, or credit_class_code)",
+            );
+            return None;
         }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        [
-            Self::AdvancedCertified,
-            Self::GeneralCertified,
-            Self::GeneralCredit,
-            Self::Discredited,
-        ]
-        .into_iter()
-        .find(|class| class.as_str() == value)
+        Err(conflict) => {
+            violations.push("credit_class_code", "CREDIT_CLASS_CONFLICT", conflict);
+            return None;
+        }
+    };
+    match schemes.class_on(day, &code) {
+        Ok(_) => Some(code),
+        Err(ClassRefusal::NoScheme) => {
+            violations.push(
+                "credit_class",
+                "NO_CREDIT_SCHEME",
+                format!("no credit scheme is in force on {day}"),
+            );
+            None
+        }
+        Err(ClassRefusal::NotInScheme { scheme, codes }) => {
+            violations.push(
+                "credit_class_code",
+                "CREDIT_CLASS_NOT_IN_SCHEME",
+                format!(
+                    "{code} is not a class of the {scheme} credit scheme, in force on {day}: {codes}"
+                ),
+            );
+            None
+        }
     }
 }
 
@@ -67,17 +85,22 @@ pub struct NewEnterprise {
     pub code: String,
     pub name: String,
     pub kind: EnterpriseKind,
-    pub credit_class: CreditClass,
+    /// Its code in the credit scheme in force on the day of registration.
+    pub credit_class: String,
     pub home_house: String,
 }
 
 impl NewEnterprise {
+    /// `credit_class` as `credit_class_on` takes it, checked against the scheme in
+    /// force on `today`.
     pub fn parse(
         code: &str,
         name: &str,
         kind: Option<EnterpriseKind>,
-        credit_class: Option<CreditClass>,
+        credit_class: Result<Option<String>, String>,
         home_house: &str,
+        schemes: &CreditSchemes,
+        today: Date,
     ) -> Result<Self, Error> {
         let mut violations = Violations::new();
         let code = violations.keep(parse_enterprise_code("code", code));
@@ -91,13 +114,7 @@ impl NewEnterprise {
         if kind.is_none() {
             violations.push("kind", "REQUIRED", "TRADER or BROKER");
         }
-        if credit_class.is_none() {
-            violations.push(
-                "credit_class",
-                "REQUIRED",
-                "the enterprise's credit class is required",
-            );
-        }
+        let credit_class = credit_class_on(&mut violations, credit_class, schemes, today);
         let home = house(home_house).filter(|(code, _, _)| *code == home_house.trim());
         if home.is_none() {
             violations.push(
@@ -124,22 +141,51 @@ impl NewEnterprise {
 
 #[cfg(test)]
 mod tests {
+    use customs_common::config::Settings;
+    use time::macros::date;
+
     use super::*;
+
+    fn schemes() -> CreditSchemes {
+        CreditSchemes::new(&Settings::defaults().unwrap().credit).unwrap()
+    }
+
+    fn parse(code: &str, class: Result<Option<String>, String>) -> Result<NewEnterprise, Error> {
+        NewEnterprise::parse(
+            code,
+            "Shenzhen Trading Co.",
+            Some(EnterpriseKind::Trader),
+            class,
+            "5300",
+            &schemes(),
+            date!(2026 - 11 - 27),
+        )
+    }
+
+    fn reasons(result: Result<NewEnterprise, Error>) -> Vec<(String, String)> {
+        let Err(Error::InvalidArgument(violations)) = result else {
+            panic!("expected violations");
+        };
+        violations
+            .iter()
+            .map(|v| (v.field.clone(), v.reason.to_string()))
+            .collect()
+    }
 
     #[test]
     fn a_registration_needs_every_field_and_a_real_home_house() {
-        let ok = NewEnterprise::parse(
-            "4403960001",
-            "Shenzhen Trading Co.",
-            Some(EnterpriseKind::Trader),
-            Some(CreditClass::GeneralCredit),
-            "5300",
-        )
-        .unwrap();
+        let ok = parse("4403960001", Ok(Some("GENERAL_CREDIT".into()))).unwrap();
         assert_eq!(ok.home_house, "5300");
-        let Err(Error::InvalidArgument(violations)) =
-            NewEnterprise::parse("x", " ", None, None, "5301")
-        else {
+        assert_eq!(ok.credit_class, "GENERAL_CREDIT");
+        let Err(Error::InvalidArgument(violations)) = NewEnterprise::parse(
+            "x",
+            " ",
+            None,
+            Ok(None),
+            "5301",
+            &schemes(),
+            date!(2026 - 11 - 27),
+        ) else {
             panic!("expected violations");
         };
         let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
@@ -150,15 +196,33 @@ mod tests {
     }
 
     #[test]
-    fn credit_classes_round_trip() {
-        for class in [
-            CreditClass::AdvancedCertified,
-            CreditClass::GeneralCertified,
-            CreditClass::GeneralCredit,
-            CreditClass::Discredited,
-        ] {
-            assert_eq!(CreditClass::parse(class.as_str()), Some(class));
-        }
-        assert_eq!(CreditClass::parse("AAA"), None);
+    fn a_credit_class_must_be_of_the_scheme_in_force() {
+        assert_eq!(
+            reasons(parse("4403960001", Ok(Some("TRUSTED".into())))),
+            [(
+                "credit_class_code".to_owned(),
+                "CREDIT_CLASS_NOT_IN_SCHEME".to_owned()
+            )]
+        );
+        assert_eq!(
+            reasons(parse("4403960001", Err("both".into()))),
+            [(
+                "credit_class_code".to_owned(),
+                "CREDIT_CLASS_CONFLICT".to_owned()
+            )]
+        );
+        let before_any = NewEnterprise::parse(
+            "4403960001",
+            "Shenzhen Trading Co.",
+            Some(EnterpriseKind::Trader),
+            Ok(Some("GENERAL_CREDIT".into())),
+            "5300",
+            &schemes(),
+            date!(2017 - 01 - 01),
+        );
+        assert_eq!(
+            reasons(before_any),
+            [("credit_class".to_owned(), "NO_CREDIT_SCHEME".to_owned())]
+        );
     }
 }

@@ -8,8 +8,7 @@ use customs_common::{
     paging::{next_page_token, page_limit},
 };
 use customs_proto::{
-    common::CreditClass as ProtoClass,
-    convert::timestamp,
+    convert::{credit_class_enum, requested_credit_class, timestamp},
     declaration::{
         self as pb, enterprise_service_server::EnterpriseService as EnterpriseServiceApi,
     },
@@ -18,7 +17,7 @@ use tonic::{Request, Response, Status};
 
 use super::missing_field;
 use crate::{
-    domain::enterprise::{CreditClass, EnterpriseKind, NewEnterprise},
+    domain::enterprise::{EnterpriseKind, NewEnterprise, credit_class_on},
     enterprises::Enterprises,
     storage::enterprises::{EnterpriseFilter, EnterpriseRecord},
 };
@@ -31,25 +30,6 @@ pub struct EnterpriseService {
 impl EnterpriseService {
     pub fn new(enterprises: Enterprises) -> Self {
         Self { enterprises }
-    }
-}
-
-pub fn class_from_proto(class: ProtoClass) -> Option<CreditClass> {
-    match class {
-        ProtoClass::Unspecified => None,
-        ProtoClass::AdvancedCertified => Some(CreditClass::AdvancedCertified),
-        ProtoClass::GeneralCertified => Some(CreditClass::GeneralCertified),
-        ProtoClass::GeneralCredit => Some(CreditClass::GeneralCredit),
-        ProtoClass::Discredited => Some(CreditClass::Discredited),
-    }
-}
-
-pub fn class_to_proto(class: CreditClass) -> ProtoClass {
-    match class {
-        CreditClass::AdvancedCertified => ProtoClass::AdvancedCertified,
-        CreditClass::GeneralCertified => ProtoClass::GeneralCertified,
-        CreditClass::GeneralCredit => ProtoClass::GeneralCredit,
-        CreditClass::Discredited => ProtoClass::Discredited,
     }
 }
 
@@ -69,7 +49,8 @@ fn enterprise_message(record: EnterpriseRecord) -> pb::Enterprise {
             EnterpriseKind::Trader => pb::EnterpriseKind::Trader,
             EnterpriseKind::Broker => pb::EnterpriseKind::Broker,
         } as i32,
-        credit_class: class_to_proto(record.credit_class) as i32,
+        credit_class: credit_class_enum(&record.credit_class) as i32,
+        credit_class_code: record.credit_class,
         home_house: record.home_house,
         suspended: record.suspended,
         suspension_reason: record.suspension_reason,
@@ -109,8 +90,10 @@ impl EnterpriseServiceApi for EnterpriseService {
             &message.code,
             &message.name,
             kind_from_proto(message.kind()),
-            class_from_proto(message.credit_class()),
+            requested_credit_class(message.credit_class, &message.credit_class_code),
             &message.home_house,
+            self.enterprises.schemes(),
+            today(),
         )?;
         let record = self
             .enterprises
@@ -171,14 +154,6 @@ impl EnterpriseServiceApi for EnterpriseService {
         let message = request.into_inner();
         let mut violations = Violations::new();
         let code = violations.keep(parse_enterprise_code("code", &message.code));
-        let class = class_from_proto(message.credit_class());
-        if class.is_none() {
-            violations.push(
-                "credit_class",
-                "REQUIRED",
-                "the new credit class is required",
-            );
-        }
         let effective_from = match &message.effective_from {
             None => Some(today()),
             Some(date) => violations.keep(time::Date::try_from(date).map_err(|_| {
@@ -189,6 +164,15 @@ impl EnterpriseServiceApi for EnterpriseService {
                 )
             })),
         };
+        // A class of the scheme in force on the day it takes effect.
+        let class = effective_from.and_then(|day| {
+            credit_class_on(
+                &mut violations,
+                requested_credit_class(message.credit_class, &message.credit_class_code),
+                self.enterprises.schemes(),
+                day,
+            )
+        });
         if message.reason.trim().is_empty() {
             violations.push("reason", "REQUIRED", "a reason is required");
         }
@@ -198,7 +182,7 @@ impl EnterpriseServiceApi for EnterpriseService {
         };
         let record = self
             .enterprises
-            .change_credit_class(&code, class, effective_from, message.reason.trim())
+            .change_credit_class(&code, &class, effective_from, message.reason.trim())
             .await?;
         Ok(Response::new(enterprise_message(record)))
     }

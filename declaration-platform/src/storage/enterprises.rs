@@ -1,21 +1,27 @@
 //! Enterprises, brokers and their credit-class history.
 
-use customs_common::{Error, Result, db::Database, on_pool, on_reader, outbox::Encoded};
+use std::sync::Arc;
+
+use customs_common::{
+    Error, Result, credit::CreditSchemes, db::Database, on_pool, on_reader, outbox::Encoded,
+};
 use time::{Date, OffsetDateTime};
 
 use crate::{
-    domain::enterprise::{CreditClass, EnterpriseKind, NewEnterprise},
+    domain::enterprise::{EnterpriseKind, NewEnterprise},
     outbox::{ENQUEUE, Job},
 };
 
 /// Brings an enterprise's class to the one in force on `$today` inside the open
 /// transaction `$tx` (either backend), once its due changes are marked applied: the
-/// latest change effective by then (by effective date, then by when it was recorded).
-/// Becoming or ceasing to be DISCREDITED is handed to the field platform (summary tax
-/// payment eligibility) in the same transaction. Evaluates to whether the class changed.
+/// latest change effective by then (by effective date, then by when it was recorded),
+/// as the credit scheme in force carries it over. Gaining or losing summary tax payment
+/// (a DISCREDITED class) is handed to the field platform in the same transaction.
+/// Evaluates to whether the class changed.
 macro_rules! settle_credit_class {
-    ($tx:expr, $code:expr, $today:expr, $now:expr) => {{
-        let (code, today, now): (&str, Date, OffsetDateTime) = ($code, $today, $now);
+    ($tx:expr, $schemes:expr, $code:expr, $today:expr, $now:expr) => {{
+        let (schemes, code, today, now): (&CreditSchemes, &str, Date, OffsetDateTime) =
+            ($schemes, $code, $today, $now);
         let in_force: Option<String> = sqlx::query_scalar(
             "SELECT credit_class FROM credit_class_history WHERE code = $1 AND effective_from <= $2
              ORDER BY effective_from DESC, recorded_at DESC LIMIT 1",
@@ -23,7 +29,14 @@ macro_rules! settle_credit_class {
         .bind(code)
         .bind(today)
         .fetch_optional(&mut *$tx)
-        .await?;
+        .await?
+        .map(|class: String| match schemes.carried_to(&class, today) {
+            Some(held) => held.to_owned(),
+            None => {
+                tracing::error!(enterprise = code, class = %class, "a credit class no configured scheme has");
+                class
+            }
+        });
         let before: Option<String> =
             sqlx::query_scalar("SELECT credit_class FROM enterprises WHERE code = $1")
                 .bind(code)
@@ -37,11 +50,11 @@ macro_rules! settle_credit_class {
                     .bind(code)
                     .execute(&mut *$tx)
                     .await?;
-                let discredited = CreditClass::Discredited.as_str();
-                if (before == discredited) != (in_force == discredited) {
+                let barred = |class: &str| !schemes.summary_tax_payment(class);
+                if barred(&before) != barred(&in_force) {
                     let jobs = [Encoded::of(&Job::HolderRestriction {
                         holder: code.to_owned(),
-                        discredited: in_force == discredited,
+                        discredited: barred(&in_force),
                     })?];
                     customs_common::insert_jobs!($tx, ENQUEUE, &jobs, now);
                 }
@@ -58,7 +71,8 @@ pub struct EnterpriseRecord {
     pub code: String,
     pub name: String,
     pub kind: EnterpriseKind,
-    pub credit_class: CreditClass,
+    /// Its code in the credit scheme in force.
+    pub credit_class: String,
     pub home_house: String,
     pub suspended: bool,
     pub suspension_reason: String,
@@ -91,8 +105,7 @@ impl TryFrom<EnterpriseRow> for EnterpriseRecord {
         };
         Ok(Self {
             kind: EnterpriseKind::parse(&row.kind).ok_or_else(|| corrupt("kind"))?,
-            credit_class: CreditClass::parse(&row.credit_class)
-                .ok_or_else(|| corrupt("credit class"))?,
+            credit_class: row.credit_class,
             code: row.code,
             name: row.name,
             home_house: row.home_house,
@@ -117,11 +130,12 @@ pub struct EnterpriseFilter {
 #[derive(Debug, Clone)]
 pub struct EnterpriseRepository {
     database: Database,
+    schemes: Arc<CreditSchemes>,
 }
 
 impl EnterpriseRepository {
-    pub fn new(database: Database) -> Self {
-        Self { database }
+    pub fn new(database: Database, schemes: Arc<CreditSchemes>) -> Self {
+        Self { database, schemes }
     }
 
     /// Registers once per request id and once per code; a DISCREDITED enterprise is
@@ -135,7 +149,7 @@ impl EnterpriseRepository {
         enterprise: &NewEnterprise,
     ) -> Result<Option<(EnterpriseRecord, bool)>> {
         let now = OffsetDateTime::now_utc();
-        let jobs = if enterprise.credit_class == CreditClass::Discredited {
+        let jobs = if !self.schemes.summary_tax_payment(&enterprise.credit_class) {
             vec![Encoded::of(&Job::HolderRestriction {
                 holder: enterprise.code.clone(),
                 discredited: true,
@@ -153,7 +167,7 @@ impl EnterpriseRepository {
             .bind(request_id)
             .bind(&enterprise.name)
             .bind(enterprise.kind.as_str())
-            .bind(enterprise.credit_class.as_str())
+            .bind(&enterprise.credit_class)
             .bind(&enterprise.home_house)
             .bind(now)
             .execute(&mut *tx)
@@ -166,7 +180,7 @@ impl EnterpriseRepository {
                      VALUES ($1, $2, $3, 'registration', $4, $4)",
                 )
                 .bind(&enterprise.code)
-                .bind(enterprise.credit_class.as_str())
+                .bind(&enterprise.credit_class)
                 .bind(customs_common::day::beijing_day(now))
                 .bind(now)
                 .execute(&mut *tx)
@@ -225,7 +239,7 @@ impl EnterpriseRepository {
     pub async fn change_credit_class(
         &self,
         code: &str,
-        class: CreditClass,
+        class: &str,
         effective_from: Date,
         reason: &str,
         today: Date,
@@ -236,7 +250,7 @@ impl EnterpriseRepository {
             let exists = sqlx::query("INSERT INTO credit_class_history (code, credit_class, effective_from, reason, recorded_at, applied_at)
                      SELECT code, $2, $3, $4, $5, $6 FROM enterprises WHERE code = $1")
                 .bind(code)
-                .bind(class.as_str())
+                .bind(class)
                 .bind(effective_from)
                 .bind(reason)
                 .bind(now)
@@ -245,17 +259,85 @@ impl EnterpriseRepository {
                 .await?
                 .rows_affected()
                 == 1;
-            let changed = exists && settle_credit_class!(tx, code, today, now);
+            let changed = exists && settle_credit_class!(tx, &self.schemes, code, today, now);
             tx.commit().await?;
             exists.then_some(changed)
         }))
     }
 
     /// Applies the credit-class changes that have come into force by `today` and were
-    /// not applied yet (dated in the future when recorded); each enterprise's in its
-    /// own transaction, once even with several replicas. Returns the enterprises whose
-    /// class changed.
+    /// not applied yet (dated in the future when recorded), then the credit scheme in
+    /// force (`carry_over_credit_classes`); each enterprise's in its own transaction,
+    /// once even with several replicas. Returns the enterprises whose class changed.
     pub async fn apply_due_credit_classes(&self, today: Date) -> Result<Vec<String>> {
+        let mut changed = self.apply_recorded_credit_classes(today).await?;
+        changed.extend(self.carry_over_credit_classes(today).await?);
+        Ok(changed)
+    }
+
+    /// Moves every enterprise whose class the credit scheme in force on `today` no
+    /// longer has to the class the scheme carries it over to, recorded in its history
+    /// as of the scheme's first day. Returns the enterprises moved.
+    pub async fn carry_over_credit_classes(&self, today: Date) -> Result<Vec<String>> {
+        let Some(scheme) = self.schemes.in_force(today) else {
+            return Ok(Vec::new());
+        };
+        let in_use: Vec<String> = on_reader!(&self.database, pool => {
+            sqlx::query_scalar("SELECT DISTINCT credit_class FROM enterprises")
+                .fetch_all(pool)
+                .await?
+        });
+        let mut moved = Vec::new();
+        for dropped in in_use.iter().filter(|class| scheme.class(class).is_none()) {
+            let Some(held) = self.schemes.carried_to(dropped, today) else {
+                tracing::error!(class = %dropped, scheme = %scheme.name, "enterprises hold a credit class no configured scheme has; left as it is");
+                continue;
+            };
+            let codes: Vec<String> = on_reader!(&self.database, pool => {
+                sqlx::query_scalar("SELECT code FROM enterprises WHERE credit_class = $1 ORDER BY code")
+                    .bind(dropped)
+                    .fetch_all(pool)
+                    .await?
+            });
+            let reason = format!(
+                "credit scheme {} in force: {dropped} becomes {held}",
+                scheme.name
+            );
+            for code in codes {
+                let now = OffsetDateTime::now_utc();
+                let changed = on_pool!(&self.database, pool => {
+                    let mut tx = pool.begin().await?;
+                    // Only while it still holds the dropped class: another replica, or
+                    // a change recorded meanwhile, may have moved it.
+                    let recorded = sqlx::query(
+                        "INSERT INTO credit_class_history (code, credit_class, effective_from, reason, recorded_at, applied_at)
+                         SELECT code, $2, $3, $4, $5, $5 FROM enterprises WHERE code = $1 AND credit_class = $6",
+                    )
+                    .bind(&code)
+                    .bind(held)
+                    .bind(scheme.effective_from)
+                    .bind(&reason)
+                    .bind(now)
+                    .bind(dropped)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    let changed = recorded && settle_credit_class!(tx, &self.schemes, &code, today, now);
+                    tx.commit().await?;
+                    changed
+                });
+                if changed {
+                    moved.push(code);
+                }
+            }
+        }
+        Ok(moved)
+    }
+
+    /// The recorded changes that have come into force by `today`, as
+    /// `apply_due_credit_classes`.
+    async fn apply_recorded_credit_classes(&self, today: Date) -> Result<Vec<String>> {
         let codes: Vec<String> = on_reader!(&self.database, pool => {
             sqlx::query_scalar(
                 "SELECT DISTINCT code FROM credit_class_history WHERE applied_at IS NULL AND effective_from <= $1 ORDER BY code",
@@ -280,7 +362,7 @@ impl EnterpriseRepository {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                let moved = due > 0 && settle_credit_class!(tx, &code, today, now);
+                let moved = due > 0 && settle_credit_class!(tx, &self.schemes, &code, today, now);
                 tx.commit().await?;
                 moved
             });

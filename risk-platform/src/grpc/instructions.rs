@@ -9,10 +9,12 @@ use customs_common::{
         directly_under_house, parse_country, parse_enterprise_code, parse_house_code,
         parse_hs_prefix,
     },
+    credit::CreditSchemes,
     paging::{next_page_token, page_limit},
 };
 use customs_proto::{
-    convert::{instant, timestamp},
+    common::CreditClass,
+    convert::{credit_class_enum, instant, timestamp},
     risk::{
         self as pb,
         control_instruction_service_server::ControlInstructionService as ControlInstructionServiceApi,
@@ -72,11 +74,11 @@ fn instruction_message(record: InstructionRecord) -> pb::ControlInstruction {
             credit_classes: c
                 .credit_classes
                 .iter()
-                .filter_map(|m| {
-                    customs_proto::common::CreditClass::from_str_name(&format!("CREDIT_CLASS_{m}"))
-                })
-                .map(|m| m as i32)
+                .map(|code| credit_class_enum(code))
+                .filter(|class| *class != CreditClass::Unspecified)
+                .map(|class| class as i32)
                 .collect(),
+            credit_class_codes: c.credit_classes,
             min_unit_value_cny: c
                 .min_unit_value_cny
                 .map(|v| v.to_string())
@@ -103,7 +105,11 @@ fn instruction_message(record: InstructionRecord) -> pb::ControlInstruction {
     }
 }
 
-fn conditions(message: &pb::InstructionConditions, violations: &mut Violations) -> Conditions {
+fn conditions(
+    message: &pb::InstructionConditions,
+    schemes: &CreditSchemes,
+    violations: &mut Violations,
+) -> Conditions {
     let mut list =
         |field: &str,
          values: &[String],
@@ -145,6 +151,41 @@ fn conditions(message: &pb::InstructionConditions, violations: &mut Violations) 
     };
     let min_unit_value_cny = bound("min_unit_value_cny", &message.min_unit_value_cny);
     let max_unit_value_cny = bound("max_unit_value_cny", &message.max_unit_value_cny);
+    // By the 2018 enum or by code; each a class of some configured scheme.
+    let named = message
+        .credit_classes()
+        .filter(|c| *c != CreditClass::Unspecified)
+        .map(|c| {
+            c.as_str_name()
+                .trim_start_matches("CREDIT_CLASS_")
+                .to_owned()
+        })
+        .enumerate()
+        .map(|(i, code)| (format!("credit_classes[{i}]"), code));
+    let coded = message
+        .credit_class_codes
+        .iter()
+        .enumerate()
+        .map(|(i, code)| {
+            (
+                format!("credit_class_codes[{i}]"),
+                code.trim().to_ascii_uppercase(),
+            )
+        });
+    let mut credit_classes = Vec::new();
+    for (field, code) in named.chain(coded) {
+        if schemes.knows(&code) {
+            credit_classes.push(code);
+        } else {
+            violations.push(
+                format!("instruction.conditions.{field}"),
+                "CREDIT_CLASS_UNKNOWN",
+                format!("no configured credit scheme has the class {code}"),
+            );
+        }
+    }
+    credit_classes.sort_unstable();
+    credit_classes.dedup();
     Conditions {
         hs_prefixes,
         origin_countries,
@@ -163,14 +204,7 @@ fn conditions(message: &pb::InstructionConditions, violations: &mut Violations) 
                     .to_owned()
             })
             .collect(),
-        credit_classes: message
-            .credit_classes()
-            .map(|c| {
-                c.as_str_name()
-                    .trim_start_matches("CREDIT_CLASS_")
-                    .to_owned()
-            })
-            .collect(),
+        credit_classes,
         min_unit_value_cny,
         max_unit_value_cny,
     }
@@ -191,6 +225,7 @@ impl ControlInstructionServiceApi for ControlInstructionService {
         }
         let conditions = conditions(
             &given.conditions.clone().unwrap_or_default(),
+            self.risk.schemes(),
             &mut violations,
         );
         let lane = lane_from_proto(given.lane());

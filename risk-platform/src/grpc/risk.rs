@@ -6,11 +6,11 @@ use customs_common::{
     Error,
     auth::{Caller, Role},
     codes::parse_declaration_number,
+    credit::CreditSchemes,
     day::today,
 };
 use customs_proto::{
-    common::CreditClass,
-    convert::timestamp,
+    convert::{credit_class_enum, requested_credit_class, timestamp},
     risk::{
         self as pb, risk_parameter_service_server::RiskParameterService as RiskParameterServiceApi,
         risk_service_server::RiskService as RiskServiceApi,
@@ -59,10 +59,6 @@ fn rate_list(rates: &SamplingRates) -> Vec<pb::LaneRate> {
     .collect()
 }
 
-fn class_to_proto(class: &str) -> CreditClass {
-    CreditClass::from_str_name(&format!("CREDIT_CLASS_{class}")).unwrap_or_default()
-}
-
 fn decision_message(
     record: DecisionRecord,
     rates: Option<&SamplingRates>,
@@ -83,7 +79,8 @@ fn decision_message(
             })
             .collect(),
         sampling: Some(pb::SamplingDraw {
-            credit_class: class_to_proto(&record.credit_class) as i32,
+            credit_class: credit_class_enum(&record.credit_class) as i32,
+            credit_class_code: record.credit_class,
             draw: decision.draw.to_string(),
             rates: rates.map(rate_list).unwrap_or_default(),
             lane: decision
@@ -182,7 +179,8 @@ fn parameters_message(versioned: VersionedParameters) -> pb::RiskParameters {
             .sampling
             .iter()
             .map(|(class, rates)| pb::CreditClassRates {
-                credit_class: class_to_proto(class) as i32,
+                credit_class: credit_class_enum(class) as i32,
+                credit_class_code: class.clone(),
                 rates: rate_list(rates),
             })
             .collect(),
@@ -193,22 +191,41 @@ fn parameters_message(versioned: VersionedParameters) -> pb::RiskParameters {
     }
 }
 
-fn parse_parameters(message: &pb::RiskParameters) -> Result<Parameters, Error> {
+/// Rates for classes of the configured credit schemes (DOMAIN.md 8).
+fn parse_parameters(
+    message: &pb::RiskParameters,
+    schemes: &CreditSchemes,
+) -> Result<Parameters, Error> {
     let mut violations = customs_common::Violations::new();
     let mut sampling = BTreeMap::new();
     for (i, class) in message.sampling.iter().enumerate() {
-        let name = class
-            .credit_class()
-            .as_str_name()
-            .trim_start_matches("CREDIT_CLASS_")
-            .to_owned();
-        if class.credit_class() == CreditClass::Unspecified {
-            violations.push(
-                format!("parameters.sampling[{i}].credit_class"),
-                "REQUIRED",
-                "the credit class",
-            );
-        }
+        let name = match requested_credit_class(class.credit_class, &class.credit_class_code) {
+            Ok(Some(name)) if schemes.knows(&name) => name,
+            Ok(Some(name)) => {
+                violations.push(
+                    format!("parameters.sampling[{i}].credit_class_code"),
+                    "CREDIT_CLASS_UNKNOWN",
+                    format!("no configured credit scheme has the class {name}"),
+                );
+                name
+            }
+            Ok(None) => {
+                violations.push(
+                    format!("parameters.sampling[{i}].credit_class"),
+                    "REQUIRED",
+                    "the credit class (credit_class, or credit_class_code)",
+                );
+                String::new()
+            }
+            Err(conflict) => {
+                violations.push(
+                    format!("parameters.sampling[{i}].credit_class_code"),
+                    "CREDIT_CLASS_CONFLICT",
+                    conflict,
+                );
+                String::new()
+            }
+        };
         let mut rates = SamplingRates {
             red: Decimal::ZERO,
             yellow: Decimal::ZERO,
@@ -297,7 +314,8 @@ impl RiskParameterServiceApi for RiskService {
     ) -> Result<Response<pb::RiskParameters>, Status> {
         let caller = Caller::of(&request)?.clone();
         let message = request.into_inner();
-        let parameters = parse_parameters(&message.parameters.unwrap_or_default())?;
+        let parameters =
+            parse_parameters(&message.parameters.unwrap_or_default(), self.risk.schemes())?;
         let updated = self
             .risk
             .update_parameters(message.expected_version, parameters, &caller.subject)
