@@ -63,6 +63,12 @@ pub fn access_policy() -> AccessPolicy {
             enterprises,
             &["ListEnterprises"],
             &[Officer, Reviewer, Admin],
+        )
+        .allow(
+            enterprises,
+            // Configuration the gateway and the houses need to name a class.
+            &["ListCreditSchemes"],
+            &[Enterprise, Broker, Officer, Reviewer, Hotline, Admin],
         );
     let manifests = SERVICES[1];
     policy

@@ -1384,6 +1384,32 @@ async fn credit_classes_follow_the_scheme_in_force() {
             )]
         );
 
+        // The gateway reads which classes it may name.
+        let listed = enterprises
+            .list_credit_schemes(authorized(
+                pb::ListCreditSchemesRequest {},
+                &broker_token(&app),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.in_force, "2018");
+        let classes: Vec<(&str, bool)> = listed.schemes[0]
+            .classes
+            .iter()
+            .map(|c| (c.code.as_str(), c.summary_tax_payment))
+            .collect();
+        assert_eq!(
+            classes,
+            [
+                ("ADVANCED_CERTIFIED", true),
+                ("GENERAL_CERTIFIED", true),
+                ("GENERAL_CREDIT", true),
+                ("DISCREDITED", false)
+            ]
+        );
+        assert_eq!(listed.schemes[0].classes[3].name_zh, "失信企业");
+
         // A class the scheme in force lacks gets no rates, no inland policy: the
         // platforms refuse to start rather than leave it out.
         let (mut settings, database, redis) = app.stop().await.unwrap();
@@ -1427,6 +1453,24 @@ async fn credit_classes_follow_the_scheme_in_force() {
         assert_eq!(
             (carried.credit_class(), carried.credit_class_code.as_str()),
             (CreditClass::GeneralCredit, "GENERAL_CREDIT")
+        );
+
+        let listed = enterprises
+            .list_credit_schemes(authorized(pb::ListCreditSchemesRequest {}, &officer))
+            .await
+            .unwrap()
+            .into_inner();
+        let names: Vec<&str> = listed.schemes.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            (names, listed.in_force.as_str()),
+            (vec!["2018", "2021", "2026"], "2026")
+        );
+        assert_eq!(
+            listed.schemes[1]
+                .carried_over
+                .get("GENERAL_CERTIFIED")
+                .map(String::as_str),
+            Some("GENERAL_CREDIT")
         );
 
         // GENERAL_CERTIFIED is no longer given; CREDIT_WATCH is, by its code.

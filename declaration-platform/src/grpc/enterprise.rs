@@ -187,6 +187,38 @@ impl EnterpriseServiceApi for EnterpriseService {
         Ok(Response::new(enterprise_message(record)))
     }
 
+    async fn list_credit_schemes(
+        &self,
+        _request: Request<pb::ListCreditSchemesRequest>,
+    ) -> Result<Response<pb::ListCreditSchemesResponse>, Status> {
+        let schemes = self.enterprises.schemes();
+        Ok(Response::new(pb::ListCreditSchemesResponse {
+            schemes: schemes
+                .schemes()
+                .iter()
+                .map(|scheme| pb::CreditScheme {
+                    name: scheme.name.clone(),
+                    effective_from: Some(scheme.effective_from.into()),
+                    classes: scheme
+                        .classes
+                        .iter()
+                        .map(|class| pb::CreditClassDefinition {
+                            code: class.code.clone(),
+                            name_zh: class.name_zh.clone(),
+                            name_en: class.name_en.clone(),
+                            summary_tax_payment: class.summary_tax_payment,
+                        })
+                        .collect(),
+                    carried_over: scheme.carried_over.clone().into_iter().collect(),
+                })
+                .collect(),
+            in_force: schemes
+                .in_force(today())
+                .map(|scheme| scheme.name.clone())
+                .unwrap_or_default(),
+        }))
+    }
+
     async fn suspend_enterprise(
         &self,
         request: Request<pb::SuspendEnterpriseRequest>,
