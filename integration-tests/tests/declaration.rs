@@ -371,6 +371,9 @@ async fn a_declaration_failing_its_checks_is_refused_with_every_reason() {
         currency_code: "USD".into(),
         amount: "1.00".into(),
     });
+    // Port clearance for Yantian (Shenzhen), declared at Guangzhou.
+    content.clearance_mode = customs_proto::common::ClearanceMode::PortClearance as i32;
+    content.declaring_office = "5101".into();
 
     // The pre-check gives every violation, field by field.
     let checked = RiskServiceClient::new(app.channel.clone())
@@ -390,6 +393,7 @@ async fn a_declaration_failing_its_checks_is_refused_with_every_reason() {
         .collect();
     for expected in [
         "container_numbers[1]",
+        "declaring_office",
         "items[0].hs_code",
         "total_value.amount",
     ] {
@@ -418,7 +422,8 @@ async fn a_declaration_failing_its_checks_is_refused_with_every_reason() {
     let refusal = &full.events.last().unwrap().reason;
     assert!(
         refusal.contains("HS_CODE_RESERVED_CHAPTER")
-            && refusal.contains("CONTAINER_NOT_ON_MANIFEST"),
+            && refusal.contains("CONTAINER_NOT_ON_MANIFEST")
+            && refusal.contains("OFFICE_NOT_FOR_MODE"),
         "{refusal}"
     );
 }

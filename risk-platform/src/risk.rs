@@ -370,6 +370,7 @@ impl Risk {
                         == customs_proto::declaration::EnterpriseKind::Broker,
                     suspended: enterprise.suspended,
                     credit_class: enterprise.class_code(),
+                    home_house: enterprise.home_house,
                 }))
             }
             Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
@@ -445,6 +446,7 @@ impl Risk {
                 .find(|port| port.code == content.port_code)
                 .map(|port| PortFact {
                     is_land: port.kind == PortKindSetting::Land,
+                    house: port.house.clone(),
                 }),
             manifest: self.manifest(&content.bill_of_lading).await?,
             rulings,

@@ -6,7 +6,7 @@
 use std::{collections::HashMap, str::FromStr};
 
 use customs_common::{
-    codes::{parse_country, parse_enterprise_code, parse_hs_code},
+    codes::{directly_under_house, parse_country, parse_enterprise_code, parse_hs_code},
     day::day_number,
     error::FieldViolation,
     money::parse_currency,
@@ -23,11 +23,15 @@ pub struct EnterpriseFact {
     pub is_broker: bool,
     pub suspended: bool,
     pub credit_class: String,
+    /// The house it is registered at, "5300".
+    pub home_house: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortFact {
     pub is_land: bool,
+    /// The house the port belongs to, "5300".
+    pub house: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +223,44 @@ pub fn logic_checks(content: &DeclarationContent, facts: &Facts) -> Vec<FieldVio
             );
         }
         Some(_) => {}
+    }
+
+    // Where the mode is declared (DOMAIN.md 3): port clearance at the port's house,
+    // a local declaration at the declarant's home house; the integrated mode and
+    // transit anywhere.
+    let declaring_house = directly_under_house(content.declaring_office.trim());
+    match content.clearance_mode() {
+        ClearanceMode::PortClearance => {
+            if let Some(port) = facts.port.as_ref().filter(|p| p.house != declaring_house) {
+                push(
+                    &mut v,
+                    "declaring_office",
+                    "OFFICE_NOT_FOR_MODE",
+                    format!(
+                        "port clearance is declared at the port's house, {}",
+                        port.house
+                    ),
+                );
+            }
+        }
+        ClearanceMode::LocalDeclarePortRelease | ClearanceMode::LocalDeclareLocalRelease => {
+            if let Some(declarant) = facts
+                .declarant
+                .as_ref()
+                .filter(|d| d.home_house != declaring_house)
+            {
+                push(
+                    &mut v,
+                    "declaring_office",
+                    "OFFICE_NOT_FOR_MODE",
+                    format!(
+                        "a local declaration is made at the enterprise's home house, {}",
+                        declarant.home_house
+                    ),
+                );
+            }
+        }
+        _ => {}
     }
 
     // The manifest: the bill of lading exists and fits.
@@ -463,6 +505,7 @@ mod tests {
             is_broker: false,
             suspended: false,
             credit_class: "GENERAL_CREDIT".into(),
+            home_house: "5300".into(),
         };
         Facts {
             declarant: Some(enterprise.clone()),
@@ -470,7 +513,10 @@ mod tests {
                 is_broker: true,
                 ..enterprise
             }),
-            port: Some(PortFact { is_land: false }),
+            port: Some(PortFact {
+                is_land: false,
+                house: "5300".into(),
+            }),
             manifest: Some(ManifestFact {
                 port_code: "5316".into(),
                 import: true,
@@ -502,6 +548,28 @@ mod tests {
     fn a_correct_declaration_passes_every_check() {
         assert_eq!(logic_checks(&content(), &facts()), []);
         assert_eq!(cited_rulings(&content()), ["LC1", "PC1"]);
+    }
+
+    #[test]
+    fn each_mode_is_accepted_where_it_is_declared() {
+        for mode in [
+            ClearanceMode::PortClearance,
+            ClearanceMode::LocalDeclarePortRelease,
+            ClearanceMode::LocalDeclareLocalRelease,
+        ] {
+            let mut declared = content();
+            declared.clearance_mode = mode as i32;
+            assert_eq!(logic_checks(&declared, &facts()), [], "{mode:?} at 5301");
+        }
+        // Integrated and transit: at any house, for a port and a declarant elsewhere.
+        let mut elsewhere = facts();
+        elsewhere.port.as_mut().unwrap().house = "5200".into();
+        elsewhere.declarant.as_mut().unwrap().home_house = "5100".into();
+        for mode in [ClearanceMode::RegionalIntegrated, ClearanceMode::Transit] {
+            let mut declared = content();
+            declared.clearance_mode = mode as i32;
+            assert_eq!(logic_checks(&declared, &elsewhere), [], "{mode:?}");
+        }
     }
 
     #[test]
@@ -539,10 +607,31 @@ mod tests {
             (|_, f| f.port = None, "PORT_UNKNOWN"),
             (
                 |_, f| {
-                    f.port = Some(PortFact { is_land: true });
+                    f.port.as_mut().unwrap().is_land = true;
                     f.land_port_integrated_from = date!(2027 - 01 - 01);
                 },
                 "LAND_PORT_MODE_NOT_YET_OPEN",
+            ),
+            (
+                |c, f| {
+                    c.clearance_mode = ClearanceMode::PortClearance as i32;
+                    f.port.as_mut().unwrap().house = "5200".into();
+                },
+                "OFFICE_NOT_FOR_MODE",
+            ),
+            (
+                |c, f| {
+                    c.clearance_mode = ClearanceMode::LocalDeclarePortRelease as i32;
+                    f.declarant.as_mut().unwrap().home_house = "5100".into();
+                },
+                "OFFICE_NOT_FOR_MODE",
+            ),
+            (
+                |c, f| {
+                    c.clearance_mode = ClearanceMode::LocalDeclareLocalRelease as i32;
+                    f.declarant.as_mut().unwrap().home_house = "5100".into();
+                },
+                "OFFICE_NOT_FOR_MODE",
             ),
             (|_, f| f.manifest = None, "MANIFEST_NOT_FOUND"),
             (
