@@ -1489,9 +1489,10 @@ async fn credit_classes_follow_the_scheme_in_force() {
         assert_eq!(
             reasons(&dropped),
             [(
-                "credit_class_code".to_owned(),
+                "credit_class".to_owned(),
                 "CREDIT_CLASS_NOT_IN_SCHEME".to_owned()
-            )]
+            )],
+            "named where the request named it"
         );
         let watched = enterprises
             .register_enterprise(authorized(

@@ -64,6 +64,16 @@ pub fn requested_credit_class(class: i32, code: &str) -> Result<Option<String>, 
     }
 }
 
+/// The request field that named a class, for its violations: `credit_class_code` when
+/// given, else `credit_class`.
+pub fn credit_class_field(code: &str) -> &'static str {
+    if code.trim().is_empty() {
+        "credit_class"
+    } else {
+        "credit_class_code"
+    }
+}
+
 /// The 2018 scheme's enum value of a class code, or unspecified for another scheme's.
 pub fn credit_class_enum(code: &str) -> CreditClass {
     CreditClass::from_str_name(&format!("CREDIT_CLASS_{code}")).unwrap_or_default()
@@ -139,5 +149,7 @@ mod tests {
         assert!(requested_credit_class(general, "DISCREDITED").is_err());
         assert_eq!(credit_class_enum("DISCREDITED"), CreditClass::Discredited);
         assert_eq!(credit_class_enum("TRUSTED"), CreditClass::Unspecified);
+        assert_eq!(credit_class_field(" "), "credit_class");
+        assert_eq!(credit_class_field("TRUSTED"), "credit_class_code");
     }
 }

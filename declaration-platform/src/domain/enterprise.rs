@@ -7,49 +7,62 @@ use customs_common::{
 };
 use time::Date;
 
-/// The class a request names (`requested`: see
-/// `customs_proto::convert::requested_credit_class`), checked against the credit scheme
-/// in force on `day`, the day it is to take effect (DOMAIN.md 8).
-pub fn credit_class_on(
-    violations: &mut Violations,
-    requested: Result<Option<String>, String>,
-    schemes: &CreditSchemes,
-    day: Date,
-) -> Option<String> {
-    let code = match requested {
-        Ok(Some(code)) => code,
-        Ok(None) => {
-            violations.push(
-                "credit_class",
-                "REQUIRED",
-                "the credit class is required (credit_class, or credit_class_code)",
-            );
-            return None;
-        }
-        Err(conflict) => {
-            violations.push("credit_class_code", "CREDIT_CLASS_CONFLICT", conflict);
-            return None;
-        }
-    };
-    match schemes.class_on(day, &code) {
-        Ok(_) => Some(code),
-        Err(ClassRefusal::NoScheme) => {
-            violations.push(
-                "credit_class",
-                "NO_CREDIT_SCHEME",
-                format!("no credit scheme is in force on {day}"),
-            );
-            None
-        }
-        Err(ClassRefusal::NotInScheme { scheme, codes }) => {
-            violations.push(
-                "credit_class_code",
-                "CREDIT_CLASS_NOT_IN_SCHEME",
-                format!(
-                    "{code} is not a class of the {scheme} credit scheme, in force on {day}: {codes}"
-                ),
-            );
-            None
+/// A credit class as a request names it, to take effect on `day`.
+#[derive(Debug, Clone)]
+pub struct RequestedClass<'a> {
+    /// The request field that named it (`credit_class` or `credit_class_code`).
+    pub field: &'a str,
+    /// As `customs_proto::convert::requested_credit_class` reads it.
+    pub named: Result<Option<String>, String>,
+    pub day: Date,
+    pub schemes: &'a CreditSchemes,
+}
+
+impl RequestedClass<'_> {
+    /// The class's code, when it is one of the credit scheme in force on its day
+    /// (DOMAIN.md 8); else its violations are pushed.
+    pub fn check(self, violations: &mut Violations) -> Option<String> {
+        let Self {
+            field,
+            named,
+            day,
+            schemes,
+        } = self;
+        let code = match named {
+            Ok(Some(code)) => code,
+            Ok(None) => {
+                violations.push(
+                    "credit_class",
+                    "REQUIRED",
+                    "the credit class is required (credit_class, or credit_class_code)",
+                );
+                return None;
+            }
+            Err(conflict) => {
+                violations.push("credit_class_code", "CREDIT_CLASS_CONFLICT", conflict);
+                return None;
+            }
+        };
+        match schemes.class_on(day, &code) {
+            Ok(_) => Some(code),
+            Err(ClassRefusal::NoScheme) => {
+                violations.push(
+                    field,
+                    "NO_CREDIT_SCHEME",
+                    format!("no credit scheme is in force on {day}"),
+                );
+                None
+            }
+            Err(ClassRefusal::NotInScheme { scheme, codes }) => {
+                violations.push(
+                    field,
+                    "CREDIT_CLASS_NOT_IN_SCHEME",
+                    format!(
+                        "{code} is not a class of the {scheme} credit scheme, in force on {day}: {codes}"
+                    ),
+                );
+                None
+            }
         }
     }
 }
@@ -91,16 +104,12 @@ pub struct NewEnterprise {
 }
 
 impl NewEnterprise {
-    /// `credit_class` as `credit_class_on` takes it, checked against the scheme in
-    /// force on `today`.
     pub fn parse(
         code: &str,
         name: &str,
         kind: Option<EnterpriseKind>,
-        credit_class: Result<Option<String>, String>,
+        credit_class: RequestedClass<'_>,
         home_house: &str,
-        schemes: &CreditSchemes,
-        today: Date,
     ) -> Result<Self, Error> {
         let mut violations = Violations::new();
         let code = violations.keep(parse_enterprise_code("code", code));
@@ -114,7 +123,7 @@ impl NewEnterprise {
         if kind.is_none() {
             violations.push("kind", "REQUIRED", "TRADER or BROKER");
         }
-        let credit_class = credit_class_on(&mut violations, credit_class, schemes, today);
+        let credit_class = credit_class.check(&mut violations);
         let home = house(home_house).filter(|(code, _, _)| *code == home_house.trim());
         if home.is_none() {
             violations.push(
@@ -150,15 +159,26 @@ mod tests {
         CreditSchemes::new(&Settings::defaults().unwrap().credit).unwrap()
     }
 
+    fn requested(
+        schemes: &CreditSchemes,
+        named: Result<Option<String>, String>,
+        day: Date,
+    ) -> RequestedClass<'_> {
+        RequestedClass {
+            field: "credit_class_code",
+            named,
+            day,
+            schemes,
+        }
+    }
+
     fn parse(code: &str, class: Result<Option<String>, String>) -> Result<NewEnterprise, Error> {
         NewEnterprise::parse(
             code,
             "Shenzhen Trading Co.",
             Some(EnterpriseKind::Trader),
-            class,
+            requested(&schemes(), class, date!(2026 - 11 - 27)),
             "5300",
-            &schemes(),
-            date!(2026 - 11 - 27),
         )
     }
 
@@ -181,10 +201,8 @@ mod tests {
             "x",
             " ",
             None,
-            Ok(None),
+            requested(&schemes(), Ok(None), date!(2026 - 11 - 27)),
             "5301",
-            &schemes(),
-            date!(2026 - 11 - 27),
         ) else {
             panic!("expected violations");
         };
@@ -215,14 +233,19 @@ mod tests {
             "4403960001",
             "Shenzhen Trading Co.",
             Some(EnterpriseKind::Trader),
-            Ok(Some("GENERAL_CREDIT".into())),
+            requested(
+                &schemes(),
+                Ok(Some("GENERAL_CREDIT".into())),
+                date!(2017 - 01 - 01),
+            ),
             "5300",
-            &schemes(),
-            date!(2017 - 01 - 01),
         );
         assert_eq!(
             reasons(before_any),
-            [("credit_class".to_owned(), "NO_CREDIT_SCHEME".to_owned())]
+            [(
+                "credit_class_code".to_owned(),
+                "NO_CREDIT_SCHEME".to_owned()
+            )]
         );
     }
 }

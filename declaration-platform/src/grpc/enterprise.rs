@@ -8,7 +8,7 @@ use customs_common::{
     paging::{next_page_token, page_limit},
 };
 use customs_proto::{
-    convert::{credit_class_enum, requested_credit_class, timestamp},
+    convert::{credit_class_enum, credit_class_field, requested_credit_class, timestamp},
     declaration::{
         self as pb, enterprise_service_server::EnterpriseService as EnterpriseServiceApi,
     },
@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 
 use super::missing_field;
 use crate::{
-    domain::enterprise::{EnterpriseKind, NewEnterprise, credit_class_on},
+    domain::enterprise::{EnterpriseKind, NewEnterprise, RequestedClass},
     enterprises::Enterprises,
     storage::enterprises::{EnterpriseFilter, EnterpriseRecord},
 };
@@ -90,10 +90,13 @@ impl EnterpriseServiceApi for EnterpriseService {
             &message.code,
             &message.name,
             kind_from_proto(message.kind()),
-            requested_credit_class(message.credit_class, &message.credit_class_code),
+            RequestedClass {
+                field: credit_class_field(&message.credit_class_code),
+                named: requested_credit_class(message.credit_class, &message.credit_class_code),
+                day: today(),
+                schemes: self.enterprises.schemes(),
+            },
             &message.home_house,
-            self.enterprises.schemes(),
-            today(),
         )?;
         let record = self
             .enterprises
@@ -166,12 +169,13 @@ impl EnterpriseServiceApi for EnterpriseService {
         };
         // A class of the scheme in force on the day it takes effect.
         let class = effective_from.and_then(|day| {
-            credit_class_on(
-                &mut violations,
-                requested_credit_class(message.credit_class, &message.credit_class_code),
-                self.enterprises.schemes(),
+            RequestedClass {
+                field: credit_class_field(&message.credit_class_code),
+                named: requested_credit_class(message.credit_class, &message.credit_class_code),
                 day,
-            )
+                schemes: self.enterprises.schemes(),
+            }
+            .check(&mut violations)
         });
         if message.reason.trim().is_empty() {
             violations.push("reason", "REQUIRED", "a reason is required");

@@ -10,7 +10,7 @@ use customs_common::{
     day::today,
 };
 use customs_proto::{
-    convert::{credit_class_enum, requested_credit_class, timestamp},
+    convert::{credit_class_enum, credit_class_field, requested_credit_class, timestamp},
     risk::{
         self as pb, risk_parameter_service_server::RiskParameterService as RiskParameterServiceApi,
         risk_service_server::RiskService as RiskServiceApi,
@@ -203,7 +203,10 @@ fn parse_parameters(
             Ok(Some(name)) if schemes.knows(&name) => name,
             Ok(Some(name)) => {
                 violations.push(
-                    format!("parameters.sampling[{i}].credit_class_code"),
+                    format!(
+                        "parameters.sampling[{i}].{}",
+                        credit_class_field(&class.credit_class_code)
+                    ),
                     "CREDIT_CLASS_UNKNOWN",
                     format!("no configured credit scheme has the class {name}"),
                 );
