@@ -18,7 +18,8 @@ pub enum Job {
         #[serde(default)]
         revision: u32,
     },
-    /// Summary tax payment eligibility at the field platform.
+    /// Summary tax payment eligibility at the field platform: `discredited` when the
+    /// holder's credit class may not use it (its scheme says so; DISCREDITED in 2018's).
     HolderRestriction { holder: String, discredited: bool },
     /// A modification or cancellation request, to the sub-centre that holds the
     /// declaration.

@@ -138,9 +138,9 @@ impl EnterpriseRepository {
         Self { database, schemes }
     }
 
-    /// Registers once per request id and once per code; a DISCREDITED enterprise is
-    /// handed to the field platform (barred from summary tax payment) in the same
-    /// transaction. Returns the enterprise this request registered (now, or the first
+    /// Registers once per request id and once per code; an enterprise whose class may
+    /// not use summary tax payment (DISCREDITED) is handed to the field platform, to be
+    /// barred, in the same transaction. Returns the enterprise this request registered (now, or the first
     /// time) and whether it was created now; `None` when the code was already
     /// registered by another request.
     pub async fn insert(
