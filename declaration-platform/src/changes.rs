@@ -324,41 +324,6 @@ impl ChangeRequests {
                     vec![moved]
                 }
                 ChangeKind::Modification => {
-                    // Checked again now: what the content cites may have changed since
-                    // it was asked for (a licence drawn down by other declarations, a
-                    // ruling revoked). Content that would be refused at electronic
-                    // review is not applied; the declaration keeps what it had.
-                    let violations = match &change.proposed_content {
-                        Some(bytes) => {
-                            let proposed =
-                                DeclarationContent::decode(bytes.as_slice()).map_err(|e| {
-                                    Error::internal(anyhow::anyhow!(
-                                        "change request {id} has corrupt content: {e}"
-                                    ))
-                                })?;
-                            self.checks
-                                .proposed(number, &proposed, beijing_day(record.submitted_at))
-                                .await?
-                        }
-                        None => Vec::new(),
-                    };
-                    if !violations.is_empty() {
-                        let listed: Vec<String> =
-                            violations.iter().map(ToString::to_string).collect();
-                        tracing::info!(change_request = id, declaration = %number, violations = violations.len(), "approved modification no longer passes the logic checks; not applied");
-                        self.repository
-                            .decide(
-                                id,
-                                "REJECTED",
-                                house,
-                                &format!(
-                                    "approved, but the proposed content no longer passes the logic checks: {}",
-                                    listed.join("; ")
-                                ),
-                            )
-                            .await?;
-                        return self.get(id).await;
-                    }
                     moved.content = change.proposed_content.clone();
                     vec![moved, self.resubmission(&record, actor, house).await?]
                 }
