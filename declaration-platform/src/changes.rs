@@ -287,6 +287,38 @@ impl ChangeRequests {
         Ok(step)
     }
 
+    /// A pending modification's proposed content through the logic checks again, as
+    /// they stand now: `InvalidArgument` (named under `proposed_content`) when it no
+    /// longer passes. The deciding sub-centre's approval asks first, so that content
+    /// electronic review would now refuse is not approved. Anything else passes as it
+    /// is.
+    pub async fn check_again(&self, id: &str) -> Result<ChangeRecord> {
+        let change = self.get(id).await?;
+        let Some(bytes) = change
+            .proposed_content
+            .as_ref()
+            .filter(|_| change.state == "PENDING")
+        else {
+            return Ok(change);
+        };
+        let proposed = DeclarationContent::decode(bytes.as_slice()).map_err(|e| {
+            Error::internal(anyhow::anyhow!(
+                "change request {id} has corrupt content: {e}"
+            ))
+        })?;
+        let number = &change.declaration_number;
+        let record = self.declarations.get(number).await?;
+        let violations = self
+            .checks
+            .proposed(number, &proposed, beijing_day(record.submitted_at))
+            .await?;
+        if !violations.is_empty() {
+            tracing::info!(change_request = id, declaration = %number, violations = violations.len(), "pending modification no longer passes the logic checks");
+            return Err(Error::InvalidArgument(violations));
+        }
+        Ok(change)
+    }
+
     /// Applies the deciding sub-centre's decision; idempotent.
     pub async fn decide(
         &self,

@@ -108,7 +108,11 @@ pub fn access_policy() -> AccessPolicy {
             // The other platforms' reports (their service identity): people move a
             // declaration through those platforms, whose rules (the deciding sub-centre,
             // duties secured before release) they would otherwise bypass.
-            &["RecordTransition", "RecordChangeDecision"],
+            &[
+                "RecordTransition",
+                "RecordChangeDecision",
+                "CheckChangeRequest",
+            ],
             &[Admin],
         );
     policy

@@ -1345,3 +1345,159 @@ async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew()
         assert_eq!(left, "500", "{backend:?}");
     }
 }
+
+/// A modification is checked when it is asked for and again when the sub-centre
+/// approves it: here its licence was drawn down by another declaration meanwhile, so
+/// the approval is refused (`FAILED_PRECONDITION`, saying why) and the sub-centre
+/// rejects the request; the declaration keeps its content, its lane, its draw and its
+/// review, instead of going back through electronic review to be refused.
+#[tokio::test]
+async fn a_modification_that_no_longer_passes_its_checks_cannot_be_approved() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let channel = &app.channel;
+        let officer = app.token(Role::Officer, "5300", None);
+        let broker = app.token(Role::Broker, "5300", Some(story::BROKER));
+        let li = app.token(Role::Reviewer, "5300", None);
+        let guangzhou = app.token(Role::Officer, "5100", None);
+        story::parties(channel, &officer, "BL-STALE-1")
+            .await
+            .unwrap();
+        story::instruct(channel, &officer, "computers-yellow", "8471", Lane::Yellow).await;
+        let licence = story::beef_licence(channel, &guangzhou, "licence-500", "500").await;
+        let remaining = async || {
+            RulingServiceClient::new(channel.clone())
+                .get_ruling(authorized(
+                    review_pb::GetRulingRequest {
+                        ruling_id: licence.clone(),
+                    },
+                    &officer,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .quantity_remaining
+        };
+        let content = |kg: &str| {
+            let mut content = story::declaration("BL-STALE-1", 2);
+            content.items[1].quantity = kg.into();
+            content.items[1].rulings.push(RulingCitation {
+                ruling_id: licence.clone(),
+                kind: RulingKind::Licence as i32,
+                quantity: kg.into(),
+            });
+            content
+        };
+        let number = story::submit(channel, &broker, "stale-0", content("300"))
+            .await
+            .declaration_number;
+        story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
+        assert_eq!(remaining().await, "200", "{backend:?}");
+
+        // 450 kg passes when asked for (200 left plus the 300 held)...
+        let modify = || {
+            let request = authorized(
+                pb::RequestModificationRequest {
+                    request_id: "stale-450".into(),
+                    declaration_number: number.clone(),
+                    proposed_content: Some(content("450")),
+                    reason: "450 kg of beef".into(),
+                },
+                &broker,
+            );
+            let mut declarations = Declarations::new(channel.clone());
+            async move {
+                declarations
+                    .request_modification(request)
+                    .await
+                    .unwrap()
+                    .into_inner()
+            }
+        };
+        let change = modify().await;
+        assert_eq!(change.state(), pb::ChangeRequestState::Pending);
+        // ...but another declaration draws the 200 before the sub-centre decides.
+        let other = story::submit(channel, &broker, "stale-other", content("200"))
+            .await
+            .declaration_number;
+        story::reach(channel, &officer, &other, DeclarationStage::UnderReview).await;
+        assert_eq!(remaining().await, "0");
+
+        let task = loop {
+            let task = claim_eventually(channel, &li).await;
+            if task.change_request_id == change.change_request_id {
+                break task;
+            }
+        };
+        let refused = story::approve_change(channel, &task.task_id, &li)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (refused.code(), reason(&refused).as_str()),
+            (Code::FailedPrecondition, "MODIFICATION_NO_LONGER_PASSES"),
+            "{backend:?}: {refused:?}"
+        );
+        assert!(
+            refused.message().contains("LICENCE_QUANTITY_EXCEEDED"),
+            "{}",
+            refused.message()
+        );
+        assert_eq!(modify().await.state(), pb::ChangeRequestState::Pending);
+
+        // The sub-centre rejects it instead.
+        Reviews::new(channel.clone())
+            .decide_change_request(authorized(
+                review_pb::DecideChangeRequestRequest {
+                    task_id: task.task_id.clone(),
+                    approve: false,
+                    reason: "the licence no longer covers 450 kg".into(),
+                },
+                &li,
+            ))
+            .await
+            .unwrap();
+        let mut decided = modify().await;
+        for _ in 0..100 {
+            if decided.state() != pb::ChangeRequestState::Pending {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            decided = modify().await;
+        }
+        assert_eq!(decided.state(), pb::ChangeRequestState::Rejected);
+        let kept = story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
+        assert_eq!(kept.content.unwrap().items[1].quantity, "300");
+        assert_eq!(
+            kept.events
+                .iter()
+                .filter(|e| e.to_stage() == DeclarationStage::LaneDecided)
+                .count(),
+            1,
+            "not screened again"
+        );
+        assert_eq!(remaining().await, "0", "its 300 kg still held");
+        // Its review goes on at Shenzhen (Li claimed it while looking for the change
+        // request).
+        let open: Vec<_> = Reviews::new(channel.clone())
+            .list_tasks(authorized(
+                review_pb::ListTasksRequest {
+                    page_size: 100,
+                    sub_centre: "5300".into(),
+                    state: review_pb::TaskState::Claimed as i32,
+                    ..Default::default()
+                },
+                &li,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .tasks
+            .into_iter()
+            .filter(|task| {
+                task.declaration_number == number
+                    && task.kind() == review_pb::TaskKind::DeclarationReview
+            })
+            .collect();
+        assert_eq!(open.len(), 1, "{backend:?}: {open:?}");
+    }
+}

@@ -117,13 +117,6 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         .collect();
     domain::routing::RoutingTable::new(1, effective_from, ranges.clone())
         .map_err(|error| anyhow::anyhow!("review.routing is not a valid table: {error:?}"))?;
-    let reviews = reviews::Reviews::new(
-        storage::tasks::TaskRepository::new(database.clone()),
-        storage::routing::RoutingRepository::new(database.clone()),
-        outbox::outbox(database.clone()),
-        std::time::Duration::from_secs(review.claim_secs),
-        (effective_from, ranges),
-    );
     let clients = &settings.clients;
     let declaration = context.peer(&clients.declaration_url)?;
     let field = context.peer(&clients.field_url)?;
@@ -132,6 +125,17 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         &settings.auth,
         &clients.service_token,
     )?;
+    let reviews = reviews::Reviews::new(
+        storage::tasks::TaskRepository::new(database.clone()),
+        storage::routing::RoutingRepository::new(database.clone()),
+        outbox::outbox(database.clone()),
+        reviews::DeclarationPeer {
+            channel: declaration.clone(),
+            credentials: credentials.clone(),
+        },
+        std::time::Duration::from_secs(review.claim_secs),
+        (effective_from, ranges),
+    );
     reviews.spawn_relay(
         &context.background,
         declaration.clone(),

@@ -11,12 +11,13 @@ use customs_common::{
     clients::{Peer, ServiceCredentials},
     codes::directly_under_house,
     day::today,
+    error::violations_of,
     outbox::{Delivery, now_millis, settle},
 };
 use customs_proto::{
     common::DeclarationStage,
     declaration::{
-        RecordChangeDecisionRequest, RecordTransitionRequest,
+        CheckChangeRequestRequest, RecordChangeDecisionRequest, RecordTransitionRequest,
         declaration_service_client::DeclarationServiceClient,
     },
     field::{OrderInspectionRequest, inspection_service_client::InspectionServiceClient},
@@ -93,10 +94,18 @@ pub struct Reviews {
     tasks: TaskRepository,
     routing: RoutingRepository,
     outbox: Outbox,
+    declaration: DeclarationPeer,
     claim_millis: i64,
     /// The configured table, stored as version 1 on first use.
     configured: Arc<(Date, Vec<ChapterRange>)>,
     seeded: Arc<OnceCell<()>>,
+}
+
+/// The declaration platform, called as this platform's service identity.
+#[derive(Debug, Clone)]
+pub struct DeclarationPeer {
+    pub channel: Peer,
+    pub credentials: ServiceCredentials,
 }
 
 fn task_id() -> String {
@@ -128,6 +137,7 @@ impl Reviews {
         tasks: TaskRepository,
         routing: RoutingRepository,
         outbox: Outbox,
+        declaration: DeclarationPeer,
         claim: Duration,
         configured: (Date, Vec<ChapterRange>),
     ) -> Self {
@@ -135,6 +145,7 @@ impl Reviews {
             tasks,
             routing,
             outbox,
+            declaration,
             claim_millis: i64::try_from(claim.as_millis()).unwrap_or(i64::MAX / 4),
             configured: Arc::new(configured),
             seeded: Arc::new(OnceCell::new()),
@@ -468,6 +479,9 @@ impl Reviews {
             }
             Operation::Decide { approve, reason } => {
                 let reason = required("reason", reason, "a decision needs a reason")?;
+                if *approve && task.kind == TaskKind::Modification {
+                    self.check_modification(&task.change_request_id).await?;
+                }
                 change.jobs.push(Job::RecordChangeDecision {
                     declaration_number: task.declaration_number.clone(),
                     change_request_id: task.change_request_id.clone(),
@@ -490,6 +504,44 @@ impl Reviews {
             }
         }
         Ok(change)
+    }
+
+    /// Whether the modification of change request `id` still passes the logic checks
+    /// (the declaration platform runs them again now): a sub-centre approves only
+    /// content that electronic review would accept, though it was checked when it was
+    /// asked for.
+    async fn check_modification(&self, id: &str) -> Result<()> {
+        let request = self
+            .declaration
+            .credentials
+            .request(CheckChangeRequestRequest {
+                change_request_id: id.to_owned(),
+            })?;
+        let Err(status) = DeclarationServiceClient::new(self.declaration.channel.clone())
+            .check_change_request(request)
+            .await
+        else {
+            return Ok(());
+        };
+        match violations_of(&status) {
+            Some(violations) => {
+                let listed: Vec<String> = violations.iter().map(ToString::to_string).collect();
+                Err(Error::failed_precondition(
+                    "MODIFICATION_NO_LONGER_PASSES",
+                    format!(
+                        "the proposed content no longer passes the logic checks: {}; reject the request (the declarant may ask again)",
+                        listed.join("; ")
+                    ),
+                ))
+            }
+            None => {
+                tracing::warn!(change_request = id, code = ?status.code(), message = status.message(), "cannot check a modification before approving it");
+                Err(Error::unavailable(
+                    "DECLARATION_PLATFORM_UNAVAILABLE",
+                    "the proposed content cannot be checked now; decide again shortly",
+                ))
+            }
+        }
     }
 
     /// Delivers the outbox's hand-offs until the process stops.

@@ -423,6 +423,23 @@ impl DeclarationServiceApi for DeclarationService {
         .await
     }
 
+    async fn check_change_request(
+        &self,
+        request: Request<pb::CheckChangeRequestRequest>,
+    ) -> Result<Response<pb::ChangeRequest>, Status> {
+        let id = request.get_ref().change_request_id.trim();
+        if id.is_empty() {
+            return Err(Error::invalid(
+                "change_request_id",
+                "REQUIRED",
+                "the change request to check",
+            )
+            .into());
+        }
+        let change = self.changes.check_again(id).await?;
+        Ok(Response::new(change_message(change)?))
+    }
+
     async fn record_change_decision(
         &self,
         request: Request<pb::RecordChangeDecisionRequest>,
