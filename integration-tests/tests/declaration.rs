@@ -1249,6 +1249,17 @@ async fn only_the_platforms_report_transitions_and_change_decisions() {
             .await
             .unwrap_err();
         assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+        let refused = client
+            .clone()
+            .check_change_request(authorized(
+                pb::CheckChangeRequestRequest {
+                    change_request_id: "CR0".into(),
+                },
+                token,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     }
     // Nor may an officer screen a declaration: the decision would stand for it.
     let refused = RiskServiceClient::new(app.channel.clone())
