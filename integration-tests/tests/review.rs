@@ -1214,6 +1214,40 @@ async fn a_modification_that_fails_the_logic_checks_is_refused_before_it_is_file
     }
 }
 
+/// What is left of licence `id`, as an officer (`token`) reads it.
+async fn licence_remaining(channel: &Channel, token: &str, id: &str) -> String {
+    RulingServiceClient::new(channel.clone())
+        .get_ruling(authorized(
+            review_pb::GetRulingRequest {
+                ruling_id: id.into(),
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .quantity_remaining
+}
+
+/// The story's declaration on `bill`: computers (`hs_code`) on line 1, and on line 2
+/// `kg` of beef citing `licence` for them.
+fn citing_licence(
+    bill: &str,
+    licence: &str,
+    hs_code: &str,
+    kg: &str,
+) -> customs_proto::common::DeclarationContent {
+    let mut content = story::declaration(bill, 2);
+    content.items[0].hs_code = hs_code.into();
+    content.items[1].quantity = kg.into();
+    content.items[1].rulings.push(RulingCitation {
+        ruling_id: licence.into(),
+        kind: RulingKind::Licence as i32,
+        quantity: kg.into(),
+    });
+    content
+}
+
 /// An approved modification sends the new content through electronic review again, as
 /// the declaration's next revision: its lane is decided anew (a RED instruction on the
 /// new HS code now hits), and its licence is drawn anew (what the first content drew is
@@ -1233,31 +1267,10 @@ async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew()
         story::instruct(channel, &officer, "computers-yellow", "8471", Lane::Yellow).await;
         story::instruct(channel, &officer, "parts-red", "8473", Lane::Red).await;
         let licence = story::beef_licence(channel, &guangzhou, "licence-500", "500").await;
-        let remaining = async || {
-            RulingServiceClient::new(channel.clone())
-                .get_ruling(authorized(
-                    review_pb::GetRulingRequest {
-                        ruling_id: licence.clone(),
-                    },
-                    &officer,
-                ))
-                .await
-                .unwrap()
-                .into_inner()
-                .quantity_remaining
-        };
+        let remaining = async || licence_remaining(channel, &officer, &licence).await;
         // Computers on line 1, beef citing the licence on line 2.
-        let content = |hs_code: &str, kg: &str| {
-            let mut content = story::declaration("BL-REVISION-1", 2);
-            content.items[0].hs_code = hs_code.into();
-            content.items[1].quantity = kg.into();
-            content.items[1].rulings.push(RulingCitation {
-                ruling_id: licence.clone(),
-                kind: RulingKind::Licence as i32,
-                quantity: kg.into(),
-            });
-            content
-        };
+        let content =
+            |hs_code: &str, kg: &str| citing_licence("BL-REVISION-1", &licence, hs_code, kg);
         let number = story::submit(channel, &broker, "revision-0", content("8471300000", "300"))
             .await
             .declaration_number;
@@ -1365,29 +1378,8 @@ async fn a_modification_that_no_longer_passes_its_checks_cannot_be_approved() {
             .unwrap();
         story::instruct(channel, &officer, "computers-yellow", "8471", Lane::Yellow).await;
         let licence = story::beef_licence(channel, &guangzhou, "licence-500", "500").await;
-        let remaining = async || {
-            RulingServiceClient::new(channel.clone())
-                .get_ruling(authorized(
-                    review_pb::GetRulingRequest {
-                        ruling_id: licence.clone(),
-                    },
-                    &officer,
-                ))
-                .await
-                .unwrap()
-                .into_inner()
-                .quantity_remaining
-        };
-        let content = |kg: &str| {
-            let mut content = story::declaration("BL-STALE-1", 2);
-            content.items[1].quantity = kg.into();
-            content.items[1].rulings.push(RulingCitation {
-                ruling_id: licence.clone(),
-                kind: RulingKind::Licence as i32,
-                quantity: kg.into(),
-            });
-            content
-        };
+        let remaining = async || licence_remaining(channel, &officer, &licence).await;
+        let content = |kg: &str| citing_licence("BL-STALE-1", &licence, "8471300000", kg);
         let number = story::submit(channel, &broker, "stale-0", content("300"))
             .await
             .declaration_number;
