@@ -195,6 +195,29 @@ pub async fn instruct(
         .unwrap_or_else(|status| panic!("issuing {request_id}: {status:?}"));
 }
 
+/// A request (as `token`) to modify declaration `number` to `content`.
+pub async fn request_modification(
+    channel: &Channel,
+    token: &str,
+    request_id: &str,
+    number: &str,
+    content: DeclarationContent,
+    reason: &str,
+) -> Result<pb::ChangeRequest, tonic::Status> {
+    pb::declaration_service_client::DeclarationServiceClient::new(channel.clone())
+        .request_modification(authorized(
+            pb::RequestModificationRequest {
+                request_id: request_id.into(),
+                declaration_number: number.into(),
+                proposed_content: Some(content),
+                reason: reason.into(),
+            },
+            token,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
 /// The broker's (`token`) request to cancel declaration `number` ("order withdrawn").
 pub async fn request_cancellation(
     channel: &Channel,

@@ -696,36 +696,24 @@ async fn a_yellow_declaration_is_reviewed_returned_modified_and_concluded_and_th
         let mut corrected = story::declaration("BL-REVIEW-1", 1);
         corrected.items[0].description = "notebook computers, 14 inch, with invoice".into();
         let other_broker = app.token(Role::Broker, "5300", Some("4403980099"));
-        let status = declarations
-            .request_modification(authorized(
-                pb::RequestModificationRequest {
-                    request_id: "modify-1".into(),
-                    declaration_number: first.clone(),
-                    proposed_content: Some(corrected.clone()),
-                    reason: "invoice attached".into(),
-                },
-                &other_broker,
-            ))
+        let modify = async |token: &str| {
+            story::request_modification(
+                channel,
+                token,
+                "modify-1",
+                &first,
+                corrected.clone(),
+                "invoice attached",
+            )
             .await
-            .unwrap_err();
+        };
+        let status = modify(&other_broker).await.unwrap_err();
         assert_eq!(
             status.code(),
             Code::NotFound,
             "another enterprise's declaration"
         );
-        let change = declarations
-            .request_modification(authorized(
-                pb::RequestModificationRequest {
-                    request_id: "modify-1".into(),
-                    declaration_number: first.clone(),
-                    proposed_content: Some(corrected.clone()),
-                    reason: "invoice attached".into(),
-                },
-                &broker,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let change = modify(&broker).await.unwrap();
         assert_eq!(change.state(), pb::ChangeRequestState::Pending);
         let status = declarations
             .request_cancellation(authorized(
@@ -1146,18 +1134,16 @@ async fn a_modification_that_fails_the_logic_checks_is_refused_before_it_is_file
         let broker = app.token(Role::Broker, "5300", Some(story::BROKER));
         let li = app.token(Role::Reviewer, "5300", None);
         let number = computers_under_review_in_shenzhen(&app, "BL-MODIFY-CHECKED").await;
-        let modify = |request_id: &str, content| {
-            let request = authorized(
-                pb::RequestModificationRequest {
-                    request_id: request_id.into(),
-                    declaration_number: number.clone(),
-                    proposed_content: Some(content),
-                    reason: "bill of lading corrected".into(),
-                },
+        let modify = async |request_id: &str, content| {
+            story::request_modification(
+                channel,
                 &broker,
-            );
-            let mut declarations = Declarations::new(channel.clone());
-            async move { declarations.request_modification(request).await }
+                request_id,
+                &number,
+                content,
+                "bill of lading corrected",
+            )
+            .await
         };
         let status = modify("modify-unchecked", story::declaration("BL-NOWHERE", 1))
             .await
@@ -1198,10 +1184,7 @@ async fn a_modification_that_fails_the_logic_checks_is_refused_before_it_is_file
         assert_eq!(task.kind(), review_pb::TaskKind::DeclarationReview);
         let mut corrected = story::declaration("BL-MODIFY-CHECKED", 1);
         corrected.items[0].description = "notebook computers, with invoice".into();
-        let change = modify("modify-checked", corrected)
-            .await
-            .unwrap()
-            .into_inner();
+        let change = modify("modify-checked", corrected).await.unwrap();
         assert_eq!(change.state(), pb::ChangeRequestState::Pending);
         let forwarded = claim_eventually(channel, &li).await;
         assert_eq!(
@@ -1211,6 +1194,33 @@ async fn a_modification_that_fails_the_logic_checks_is_refused_before_it_is_file
                 change.change_request_id.as_str()
             )
         );
+    }
+}
+
+/// The story's parties on a bill, computers sent to review in Shenzhen (YELLOW), and a
+/// 500 kg frozen-beef licence issued at Guangzhou for the story's trader.
+struct LicenceCase {
+    officer: String,
+    broker: String,
+    /// A reviewer at Shenzhen.
+    li: String,
+    licence: String,
+}
+
+impl LicenceCase {
+    async fn new(app: &TestApp, bill: &str) -> Self {
+        let channel = &app.channel;
+        let officer = app.token(Role::Officer, "5300", None);
+        story::parties(channel, &officer, bill).await.unwrap();
+        story::instruct(channel, &officer, "computers-yellow", "8471", Lane::Yellow).await;
+        let guangzhou = app.token(Role::Officer, "5100", None);
+        let licence = story::beef_licence(channel, &guangzhou, "licence-500", "500").await;
+        Self {
+            officer,
+            broker: app.token(Role::Broker, "5300", Some(story::BROKER)),
+            li: app.token(Role::Reviewer, "5300", None),
+            licence,
+        }
     }
 }
 
@@ -1257,16 +1267,13 @@ async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew()
     for backend in BACKENDS {
         let app = TestApp::spawn(backend).await.unwrap();
         let channel = &app.channel;
-        let officer = app.token(Role::Officer, "5300", None);
-        let broker = app.token(Role::Broker, "5300", Some(story::BROKER));
-        let li = app.token(Role::Reviewer, "5300", None);
-        let guangzhou = app.token(Role::Officer, "5100", None);
-        story::parties(channel, &officer, "BL-REVISION-1")
-            .await
-            .unwrap();
-        story::instruct(channel, &officer, "computers-yellow", "8471", Lane::Yellow).await;
+        let LicenceCase {
+            officer,
+            broker,
+            li,
+            licence,
+        } = LicenceCase::new(&app, "BL-REVISION-1").await;
         story::instruct(channel, &officer, "parts-red", "8473", Lane::Red).await;
-        let licence = story::beef_licence(channel, &guangzhou, "licence-500", "500").await;
         let remaining = async || licence_remaining(channel, &officer, &licence).await;
         // Computers on line 1, beef citing the licence on line 2.
         let content =
@@ -1278,18 +1285,16 @@ async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew()
         assert_eq!(first.lane(), Lane::Yellow);
         assert_eq!(remaining().await, "200", "{backend:?}");
 
-        let modify = |request_id: &str, kg: &str| {
-            let request = authorized(
-                pb::RequestModificationRequest {
-                    request_id: request_id.into(),
-                    declaration_number: number.clone(),
-                    proposed_content: Some(content("8473300000", kg)),
-                    reason: format!("parts, not computers; {kg} kg of beef"),
-                },
+        let modify = async |request_id: &str, kg: &str| {
+            story::request_modification(
+                channel,
                 &broker,
-            );
-            let mut declarations = Declarations::new(channel.clone());
-            async move { declarations.request_modification(request).await }
+                request_id,
+                &number,
+                content("8473300000", kg),
+                &format!("parts, not computers; {kg} kg of beef"),
+            )
+            .await
         };
         // What the declaration holds counts as left for it: 200 + 300, not 600.
         let status = modify("revision-too-much", "600").await.unwrap_err();
@@ -1306,7 +1311,7 @@ async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew()
                 && description.ends_with("(LICENCE_QUANTITY_EXCEEDED)")),
             "{backend:?}: {fields:?}"
         );
-        let change = modify("revision-1", "450").await.unwrap().into_inner();
+        let change = modify("revision-1", "450").await.unwrap();
         let modification = loop {
             let task = claim_eventually(channel, &li).await;
             if task.change_request_id == change.change_request_id {
@@ -1369,15 +1374,12 @@ async fn a_modification_that_no_longer_passes_its_checks_cannot_be_approved() {
     for backend in BACKENDS {
         let app = TestApp::spawn(backend).await.unwrap();
         let channel = &app.channel;
-        let officer = app.token(Role::Officer, "5300", None);
-        let broker = app.token(Role::Broker, "5300", Some(story::BROKER));
-        let li = app.token(Role::Reviewer, "5300", None);
-        let guangzhou = app.token(Role::Officer, "5100", None);
-        story::parties(channel, &officer, "BL-STALE-1")
-            .await
-            .unwrap();
-        story::instruct(channel, &officer, "computers-yellow", "8471", Lane::Yellow).await;
-        let licence = story::beef_licence(channel, &guangzhou, "licence-500", "500").await;
+        let LicenceCase {
+            officer,
+            broker,
+            li,
+            licence,
+        } = LicenceCase::new(&app, "BL-STALE-1").await;
         let remaining = async || licence_remaining(channel, &officer, &licence).await;
         let content = |kg: &str| citing_licence("BL-STALE-1", &licence, "8471300000", kg);
         let number = story::submit(channel, &broker, "stale-0", content("300"))
@@ -1387,24 +1389,17 @@ async fn a_modification_that_no_longer_passes_its_checks_cannot_be_approved() {
         assert_eq!(remaining().await, "200", "{backend:?}");
 
         // 450 kg passes when asked for (200 left plus the 300 held)...
-        let modify = || {
-            let request = authorized(
-                pb::RequestModificationRequest {
-                    request_id: "stale-450".into(),
-                    declaration_number: number.clone(),
-                    proposed_content: Some(content("450")),
-                    reason: "450 kg of beef".into(),
-                },
+        let modify = async || {
+            story::request_modification(
+                channel,
                 &broker,
-            );
-            let mut declarations = Declarations::new(channel.clone());
-            async move {
-                declarations
-                    .request_modification(request)
-                    .await
-                    .unwrap()
-                    .into_inner()
-            }
+                "stale-450",
+                &number,
+                content("450"),
+                "450 kg of beef",
+            )
+            .await
+            .unwrap()
         };
         let change = modify().await;
         assert_eq!(change.state(), pb::ChangeRequestState::Pending);
