@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use customs_common::{config::Settings, credit::CreditSchemes, day::today, testing::TestDatabase};
+use customs_common::{
+    config::Settings, credit::CreditSchemes, day::today, db::Database, on_reader,
+    testing::TestDatabase,
+};
 use declaration_platform::{
     domain::enterprise::{EnterpriseKind, NewEnterprise},
     outbox::{Job, Outbox},
@@ -23,7 +26,7 @@ fn schemes() -> Arc<CreditSchemes> {
     Arc::new(CreditSchemes::new(&settings).unwrap())
 }
 
-async fn setup(database: &TestDatabase) -> (EnterpriseRepository, Outbox) {
+async fn setup(database: &TestDatabase) -> (EnterpriseRepository, Outbox, Database) {
     let mut migrations = migrations().unwrap();
     database.database.migrate(&mut migrations).await.unwrap();
     let repository = EnterpriseRepository::new(database.database.clone(), schemes());
@@ -44,6 +47,7 @@ async fn setup(database: &TestDatabase) -> (EnterpriseRepository, Outbox) {
     (
         repository,
         declaration_platform::outbox::outbox(database.database.clone()),
+        database.database.clone(),
     )
 }
 
@@ -70,7 +74,7 @@ fn restriction(discredited: bool) -> Job {
 }
 
 async fn a_change_dated_tomorrow_takes_effect_tomorrow_once(
-    (repository, outbox): (EnterpriseRepository, Outbox),
+    (repository, outbox, _): (EnterpriseRepository, Outbox, Database),
 ) {
     let (today, tomorrow) = (today(), today() + Duration::days(1));
     let recorded = repository
@@ -143,7 +147,7 @@ async fn a_change_dated_tomorrow_takes_effect_tomorrow_once(
 }
 
 async fn registering_a_discredited_enterprise_bars_it_once(
-    (repository, outbox): (EnterpriseRepository, Outbox),
+    (repository, outbox, _): (EnterpriseRepository, Outbox, Database),
 ) {
     let discredited = NewEnterprise {
         code: "4403960002".into(),
@@ -170,7 +174,7 @@ async fn registering_a_discredited_enterprise_bars_it_once(
 }
 
 async fn a_scheme_that_drops_a_class_carries_its_enterprises_over_once(
-    (repository, outbox): (EnterpriseRepository, Outbox),
+    (repository, outbox, _): (EnterpriseRepository, Outbox, Database),
 ) {
     // Registered under the 2018 scheme (the repository takes what it is given; the
     // scheme is checked when a request names a class).
@@ -221,9 +225,59 @@ async fn a_scheme_that_drops_a_class_carries_its_enterprises_over_once(
     assert_eq!(class_of(&repository, "4403960003").await, "GENERAL_CREDIT");
 }
 
+/// Two replicas carrying the same enterprises over at once: each enterprise moves once,
+/// with one history entry, whichever replica moves it.
+async fn two_replicas_carry_an_enterprise_over_once(
+    (repository, _, database): (EnterpriseRepository, Outbox, Database),
+) {
+    let codes: Vec<String> = (10..30).map(|n| format!("44039600{n}")).collect();
+    for code in &codes {
+        let certified = NewEnterprise {
+            code: code.clone(),
+            name: format!("Certified Trader {code}"),
+            kind: EnterpriseKind::Trader,
+            credit_class: "GENERAL_CERTIFIED".into(),
+            home_house: "5200".into(),
+        };
+        repository
+            .insert(&format!("register-{code}"), &certified)
+            .await
+            .unwrap();
+    }
+    let other = EnterpriseRepository::new(database.clone(), schemes());
+    let (first, second) = tokio::join!(
+        repository.apply_due_credit_classes(today()),
+        other.apply_due_credit_classes(today())
+    );
+    let mut moved = [first.unwrap(), second.unwrap()].concat();
+    moved.sort();
+    assert_eq!(moved, codes, "each moved by one replica");
+    let entries: Vec<(String, i64)> = on_reader!(&database, pool => {
+        sqlx::query_as(
+            "SELECT code, COUNT(*) FROM credit_class_history
+             WHERE reason LIKE 'credit scheme%' GROUP BY code ORDER BY code",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+    });
+    assert_eq!(
+        entries,
+        codes
+            .iter()
+            .map(|code| (code.clone(), 1))
+            .collect::<Vec<_>>(),
+        "one history entry each"
+    );
+    for code in &codes {
+        assert_eq!(class_of(&repository, code).await, "GENERAL_CREDIT");
+    }
+}
+
 customs_common::database_suite!(
     setup;
     a_change_dated_tomorrow_takes_effect_tomorrow_once,
     registering_a_discredited_enterprise_bars_it_once,
     a_scheme_that_drops_a_class_carries_its_enterprises_over_once,
+    two_replicas_carry_an_enterprise_over_once,
 );

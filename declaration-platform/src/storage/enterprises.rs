@@ -18,6 +18,22 @@ use crate::{
 /// as the credit scheme in force carries it over. Gaining or losing summary tax payment
 /// (a DISCREDITED class) is handed to the field platform in the same transaction.
 /// Evaluates to whether the class changed.
+/// Takes the enterprise's row for the rest of the transaction and gives its credit
+/// class as it stands once taken (`None` when there is no such enterprise): an update
+/// that changes nothing, because PostgreSQL has no `FOR UPDATE` that SQLite accepts.
+/// Another replica settling the same enterprise waits here, then reads what it wrote.
+macro_rules! lock_enterprise {
+    ($tx:expr, $code:expr) => {{
+        let held: Option<String> = sqlx::query_scalar(
+            "UPDATE enterprises SET credit_class = credit_class WHERE code = $1 RETURNING credit_class",
+        )
+        .bind($code)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        held
+    }};
+}
+
 macro_rules! settle_credit_class {
     ($tx:expr, $schemes:expr, $code:expr, $today:expr, $now:expr) => {{
         let (schemes, code, today, now): (&CreditSchemes, &str, Date, OffsetDateTime) =
@@ -37,11 +53,7 @@ macro_rules! settle_credit_class {
                 class
             }
         });
-        let before: Option<String> =
-            sqlx::query_scalar("SELECT credit_class FROM enterprises WHERE code = $1")
-                .bind(code)
-                .fetch_optional(&mut *$tx)
-                .await?;
+        let before = lock_enterprise!($tx, code);
         match (before, in_force) {
             (Some(before), Some(in_force)) if before != in_force => {
                 sqlx::query("UPDATE enterprises SET credit_class = $1, updated_at = $2 WHERE code = $3")
@@ -307,23 +319,23 @@ impl EnterpriseRepository {
                 let now = OffsetDateTime::now_utc();
                 let changed = on_pool!(&self.database, pool => {
                     let mut tx = pool.begin().await?;
-                    // Only while it still holds the dropped class: another replica, or
-                    // a change recorded meanwhile, may have moved it.
-                    let recorded = sqlx::query(
-                        "INSERT INTO credit_class_history (code, credit_class, effective_from, reason, recorded_at, applied_at)
-                         SELECT code, $2, $3, $4, $5, $5 FROM enterprises WHERE code = $1 AND credit_class = $6",
-                    )
-                    .bind(&code)
-                    .bind(held)
-                    .bind(scheme.effective_from)
-                    .bind(&reason)
-                    .bind(now)
-                    .bind(dropped)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1;
-                    let changed = recorded && settle_credit_class!(tx, &self.schemes, &code, today, now);
+                    // Only while it still holds the dropped class once its row is taken:
+                    // another replica, or a change recorded meanwhile, may have moved it.
+                    let holds_dropped = lock_enterprise!(tx, &code).as_deref() == Some(dropped.as_str());
+                    if holds_dropped {
+                        sqlx::query(
+                            "INSERT INTO credit_class_history (code, credit_class, effective_from, reason, recorded_at, applied_at)
+                             VALUES ($1, $2, $3, $4, $5, $5)",
+                        )
+                        .bind(&code)
+                        .bind(held)
+                        .bind(scheme.effective_from)
+                        .bind(&reason)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    let changed = holds_dropped && settle_credit_class!(tx, &self.schemes, &code, today, now);
                     tx.commit().await?;
                     changed
                 });
