@@ -256,12 +256,14 @@ impl ChangeRequests {
 
     /// The step that sends a declaration's modified content through electronic review
     /// again, as its next revision (DOMAIN.md 5.2): what the content it replaces drew of
-    /// its licences is given back, then the new content is checked, draws afresh and is
-    /// screened, and its lane decided anew (so routed to review again when YELLOW or
-    /// RED). The hand-offs are written with the step.
+    /// licences the new content no longer cites is given back, then the new content is
+    /// checked, draws (each draw taking the place of the earlier content's on the same
+    /// licence) and is screened, and its lane decided anew (so routed to review again
+    /// when YELLOW or RED). The hand-offs are written with the step.
     async fn resubmission(
         &self,
         before: &DeclarationRecord,
+        proposed: &DeclarationContent,
         actor: &str,
         house: &str,
     ) -> Result<Transition> {
@@ -279,7 +281,8 @@ impl ChangeRequests {
             house,
             "modified content resubmitted for electronic review",
         );
-        step.jobs.extend(give_back(before)?);
+        step.jobs
+            .extend(give_back(before, &cited_licences(proposed))?);
         step.jobs.push(Job::ScreenDeclaration {
             declaration_number: number.clone(),
             revision: u32::try_from(modified_before + 1).unwrap_or(u32::MAX),
@@ -294,18 +297,10 @@ impl ChangeRequests {
     /// is.
     pub async fn check_again(&self, id: &str) -> Result<ChangeRecord> {
         let change = self.get(id).await?;
-        let Some(bytes) = change
-            .proposed_content
-            .as_ref()
-            .filter(|_| change.state == "PENDING")
-        else {
+        if change.proposed_content.is_none() || change.state != "PENDING" {
             return Ok(change);
-        };
-        let proposed = DeclarationContent::decode(bytes.as_slice()).map_err(|e| {
-            Error::internal(anyhow::anyhow!(
-                "change request {id} has corrupt content: {e}"
-            ))
-        })?;
+        }
+        let proposed = proposal(&change)?;
         let number = &change.declaration_number;
         let record = self.declarations.get(number).await?;
         let violations = self
@@ -352,12 +347,16 @@ impl ChangeRequests {
                 ChangeKind::Cancellation => {
                     // The goods will not be cleared: what they drew of their licences
                     // is given back.
-                    moved.jobs.extend(give_back(&record)?);
+                    moved.jobs.extend(give_back(&record, &[])?);
                     vec![moved]
                 }
                 ChangeKind::Modification => {
+                    let proposed = proposal(&change)?;
                     moved.content = change.proposed_content.clone();
-                    vec![moved, self.resubmission(&record, actor, house).await?]
+                    vec![
+                        moved,
+                        self.resubmission(&record, &proposed, actor, house).await?,
+                    ]
                 }
             };
             match self.declarations.advance(record, steps).await {
@@ -384,10 +383,27 @@ impl ChangeRequests {
     }
 }
 
+/// A modification's proposed content.
+fn proposal(change: &ChangeRecord) -> Result<DeclarationContent> {
+    let bytes = change.proposed_content.as_deref().ok_or_else(|| {
+        Error::internal(anyhow::anyhow!(
+            "change request {} is a modification without content",
+            change.id
+        ))
+    })?;
+    DeclarationContent::decode(bytes).map_err(|e| {
+        Error::internal(anyhow::anyhow!(
+            "change request {} has corrupt content: {e}",
+            change.id
+        ))
+    })
+}
+
 /// The hand-off that gives back what a declaration's content drew of the licences it
-/// cites; none when it cites none.
-fn give_back(record: &DeclarationRecord) -> Result<Option<Job>> {
-    let ruling_ids = cited_licences(&Declarations::content(record)?);
+/// cites, but for those in `kept`; none when that leaves none.
+fn give_back(record: &DeclarationRecord, kept: &[String]) -> Result<Option<Job>> {
+    let mut ruling_ids = cited_licences(&Declarations::content(record)?);
+    ruling_ids.retain(|id| !kept.contains(id));
     Ok((!ruling_ids.is_empty()).then(|| Job::ReturnLicenceDraws {
         declaration_number: record.declaration_number.clone(),
         ruling_ids,

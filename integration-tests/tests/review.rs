@@ -1260,8 +1260,8 @@ fn citing_licence(
 
 /// An approved modification sends the new content through electronic review again, as
 /// the declaration's next revision: its lane is decided anew (a RED instruction on the
-/// new HS code now hits), and its licence is drawn anew (what the first content drew is
-/// given back first); a cancellation then gives back what the new content drew.
+/// new HS code now hits), and its licence is drawn anew (in place of what the first
+/// content drew); a cancellation then gives back what the new content drew.
 #[tokio::test]
 async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew() {
     for backend in BACKENDS {
@@ -1336,7 +1336,7 @@ async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew()
         assert_eq!(
             remaining().await,
             "50",
-            "{backend:?}: 300 given back, 450 drawn"
+            "{backend:?}: 450 drawn in place of 300"
         );
         // Reviewed again at Shenzhen: a task of its own, the first one closed.
         let again = claim_eventually(channel, &li).await;
@@ -1361,6 +1361,108 @@ async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew()
             left = remaining().await;
         }
         assert_eq!(left, "500", "{backend:?}");
+    }
+}
+
+/// An approved modification's revision draws its licence in place of what the first
+/// content drew, in one step: the 300 kg it holds are never free in between, so the
+/// declarations submitted meanwhile that want them are refused, and the revision is
+/// not.
+#[tokio::test]
+async fn a_modification_keeps_its_licence_draw_through_its_revision() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let channel = &app.channel;
+        let LicenceCase {
+            officer,
+            broker,
+            li,
+            licence,
+        } = LicenceCase::new(&app, "BL-KEEP-1").await;
+        story::instruct(channel, &officer, "parts-red", "8473", Lane::Red).await;
+        let remaining = async || licence_remaining(channel, &officer, &licence).await;
+        let content = |hs_code: &str, kg: &str| citing_licence("BL-KEEP-1", &licence, hs_code, kg);
+        let number = story::submit(channel, &broker, "keep-0", content("8471300000", "300"))
+            .await
+            .declaration_number;
+        story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
+        let other = story::submit(channel, &broker, "keep-other", content("8471300000", "200"))
+            .await
+            .declaration_number;
+        story::reach(channel, &officer, &other, DeclarationStage::UnderReview).await;
+        assert_eq!(remaining().await, "0", "{backend:?}");
+
+        let change = story::request_modification(
+            channel,
+            &broker,
+            "keep-1",
+            &number,
+            content("8473300000", "300"),
+            "parts, not computers",
+        )
+        .await
+        .unwrap();
+        let task = loop {
+            let task = claim_eventually(channel, &li).await;
+            if task.change_request_id == change.change_request_id {
+                break task;
+            }
+        };
+        story::approve_change(channel, &task.task_id, &li)
+            .await
+            .unwrap();
+        // Declarations wanting the 300 kg while the revision goes through electronic
+        // review: each is refused there, as none is ever free.
+        let mut grabs = Vec::new();
+        for n in 0..3 {
+            let grab = content("8471300000", "300");
+            grabs.push(
+                story::submit(channel, &broker, &format!("keep-grab-{n}"), grab)
+                    .await
+                    .declaration_number,
+            );
+        }
+        let revised = story::reach_where(channel, &officer, &number, "screened again", |d| {
+            d.stage() == DeclarationStage::Refused
+                || d.stage() == DeclarationStage::UnderReview
+                    && d.events
+                        .iter()
+                        .filter(|e| e.to_stage() == DeclarationStage::LaneDecided)
+                        .count()
+                        == 2
+        })
+        .await;
+        assert_eq!(
+            revised.stage(),
+            DeclarationStage::UnderReview,
+            "{backend:?}: the revision was refused"
+        );
+        for grab in &grabs {
+            let refused = story::reach_where(channel, &officer, grab, "electronic review", |d| {
+                d.stage() != DeclarationStage::Submitted
+            })
+            .await;
+            assert_eq!(refused.stage(), DeclarationStage::Refused, "{backend:?}");
+            assert!(
+                refused
+                    .events
+                    .iter()
+                    .any(|e| e.reason.contains("LICENCE_QUANTITY_EXCEEDED")),
+                "{backend:?}: {:?}",
+                refused.events
+            );
+        }
+        assert_eq!(
+            revised.lane(),
+            Lane::Red,
+            "{backend:?}: the new HS code hits"
+        );
+        assert_eq!(revised.content.unwrap().items[0].hs_code, "8473300000");
+        assert_eq!(
+            remaining().await,
+            "0",
+            "{backend:?}: still its 300 and the other's 200"
+        );
     }
 }
 

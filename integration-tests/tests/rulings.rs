@@ -90,6 +90,7 @@ impl Fixture {
                     quantity: quantity.into(),
                     declaration_number: declaration.into(),
                     house_code: String::new(),
+                    replaces_earlier_draw: false,
                 },
                 &self.officer(house),
             ))
@@ -400,6 +401,7 @@ async fn a_licence_is_drawn_down_across_houses_and_never_below_zero() {
                     quantity: "1".into(),
                     declaration_number: declaration("5100", 98),
                     house_code: "5300".into(),
+                    replaces_earlier_draw: false,
                 },
                 &fixture.officer("5100"),
             ))
@@ -408,6 +410,30 @@ async fn a_licence_is_drawn_down_across_houses_and_never_below_zero() {
         assert_eq!(
             (elsewhere.code(), reason(&elsewhere)),
             (Code::PermissionDenied, "HOUSE_NOT_YOURS".into())
+        );
+        // Only the platforms replace a declaration's earlier draw (a modified
+        // declaration's revision, screened).
+        let replacing = fixture
+            .client()
+            .draw_down_licence(authorized(
+                pb::DrawDownLicenceRequest {
+                    request_id: "draw-in-place".into(),
+                    ruling_id: issued.ruling_id.clone(),
+                    quantity: "1".into(),
+                    declaration_number: declaration("5100", 98),
+                    house_code: String::new(),
+                    replaces_earlier_draw: true,
+                },
+                &fixture.officer("5100"),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (replacing.code(), reason(&replacing)),
+            (
+                Code::PermissionDenied,
+                "REPLACING_A_DRAW_NOT_ALLOWED".into()
+            )
         );
 
         // What one declaration holds of the licence: an officer reads it, an

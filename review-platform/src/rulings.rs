@@ -10,7 +10,7 @@ use customs_common::{
     Error, Result,
     day::{day_number, today},
     rulings::{RulingKind, RulingRecord},
-    store::{DrawOutcome, SharedStore, StoredDraw},
+    store::{DrawOutcome, EarlierDraw, SharedStore, StoredDraw},
 };
 use time::OffsetDateTime;
 
@@ -187,13 +187,16 @@ impl Rulings {
     }
 
     /// Draws `quantity_milli` of a licence for a declaration; a retry for the same
-    /// declaration answers as the first time.
+    /// declaration answers as the first time. With `EarlierDraw::Replace` (a modified
+    /// declaration's new revision), the draw takes the place of the declaration's
+    /// earlier one in the same step.
     pub async fn draw_down(
         &self,
         id: &str,
         declaration_number: &str,
         quantity_milli: i64,
         house: &str,
+        earlier: EarlierDraw,
     ) -> Result<RulingView> {
         let ruling = self.get(id).await?;
         if ruling.record.kind != RulingKind::Licence {
@@ -211,19 +214,16 @@ impl Rulings {
         }
         let outcome = self
             .store
-            .draw_down(id, declaration_number, quantity_milli)
+            .draw_down(id, declaration_number, quantity_milli, earlier)
             .await?;
+        let draw = StoredDraw {
+            declaration_number: declaration_number.to_owned(),
+            quantity_milli,
+        };
+        let at = OffsetDateTime::now_utc();
         let remaining_milli = match outcome {
             DrawOutcome::Drawn { remaining_milli } => {
-                let draw = StoredDraw {
-                    declaration_number: declaration_number.to_owned(),
-                    quantity_milli,
-                };
-                if let Err(error) = self
-                    .repository
-                    .record_draw(id, &draw, house, OffsetDateTime::now_utc())
-                    .await
-                {
+                if let Err(error) = self.repository.record_draw(id, &draw, house, at).await {
                     let cancelled = self
                         .store
                         .cancel_draw(id, declaration_number, quantity_milli)
@@ -246,6 +246,37 @@ impl Rulings {
                 );
                 remaining_milli
             }
+            DrawOutcome::Replaced {
+                earlier_milli,
+                remaining_milli,
+            } => {
+                if let Err(error) = self.repository.replace_draw(id, &draw, house, at).await {
+                    // Put the earlier draw back; it fails only when another declaration
+                    // took what this one gave up meanwhile (the store then keeps the new
+                    // quantity, which a retry records).
+                    let restored = self
+                        .store
+                        .draw_down(id, declaration_number, earlier_milli, EarlierDraw::Replace)
+                        .await;
+                    tracing::error!(
+                        ruling = id,
+                        declaration = declaration_number,
+                        ?restored,
+                        "draw-down record failed; earlier draw put back"
+                    );
+                    return Err(error);
+                }
+                tracing::info!(
+                    ruling = id,
+                    declaration = declaration_number,
+                    earlier_milli,
+                    quantity_milli,
+                    remaining_milli,
+                    house,
+                    "licence draw replaced by the declaration's new revision"
+                );
+                remaining_milli
+            }
             DrawOutcome::AlreadyDrawn {
                 quantity_milli: drawn,
                 remaining_milli,
@@ -260,13 +291,12 @@ impl Rulings {
                     ));
                 }
                 // A retry: the first attempt may have died before its durable write.
-                let draw = StoredDraw {
-                    declaration_number: declaration_number.to_owned(),
-                    quantity_milli,
+                match earlier {
+                    EarlierDraw::Keep => self.repository.record_draw(id, &draw, house, at).await?,
+                    EarlierDraw::Replace => {
+                        self.repository.replace_draw(id, &draw, house, at).await?
+                    }
                 };
-                self.repository
-                    .record_draw(id, &draw, house, OffsetDateTime::now_utc())
-                    .await?;
                 remaining_milli
             }
             DrawOutcome::Insufficient { remaining_milli } => {

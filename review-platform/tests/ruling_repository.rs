@@ -162,7 +162,7 @@ async fn rulings_are_found_by_holder_kind_and_page(repository: RulingRepository)
     assert_eq!(repository.find(&everyone).await.unwrap().len(), 4);
 }
 
-async fn draws_are_recorded_once(repository: RulingRepository) {
+async fn draws_are_recorded_once_or_replaced(repository: RulingRepository) {
     repository
         .insert(
             &ruling("L1", "req-1", RulingKind::Licence, "4403960001"),
@@ -196,6 +196,26 @@ async fn draws_are_recorded_once(repository: RulingRepository) {
     let mut draws = repository.draws("L1").await.unwrap();
     draws.sort_by(|a, b| a.declaration_number.cmp(&b.declaration_number));
     assert_eq!(draws, [draw("D1", 500), draw("D2", 700)]);
+
+    // A revision's draw takes the place of the earlier one; again, it changes nothing.
+    for (quantity, written) in [(450, true), (450, false)] {
+        assert_eq!(
+            repository
+                .replace_draw("L1", &draw("D1", quantity), "5300", at)
+                .await
+                .unwrap(),
+            written
+        );
+    }
+    assert!(
+        repository
+            .replace_draw("L1", &draw("D3", 100), "5100", at)
+            .await
+            .unwrap(),
+        "or is the first"
+    );
+    assert_eq!(repository.draw_of("L1", "D1").await.unwrap(), Some(450));
+    assert_eq!(repository.draw_of("L1", "D3").await.unwrap(), Some(100));
 }
 
 customs_common::database_suite!(
@@ -203,5 +223,5 @@ customs_common::database_suite!(
     rulings_round_trip_and_issue_once_per_request,
     a_replacement_revokes_and_links_the_old_ruling,
     rulings_are_found_by_holder_kind_and_page,
-    draws_are_recorded_once,
+    draws_are_recorded_once_or_replaced,
 );

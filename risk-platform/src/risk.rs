@@ -584,7 +584,8 @@ impl Risk {
     /// serve one declaration only, whichever houses declare against it at once. When a
     /// licence has not enough left, what the declaration drew of the others is given
     /// back and it is refused, the citing items' quantities named. A retry finds its
-    /// own draws already made.
+    /// own draws already made. A modified declaration's revision draws in place of
+    /// what its earlier content drew; refused, it gives those back as well.
     async fn draw_licences(
         &self,
         number: &str,
@@ -597,8 +598,6 @@ impl Risk {
         let mut violations = Vec::new();
         for (id, (quantity, fields)) in &citations {
             let request = self.peers.credentials.request(DrawDownLicenceRequest {
-                // A revision draws afresh: the declaration platform gave back the
-                // earlier revision's draws before it asked for this screening.
                 request_id: if revision == 0 {
                     format!("{number}:{id}")
                 } else {
@@ -608,6 +607,10 @@ impl Risk {
                 quantity: quantity.normalize().to_string(),
                 declaration_number: number.to_owned(),
                 house_code: house.clone(),
+                // A revision's draw takes the place of the earlier content's, whose
+                // quantity counts as left for it (the declaration platform gave back
+                // only what the new content no longer cites).
+                replaces_earlier_draw: revision > 0,
             })?;
             match RulingServiceClient::new(self.peers.review.clone())
                 .draw_down_licence(request)
@@ -615,6 +618,11 @@ impl Risk {
             {
                 Ok(_) => drawn.push(id),
                 Err(status) if status.code() == Code::FailedPrecondition => {
+                    if revision > 0 {
+                        // Still holding the earlier content's draw: a refused revision
+                        // gives it back with the rest.
+                        drawn.push(id);
+                    }
                     let reason = status
                         .get_details_error_info()
                         .map(|info| info.reason)

@@ -115,7 +115,13 @@ pub enum DrawOutcome {
     Drawn {
         remaining_milli: i64,
     },
-    /// The declaration already drew on this licence: a retry, answered as the first time.
+    /// The declaration's earlier draw replaced (`EarlierDraw::Replace`).
+    Replaced {
+        earlier_milli: i64,
+        remaining_milli: i64,
+    },
+    /// The declaration already drew on this licence: a retry, answered as the first time
+    /// (with `EarlierDraw::Replace`, a draw of the same quantity).
     AlreadyDrawn {
         quantity_milli: i64,
         remaining_milli: i64,
@@ -126,6 +132,18 @@ pub enum DrawOutcome {
     Revoked,
     /// The store does not hold this ruling: load it from the database and retry.
     NotLoaded,
+}
+
+/// What a draw does with one the declaration made earlier on the same licence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EarlierDraw {
+    /// Keeps it: a declaration draws once, and a second draw answers as the first (a
+    /// retry).
+    Keep,
+    /// Replaces it in the same step, its quantity counted as left for the declaration:
+    /// a modified declaration's new revision draws what its new content cites, and no
+    /// other declaration can take what the earlier content held in between.
+    Replace,
 }
 
 /// The shared store, on Redis or on the embedded SQL database.
@@ -230,23 +248,24 @@ impl SharedStore {
         }
     }
 
-    /// Draws a licence down atomically across all houses, once per declaration; the
-    /// quantity left never goes below zero.
+    /// Draws a licence down atomically across all houses, once per declaration (or in
+    /// place of its earlier draw); the quantity left never goes below zero.
     pub async fn draw_down(
         &self,
         id: &str,
         declaration_number: &str,
         quantity_milli: i64,
+        earlier: EarlierDraw,
     ) -> Result<DrawOutcome> {
         match self {
             Self::Redis(store) => {
                 store
-                    .draw_down(id, declaration_number, quantity_milli)
+                    .draw_down(id, declaration_number, quantity_milli, earlier)
                     .await
             }
             Self::Sql(store) => {
                 store
-                    .draw_down(id, declaration_number, quantity_milli)
+                    .draw_down(id, declaration_number, quantity_milli, earlier)
                     .await
             }
         }

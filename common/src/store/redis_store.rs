@@ -7,8 +7,8 @@ use redis::{AsyncCommands, Script, aio::ConnectionManager};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    Balance, DrawOutcome, GuaranteeLimits, Refusal, ReleaseOutcome, ReserveOutcome, ReserveRequest,
-    StoredDraw, StoredReservation,
+    Balance, DrawOutcome, EarlierDraw, GuaranteeLimits, Refusal, ReleaseOutcome, ReserveOutcome,
+    ReserveRequest, StoredDraw, StoredReservation,
 };
 use crate::{
     error::{Error, Result},
@@ -97,17 +97,23 @@ redis.call('HSET', KEYS[1], 'record', ARGV[1], 'revoked', ARGV[2])
 return 1
 "#;
 
+/// ARGV: declaration, quantity, '1' to replace the declaration's earlier draw (whose
+/// quantity then counts as left for it).
 const DRAW: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'NOT_LOADED'} end
 local remaining = tonumber(redis.call('HGET', KEYS[1], 'remaining') or '0')
 local existing = redis.call('HGET', KEYS[2], ARGV[1])
-if existing then return {'ALREADY_DRAWN', existing, tostring(remaining)} end
-if redis.call('HGET', KEYS[1], 'revoked') == '1' then return {'REVOKED'} end
 local wanted = tonumber(ARGV[2])
-if wanted > remaining then return {'INSUFFICIENT', tostring(remaining)} end
-redis.call('HSET', KEYS[1], 'remaining', tostring(remaining - wanted))
+if existing and (ARGV[3] ~= '1' or tonumber(existing) == wanted) then
+  return {'ALREADY_DRAWN', existing, tostring(remaining)}
+end
+if redis.call('HGET', KEYS[1], 'revoked') == '1' then return {'REVOKED'} end
+local available = remaining + tonumber(existing or '0')
+if wanted > available then return {'INSUFFICIENT', tostring(available)} end
+redis.call('HSET', KEYS[1], 'remaining', tostring(available - wanted))
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return {'DRAWN', tostring(remaining - wanted)}
+if existing then return {'REPLACED', existing, tostring(available - wanted)} end
+return {'DRAWN', tostring(available - wanted)}
 "#;
 
 const CANCEL_DRAW: &str = r#"
@@ -241,6 +247,7 @@ impl RedisStore {
         id: &str,
         declaration_number: &str,
         quantity_milli: i64,
+        earlier: EarlierDraw,
     ) -> Result<DrawOutcome> {
         let [state, entries] = self.ruling_keys(id);
         let reply: Vec<String> = self
@@ -249,12 +256,21 @@ impl RedisStore {
             .key(entries)
             .arg(declaration_number)
             .arg(quantity_milli)
+            .arg(if earlier == EarlierDraw::Replace {
+                "1"
+            } else {
+                "0"
+            })
             .invoke_async(&mut self.connection.clone())
             .await?;
         let number = |i: usize| parse_fen(&reply, i);
         Ok(match reply.first().map(String::as_str) {
             Some("DRAWN") => DrawOutcome::Drawn {
                 remaining_milli: number(1)?,
+            },
+            Some("REPLACED") => DrawOutcome::Replaced {
+                earlier_milli: number(1)?,
+                remaining_milli: number(2)?,
             },
             Some("ALREADY_DRAWN") => DrawOutcome::AlreadyDrawn {
                 quantity_milli: number(1)?,

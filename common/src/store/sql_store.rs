@@ -5,8 +5,8 @@
 use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
 
 use super::{
-    Balance, DrawOutcome, GuaranteeLimits, Refusal, ReleaseOutcome, ReserveOutcome, ReserveRequest,
-    StoredDraw, StoredReservation,
+    Balance, DrawOutcome, EarlierDraw, GuaranteeLimits, Refusal, ReleaseOutcome, ReserveOutcome,
+    ReserveRequest, StoredDraw, StoredReservation,
 };
 use crate::{
     error::{Error, Result},
@@ -95,6 +95,7 @@ impl SqlStore {
         id: &str,
         declaration_number: &str,
         quantity_milli: i64,
+        earlier: EarlierDraw,
     ) -> Result<DrawOutcome> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let state: Option<(bool, Option<i64>)> =
@@ -113,34 +114,45 @@ impl SqlStore {
         .bind(declaration_number)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some(quantity_milli) = existing {
+        if let Some(drawn) = existing
+            && (earlier == EarlierDraw::Keep || drawn == quantity_milli)
+        {
             return Ok(DrawOutcome::AlreadyDrawn {
-                quantity_milli,
+                quantity_milli: drawn,
                 remaining_milli: remaining,
             });
         }
         if revoked {
             return Ok(DrawOutcome::Revoked);
         }
-        if quantity_milli > remaining {
+        let available = remaining + existing.unwrap_or(0);
+        if quantity_milli > available {
             return Ok(DrawOutcome::Insufficient {
-                remaining_milli: remaining,
+                remaining_milli: available,
             });
         }
-        sqlx::query("UPDATE shared_ruling SET remaining_milli = remaining_milli - ? WHERE id = ?")
-            .bind(quantity_milli)
+        sqlx::query("UPDATE shared_ruling SET remaining_milli = ? WHERE id = ?")
+            .bind(available - quantity_milli)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO shared_ruling_draw (id, declaration_number, quantity_milli) VALUES (?, ?, ?)")
-            .bind(id)
-            .bind(declaration_number)
-            .bind(quantity_milli)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO shared_ruling_draw (id, declaration_number, quantity_milli) VALUES (?, ?, ?)
+             ON CONFLICT (id, declaration_number) DO UPDATE SET quantity_milli = excluded.quantity_milli",
+        )
+        .bind(id)
+        .bind(declaration_number)
+        .bind(quantity_milli)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(DrawOutcome::Drawn {
-            remaining_milli: remaining - quantity_milli,
+        let remaining_milli = available - quantity_milli;
+        Ok(match existing {
+            Some(earlier_milli) => DrawOutcome::Replaced {
+                earlier_milli,
+                remaining_milli,
+            },
+            None => DrawOutcome::Drawn { remaining_milli },
         })
     }
 

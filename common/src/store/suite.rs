@@ -222,7 +222,10 @@ fn licence(id: &str, granted_milli: i64) -> crate::rulings::RulingRecord {
 async fn rulings_are_served_and_licences_drawn_down_once(store: SharedStore) {
     assert_eq!(store.ruling("L1").await.unwrap(), None);
     assert_eq!(
-        store.draw_down("L1", "D1", 1).await.unwrap(),
+        store
+            .draw_down("L1", "D1", 1, EarlierDraw::Keep)
+            .await
+            .unwrap(),
         DrawOutcome::NotLoaded
     );
     let record = licence("L1", 10_000);
@@ -234,20 +237,29 @@ async fn rulings_are_served_and_licences_drawn_down_once(store: SharedStore) {
     );
 
     assert_eq!(
-        store.draw_down("L1", "D1", 4_000).await.unwrap(),
+        store
+            .draw_down("L1", "D1", 4_000, EarlierDraw::Keep)
+            .await
+            .unwrap(),
         DrawOutcome::Drawn {
             remaining_milli: 6_000
         }
     );
     assert_eq!(
-        store.draw_down("L1", "D1", 4_000).await.unwrap(),
+        store
+            .draw_down("L1", "D1", 4_000, EarlierDraw::Keep)
+            .await
+            .unwrap(),
         DrawOutcome::AlreadyDrawn {
             quantity_milli: 4_000,
             remaining_milli: 6_000
         }
     );
     assert_eq!(
-        store.draw_down("L1", "D2", 6_001).await.unwrap(),
+        store
+            .draw_down("L1", "D2", 6_001, EarlierDraw::Keep)
+            .await
+            .unwrap(),
         DrawOutcome::Insufficient {
             remaining_milli: 6_000
         }
@@ -262,7 +274,10 @@ async fn rulings_are_served_and_licences_drawn_down_once(store: SharedStore) {
     assert!(store.update_ruling(&revoked).await.unwrap());
     assert!(!store.update_ruling(&licence("unknown", 1)).await.unwrap());
     assert_eq!(
-        store.draw_down("L1", "D3", 1).await.unwrap(),
+        store
+            .draw_down("L1", "D3", 1, EarlierDraw::Keep)
+            .await
+            .unwrap(),
         DrawOutcome::Revoked
     );
     assert!(store.ruling("L1").await.unwrap().unwrap().0.revoked);
@@ -276,7 +291,10 @@ async fn rulings_are_served_and_licences_drawn_down_once(store: SharedStore) {
     assert!(store.load_ruling(&record, &draws).await.unwrap());
     assert_eq!(store.ruling("L1").await.unwrap().unwrap().1, Some(7_500));
     assert_eq!(
-        store.draw_down("L1", "D9", 2_500).await.unwrap(),
+        store
+            .draw_down("L1", "D9", 2_500, EarlierDraw::Keep)
+            .await
+            .unwrap(),
         DrawOutcome::AlreadyDrawn {
             quantity_milli: 2_500,
             remaining_milli: 7_500
@@ -295,7 +313,7 @@ async fn concurrent_draw_downs_never_go_below_zero(store: SharedStore) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .draw_down("L2", &format!("D{n}"), 3_000)
+                .draw_down("L2", &format!("D{n}"), 3_000, EarlierDraw::Keep)
                 .await
                 .unwrap()
         }));
@@ -308,6 +326,83 @@ async fn concurrent_draw_downs_never_go_below_zero(store: SharedStore) {
     }
     assert_eq!(drawn, 16, "50,000 holds 16 draws of 3,000");
     assert_eq!(store.ruling("L2").await.unwrap().unwrap().1, Some(2_000));
+}
+
+/// A new revision's draw replaces the declaration's earlier one in one step: its
+/// earlier quantity counts as left for it (and for no other declaration in between).
+async fn a_draw_replaces_the_declaration_s_earlier_one_in_one_step(store: SharedStore) {
+    let mut record = licence("L3", 10_000);
+    store.load_ruling(&record, &[]).await.unwrap();
+    let replace = |declaration: &'static str, quantity_milli: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .draw_down("L3", declaration, quantity_milli, EarlierDraw::Replace)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        replace("D1", 6_000).await,
+        DrawOutcome::Drawn {
+            remaining_milli: 4_000
+        },
+        "with nothing earlier, a plain draw"
+    );
+    assert_eq!(
+        store
+            .draw_down("L3", "D2", 4_000, EarlierDraw::Keep)
+            .await
+            .unwrap(),
+        DrawOutcome::Drawn { remaining_milli: 0 }
+    );
+    assert_eq!(
+        replace("D1", 6_000).await,
+        DrawOutcome::AlreadyDrawn {
+            quantity_milli: 6_000,
+            remaining_milli: 0
+        },
+        "the same quantity again: nothing changes"
+    );
+    assert_eq!(
+        replace("D1", 5_000).await,
+        DrawOutcome::Replaced {
+            earlier_milli: 6_000,
+            remaining_milli: 1_000
+        }
+    );
+    assert_eq!(
+        replace("D1", 6_001).await,
+        DrawOutcome::Insufficient {
+            remaining_milli: 6_000
+        },
+        "what is left for D1: its own 5,000 and the 1,000 free"
+    );
+    assert_eq!(
+        replace("D1", 6_000).await,
+        DrawOutcome::Replaced {
+            earlier_milli: 5_000,
+            remaining_milli: 0
+        }
+    );
+    assert!(store.cancel_draw("L3", "D1", 6_000).await.unwrap());
+    assert_eq!(store.ruling("L3").await.unwrap().unwrap().1, Some(6_000));
+
+    record.revoked = true;
+    store.update_ruling(&record).await.unwrap();
+    assert_eq!(
+        replace("D2", 3_000).await,
+        DrawOutcome::Revoked,
+        "a revoked licence is not drawn again"
+    );
+    assert_eq!(
+        replace("D2", 4_000).await,
+        DrawOutcome::AlreadyDrawn {
+            quantity_milli: 4_000,
+            remaining_milli: 6_000
+        },
+        "a retry still answers"
+    );
 }
 
 macro_rules! store_suite {
@@ -343,4 +438,5 @@ store_suite!(
     reload_restores_the_same_numbers,
     rulings_are_served_and_licences_drawn_down_once,
     concurrent_draw_downs_never_go_below_zero,
+    a_draw_replaces_the_declaration_s_earlier_one_in_one_step,
 );

@@ -10,6 +10,7 @@ use customs_common::{
     day::date_of_day,
     paging::{next_page_token, page_limit},
     rulings::RulingKind,
+    store::EarlierDraw,
 };
 use customs_proto::{
     common::{Money, RulingKind as ProtoKind},
@@ -260,9 +261,21 @@ impl RulingServiceApi for RulingService {
             )
             .into());
         }
+        let earlier = if message.replaces_earlier_draw {
+            if caller.role != Role::Admin {
+                return Err(Error::permission_denied(
+                    "REPLACING_A_DRAW_NOT_ALLOWED",
+                    "only the platforms replace a declaration's earlier draw",
+                )
+                .into());
+            }
+            EarlierDraw::Replace
+        } else {
+            EarlierDraw::Keep
+        };
         let view = self
             .rulings
-            .draw_down(&id, &declaration, quantity, &house)
+            .draw_down(&id, &declaration, quantity, &house, earlier)
             .await?;
         Ok(Response::new(ruling_message(view)))
     }

@@ -249,6 +249,36 @@ impl RulingRepository {
         Ok(inserted == 1)
     }
 
+    /// Records a draw-down in place of the declaration's earlier one (or as its first);
+    /// `false` when it was recorded so already (a retry).
+    pub async fn replace_draw(
+        &self,
+        id: &str,
+        draw: &StoredDraw,
+        house_code: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        let written = on_pool!(&self.database, pool => {
+            sqlx::query(
+                "INSERT INTO licence_draws (ruling_id, declaration_number, quantity_milli, house_code, recorded_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (ruling_id, declaration_number) DO UPDATE
+                 SET quantity_milli = excluded.quantity_milli, house_code = excluded.house_code,
+                     recorded_at = excluded.recorded_at
+                 WHERE licence_draws.quantity_milli <> excluded.quantity_milli",
+            )
+            .bind(id)
+            .bind(&draw.declaration_number)
+            .bind(draw.quantity_milli)
+            .bind(house_code)
+            .bind(at)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(written == 1)
+    }
+
     /// What `declaration_number` drew of licence `id`, in thousandths; `None` when
     /// it drew nothing.
     pub async fn draw_of(&self, id: &str, declaration_number: &str) -> Result<Option<i64>> {
