@@ -155,7 +155,10 @@ impl NewGuarantee {
 /// Why an enterprise may not use summary tax payment for now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HolderRestriction {
-    /// Its credit class is DISCREDITED 失信.
+    /// Its credit class does not allow summary tax payment (`summary_tax_payment =
+    /// false` in the credit scheme in force: DISCREDITED 失信 under the 2018 scheme).
+    /// Named for that class, on the wire and in storage, as before schemes were
+    /// configuration.
     Discredited,
     /// It has unpaid summary tax past the due date.
     Arrears,
@@ -181,7 +184,10 @@ impl HolderRestriction {
         match self {
             Self::Discredited => Error::failed_precondition(
                 "GUARANTEE_HOLDER_DISCREDITED",
-                format!("{holder} is discredited and may not use summary tax payment"),
+                format!(
+                    "{holder}'s credit class does not allow summary tax payment \
+                     (discredited, or a class the credit scheme in force bars)"
+                ),
             ),
             Self::Arrears => Error::failed_precondition(
                 "GUARANTEE_HOLDER_IN_ARREARS",
