@@ -117,6 +117,21 @@ async fn claim_eventually(channel: &Channel, reviewer: &str) -> review_pb::Revie
     panic!("nothing reached the queue");
 }
 
+/// Claims from the caller's queue until it gets the task of change request `id` (the
+/// declaration's own review task may come first).
+async fn claim_change_request(
+    channel: &Channel,
+    reviewer: &str,
+    id: &str,
+) -> review_pb::ReviewTask {
+    loop {
+        let task = claim_eventually(channel, reviewer).await;
+        if task.change_request_id == id {
+            return task;
+        }
+    }
+}
+
 #[tokio::test]
 async fn routing_follows_the_chapter_table_by_value_in_cny_and_a_published_version_from_its_date() {
     let app = TestApp::spawn(Backend::Embedded).await.unwrap();
@@ -1312,12 +1327,7 @@ async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew()
             "{backend:?}: {fields:?}"
         );
         let change = modify("revision-1", "450").await.unwrap();
-        let modification = loop {
-            let task = claim_eventually(channel, &li).await;
-            if task.change_request_id == change.change_request_id {
-                break task;
-            }
-        };
+        let modification = claim_change_request(channel, &li, &change.change_request_id).await;
         story::approve_change(channel, &modification.task_id, &li)
             .await
             .unwrap();
@@ -1402,12 +1412,7 @@ async fn a_modification_keeps_its_licence_draw_through_its_revision() {
         )
         .await
         .unwrap();
-        let task = loop {
-            let task = claim_eventually(channel, &li).await;
-            if task.change_request_id == change.change_request_id {
-                break task;
-            }
-        };
+        let task = claim_change_request(channel, &li, &change.change_request_id).await;
         story::approve_change(channel, &task.task_id, &li)
             .await
             .unwrap();
@@ -1512,12 +1517,7 @@ async fn a_modification_that_no_longer_passes_its_checks_cannot_be_approved() {
         story::reach(channel, &officer, &other, DeclarationStage::UnderReview).await;
         assert_eq!(remaining().await, "0");
 
-        let task = loop {
-            let task = claim_eventually(channel, &li).await;
-            if task.change_request_id == change.change_request_id {
-                break task;
-            }
-        };
+        let task = claim_change_request(channel, &li, &change.change_request_id).await;
         let refused = story::approve_change(channel, &task.task_id, &li)
             .await
             .unwrap_err();
