@@ -15,6 +15,7 @@ use customs_proto::{
         routing_service_client::RoutingServiceClient as Routing,
         ruling_service_client::RulingServiceClient,
     },
+    risk::{self as risk_pb, risk_service_client::RiskServiceClient},
 };
 use integration_tests::{BACKENDS, Backend, TestApp, authorized, story};
 use time::OffsetDateTime;
@@ -1467,6 +1468,63 @@ async fn a_modification_keeps_its_licence_draw_through_its_revision() {
             remaining().await,
             "0",
             "{backend:?}: still its 300 and the other's 200"
+        );
+    }
+}
+
+/// A modified declaration's revision refused at electronic review for another reason
+/// than its licences (here a bill of lading no manifest carries, as the risk platform
+/// is asked by the declaration platform's hand-off) gives back what it still held of
+/// the licences it cites: it draws in place of its earlier content, so nothing was
+/// given back before.
+#[tokio::test]
+async fn a_refused_revision_gives_back_the_licence_it_held() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let channel = &app.channel;
+        let LicenceCase {
+            officer,
+            broker,
+            licence,
+            ..
+        } = LicenceCase::new(&app, "BL-GIVE-1").await;
+        let number = story::submit(
+            channel,
+            &broker,
+            "give-0",
+            citing_licence("BL-GIVE-1", &licence, "8471300000", "300"),
+        )
+        .await
+        .declaration_number;
+        story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
+        assert_eq!(
+            licence_remaining(channel, &officer, &licence).await,
+            "200",
+            "{backend:?}"
+        );
+
+        let refused = RiskServiceClient::new(channel.clone())
+            .screen_declaration(authorized(
+                risk_pb::ScreenDeclarationRequest {
+                    request_id: format!("{number}:r1"),
+                    declaration_number: number.clone(),
+                    content: Some(citing_licence("BL-NOWHERE", &licence, "8471300000", "300")),
+                    revision: 1,
+                    ..Default::default()
+                },
+                &app.token(Role::Admin, "5300", None),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{backend:?}");
+        assert!(
+            format!("{:?}", refused.get_details_bad_request()).contains("MANIFEST_NOT_FOUND"),
+            "{backend:?}: {refused:?}"
+        );
+        assert_eq!(
+            licence_remaining(channel, &officer, &licence).await,
+            "500",
+            "{backend:?}: its 300 kg given back"
         );
     }
 }

@@ -527,6 +527,14 @@ impl Risk {
             .iter()
             .any(|v| v.reason != LICENCE_QUANTITY_EXCEEDED)
         {
+            if revision > 0 {
+                // A modified declaration still holds what its earlier content drew of
+                // the licences this content cites (it draws in place of it): refused,
+                // it gives that back.
+                let cited = licence_citations(content);
+                self.give_back_licences(declaration_number, cited.keys().map(String::as_str))
+                    .await?;
+            }
             tracing::info!(
                 declaration = declaration_number,
                 violations = violations.len(),
@@ -646,22 +654,37 @@ impl Risk {
             }
             return Ok(());
         }
-        for id in drawn {
-            let request = self.peers.credentials.request(ReturnLicenceDrawRequest {
-                ruling_id: id.to_owned(),
-                declaration_number: number.to_owned(),
-            })?;
-            RulingServiceClient::new(self.peers.review.clone())
-                .return_licence_draw(request)
-                .await
-                .map_err(|status| peer_error("licence draw give-back", &status))?;
-        }
+        self.give_back_licences(number, drawn).await?;
         tracing::info!(
             declaration = number,
             violations = violations.len(),
             "declaration refused: a cited licence cannot be drawn"
         );
         Err(Error::InvalidArgument(violations))
+    }
+
+    /// Gives back what declaration `number` holds of each licence in `ids` (nothing
+    /// where it holds none, or no such ruling is registered).
+    async fn give_back_licences(
+        &self,
+        number: &str,
+        ids: impl IntoIterator<Item = &str>,
+    ) -> Result<()> {
+        for id in ids {
+            let request = self.peers.credentials.request(ReturnLicenceDrawRequest {
+                ruling_id: id.to_owned(),
+                declaration_number: number.to_owned(),
+            })?;
+            match RulingServiceClient::new(self.peers.review.clone())
+                .return_licence_draw(request)
+                .await
+            {
+                Ok(_) => {}
+                Err(status) if status.code() == Code::NotFound => {}
+                Err(status) => return Err(peer_error("licence draw give-back", &status)),
+            }
+        }
+        Ok(())
     }
 
     pub async fn decision(&self, decision_id: &str) -> Result<DecisionRecord> {
