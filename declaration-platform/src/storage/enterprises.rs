@@ -12,12 +12,6 @@ use crate::{
     outbox::{ENQUEUE, Job},
 };
 
-/// Brings an enterprise's class to the one in force on `$today` inside the open
-/// transaction `$tx` (either backend), once its due changes are marked applied: the
-/// latest change effective by then (by effective date, then by when it was recorded),
-/// as the credit scheme in force carries it over. Gaining or losing summary tax payment
-/// (a DISCREDITED class) is handed to the field platform in the same transaction.
-/// Evaluates to whether the class changed.
 /// Takes the enterprise's row for the rest of the transaction and gives its credit
 /// class as it stands once taken (`None` when there is no such enterprise): an update
 /// that changes nothing, because PostgreSQL has no `FOR UPDATE` that SQLite accepts.
@@ -34,10 +28,19 @@ macro_rules! lock_enterprise {
     }};
 }
 
+/// Brings an enterprise's class to the one in force on `$today` inside the open
+/// transaction `$tx` (either backend), once its due changes are marked applied: the
+/// latest change effective by then (by effective date, then by when it was recorded),
+/// as the credit scheme in force carries it over. Gaining or losing summary tax payment
+/// (a DISCREDITED class) is handed to the field platform in the same transaction.
+/// The enterprise's row is taken first. Evaluates to whether the class changed.
 macro_rules! settle_credit_class {
     ($tx:expr, $schemes:expr, $code:expr, $today:expr, $now:expr) => {{
         let (schemes, code, today, now): (&CreditSchemes, &str, Date, OffsetDateTime) =
             ($schemes, $code, $today, $now);
+        // Taken before the history is read, so that a change another replica
+        // recorded and settled meanwhile is read too.
+        let before = lock_enterprise!($tx, code);
         let in_force: Option<String> = sqlx::query_scalar(
             "SELECT credit_class FROM credit_class_history WHERE code = $1 AND effective_from <= $2
              ORDER BY effective_from DESC, recorded_at DESC LIMIT 1",
@@ -53,7 +56,6 @@ macro_rules! settle_credit_class {
                 class
             }
         });
-        let before = lock_enterprise!($tx, code);
         match (before, in_force) {
             (Some(before), Some(in_force)) if before != in_force => {
                 sqlx::query("UPDATE enterprises SET credit_class = $1, updated_at = $2 WHERE code = $3")
