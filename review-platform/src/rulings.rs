@@ -223,7 +223,11 @@ impl Rulings {
         let at = OffsetDateTime::now_utc();
         let remaining_milli = match outcome {
             DrawOutcome::Drawn { remaining_milli } => {
-                if let Err(error) = self.repository.record_draw(id, &draw, house, at).await {
+                if let Err(error) = self
+                    .repository
+                    .record_draw(id, &draw, house, at, earlier)
+                    .await
+                {
                     let cancelled = self
                         .store
                         .cancel_draw(id, declaration_number, quantity_milli)
@@ -250,7 +254,11 @@ impl Rulings {
                 earlier_milli,
                 remaining_milli,
             } => {
-                if let Err(error) = self.repository.replace_draw(id, &draw, house, at).await {
+                if let Err(error) = self
+                    .repository
+                    .record_draw(id, &draw, house, at, earlier)
+                    .await
+                {
                     // Put the earlier draw back; it fails only when another declaration
                     // took what this one gave up meanwhile (the store then keeps the new
                     // quantity, which a retry records).
@@ -291,12 +299,9 @@ impl Rulings {
                     ));
                 }
                 // A retry: the first attempt may have died before its durable write.
-                match earlier {
-                    EarlierDraw::Keep => self.repository.record_draw(id, &draw, house, at).await?,
-                    EarlierDraw::Replace => {
-                        self.repository.replace_draw(id, &draw, house, at).await?
-                    }
-                };
+                self.repository
+                    .record_draw(id, &draw, house, at, earlier)
+                    .await?;
                 remaining_milli
             }
             DrawOutcome::Insufficient { remaining_milli } => {

@@ -2,7 +2,7 @@
 
 use customs_common::{
     rulings::{RulingKind, RulingRecord},
-    store::StoredDraw,
+    store::{EarlierDraw, StoredDraw},
     testing::TestDatabase,
 };
 use review_platform::storage::{
@@ -177,19 +177,19 @@ async fn draws_are_recorded_once_or_replaced(repository: RulingRepository) {
     };
     assert!(
         repository
-            .record_draw("L1", &draw("D1", 500), "5300", at)
+            .record_draw("L1", &draw("D1", 500), "5300", at, EarlierDraw::Keep)
             .await
             .unwrap()
     );
     assert!(
         !repository
-            .record_draw("L1", &draw("D1", 500), "5300", at)
+            .record_draw("L1", &draw("D1", 500), "5300", at, EarlierDraw::Keep)
             .await
             .unwrap()
     );
     assert!(
         repository
-            .record_draw("L1", &draw("D2", 700), "5700", at)
+            .record_draw("L1", &draw("D2", 700), "5700", at, EarlierDraw::Keep)
             .await
             .unwrap()
     );
@@ -201,7 +201,13 @@ async fn draws_are_recorded_once_or_replaced(repository: RulingRepository) {
     for (quantity, written) in [(450, true), (450, false)] {
         assert_eq!(
             repository
-                .replace_draw("L1", &draw("D1", quantity), "5300", at)
+                .record_draw(
+                    "L1",
+                    &draw("D1", quantity),
+                    "5300",
+                    at,
+                    EarlierDraw::Replace
+                )
                 .await
                 .unwrap(),
             written
@@ -209,7 +215,7 @@ async fn draws_are_recorded_once_or_replaced(repository: RulingRepository) {
     }
     assert!(
         repository
-            .replace_draw("L1", &draw("D3", 100), "5100", at)
+            .record_draw("L1", &draw("D3", 100), "5100", at, EarlierDraw::Replace)
             .await
             .unwrap(),
         "or is the first"

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use customs_common::{
     Error, Result, on_pool,
     rulings::{RulingKind, RulingRecord},
-    store::StoredDraw,
+    store::{EarlierDraw, StoredDraw},
 };
 use rust_decimal::Decimal;
 use time::{Date, OffsetDateTime};
@@ -224,57 +224,40 @@ impl RulingRepository {
         Ok(updated == 1)
     }
 
-    /// Records a draw-down; `false` when the declaration had already drawn (a retry).
+    /// Records a draw-down, as the shared store made it: once per declaration
+    /// (`EarlierDraw::Keep`), or in place of the declaration's earlier draw
+    /// (`EarlierDraw::Replace`, or as its first). `false` when it was recorded so
+    /// already (a retry).
     pub async fn record_draw(
         &self,
         id: &str,
         draw: &StoredDraw,
         house_code: &str,
         at: OffsetDateTime,
+        earlier: EarlierDraw,
     ) -> Result<bool> {
-        let inserted = on_pool!(&self.database, pool => {
-            sqlx::query(
-                "INSERT INTO licence_draws (ruling_id, declaration_number, quantity_milli, house_code, recorded_at)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ruling_id, declaration_number) DO NOTHING",
-            )
-            .bind(id)
-            .bind(&draw.declaration_number)
-            .bind(draw.quantity_milli)
-            .bind(house_code)
-            .bind(at)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(inserted == 1)
-    }
-
-    /// Records a draw-down in place of the declaration's earlier one (or as its first);
-    /// `false` when it was recorded so already (a retry).
-    pub async fn replace_draw(
-        &self,
-        id: &str,
-        draw: &StoredDraw,
-        house_code: &str,
-        at: OffsetDateTime,
-    ) -> Result<bool> {
+        let on_conflict = match earlier {
+            EarlierDraw::Keep => "DO NOTHING",
+            EarlierDraw::Replace => {
+                "DO UPDATE SET quantity_milli = excluded.quantity_milli,
+                     house_code = excluded.house_code, recorded_at = excluded.recorded_at
+                 WHERE licence_draws.quantity_milli <> excluded.quantity_milli"
+            }
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO licence_draws (ruling_id, declaration_number, quantity_milli, house_code, recorded_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ruling_id, declaration_number) {on_conflict}"
+        ));
         let written = on_pool!(&self.database, pool => {
-            sqlx::query(
-                "INSERT INTO licence_draws (ruling_id, declaration_number, quantity_milli, house_code, recorded_at)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (ruling_id, declaration_number) DO UPDATE
-                 SET quantity_milli = excluded.quantity_milli, house_code = excluded.house_code,
-                     recorded_at = excluded.recorded_at
-                 WHERE licence_draws.quantity_milli <> excluded.quantity_milli",
-            )
-            .bind(id)
-            .bind(&draw.declaration_number)
-            .bind(draw.quantity_milli)
-            .bind(house_code)
-            .bind(at)
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query(sql)
+                .bind(id)
+                .bind(&draw.declaration_number)
+                .bind(draw.quantity_milli)
+                .bind(house_code)
+                .bind(at)
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         Ok(written == 1)
     }
