@@ -1240,6 +1240,20 @@ impl LicenceCase {
     }
 }
 
+/// Submits `content` as the broker (of `(broker, officer)`) and waits, as the officer,
+/// until it is under review.
+async fn under_review(
+    channel: &Channel,
+    (broker, officer): (&str, &str),
+    request_id: &str,
+    content: customs_proto::common::DeclarationContent,
+) -> pb::Declaration {
+    let number = story::submit(channel, broker, request_id, content)
+        .await
+        .declaration_number;
+    story::reach(channel, officer, &number, DeclarationStage::UnderReview).await
+}
+
 /// What is left of licence `id`, as an officer (`token`) reads it.
 async fn licence_remaining(channel: &Channel, token: &str, id: &str) -> String {
     RulingServiceClient::new(channel.clone())
@@ -1294,10 +1308,14 @@ async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew()
         // Computers on line 1, beef citing the licence on line 2.
         let content =
             |hs_code: &str, kg: &str| citing_licence("BL-REVISION-1", &licence, hs_code, kg);
-        let number = story::submit(channel, &broker, "revision-0", content("8471300000", "300"))
-            .await
-            .declaration_number;
-        let first = story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
+        let first = under_review(
+            channel,
+            (&broker, &officer),
+            "revision-0",
+            content("8471300000", "300"),
+        )
+        .await;
+        let number = first.declaration_number.clone();
         assert_eq!(first.lane(), Lane::Yellow);
         assert_eq!(remaining().await, "200", "{backend:?}");
 
@@ -1393,14 +1411,11 @@ async fn a_modification_keeps_its_licence_draw_through_its_revision() {
         story::instruct(channel, &officer, "parts-red", "8473", Lane::Red).await;
         let remaining = async || licence_remaining(channel, &officer, &licence).await;
         let content = |hs_code: &str, kg: &str| citing_licence("BL-KEEP-1", &licence, hs_code, kg);
-        let number = story::submit(channel, &broker, "keep-0", content("8471300000", "300"))
+        let parties = (broker.as_str(), officer.as_str());
+        let number = under_review(channel, parties, "keep-0", content("8471300000", "300"))
             .await
             .declaration_number;
-        story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
-        let other = story::submit(channel, &broker, "keep-other", content("8471300000", "200"))
-            .await
-            .declaration_number;
-        story::reach(channel, &officer, &other, DeclarationStage::UnderReview).await;
+        under_review(channel, parties, "keep-other", content("8471300000", "200")).await;
         assert_eq!(remaining().await, "0", "{backend:?}");
 
         let change = story::request_modification(
@@ -1488,15 +1503,14 @@ async fn a_refused_revision_gives_back_the_licence_it_held() {
             licence,
             ..
         } = LicenceCase::new(&app, "BL-GIVE-1").await;
-        let number = story::submit(
+        let number = under_review(
             channel,
-            &broker,
+            (&broker, &officer),
             "give-0",
             citing_licence("BL-GIVE-1", &licence, "8471300000", "300"),
         )
         .await
         .declaration_number;
-        story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
         assert_eq!(
             licence_remaining(channel, &officer, &licence).await,
             "200",
@@ -1547,10 +1561,9 @@ async fn a_modification_that_no_longer_passes_its_checks_cannot_be_approved() {
         } = LicenceCase::new(&app, "BL-STALE-1").await;
         let remaining = async || licence_remaining(channel, &officer, &licence).await;
         let content = |kg: &str| citing_licence("BL-STALE-1", &licence, "8471300000", kg);
-        let number = story::submit(channel, &broker, "stale-0", content("300"))
+        let number = under_review(channel, (&broker, &officer), "stale-0", content("300"))
             .await
             .declaration_number;
-        story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
         assert_eq!(remaining().await, "200", "{backend:?}");
 
         // 450 kg passes when asked for (200 left plus the 300 held)...
@@ -1569,10 +1582,7 @@ async fn a_modification_that_no_longer_passes_its_checks_cannot_be_approved() {
         let change = modify().await;
         assert_eq!(change.state(), pb::ChangeRequestState::Pending);
         // ...but another declaration draws the 200 before the sub-centre decides.
-        let other = story::submit(channel, &broker, "stale-other", content("200"))
-            .await
-            .declaration_number;
-        story::reach(channel, &officer, &other, DeclarationStage::UnderReview).await;
+        under_review(channel, (&broker, &officer), "stale-other", content("200")).await;
         assert_eq!(remaining().await, "0");
 
         let task = claim_change_request(channel, &li, &change.change_request_id).await;
