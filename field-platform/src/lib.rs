@@ -11,6 +11,7 @@ pub mod operations;
 pub mod outbox;
 pub mod render;
 pub mod storage;
+pub mod transits;
 
 use anyhow::Context as _;
 use customs_common::{
@@ -21,7 +22,7 @@ use customs_common::{
 use customs_proto::field::{
     gate_service_server::GateServiceServer, guarantee_service_server::GuaranteeServiceServer,
     inspection_service_server::InspectionServiceServer, tax_service_server::TaxServiceServer,
-    transport_service_server::TransportServiceServer,
+    transit_service_server::TransitServiceServer, transport_service_server::TransportServiceServer,
 };
 use guarantees::Guarantees;
 use storage::guarantees::GuaranteeRepository;
@@ -33,6 +34,7 @@ pub const SERVICES: &[&str] = &[
     "customs.field.v1.InspectionService",
     "customs.field.v1.TransportService",
     "customs.field.v1.GateService",
+    "customs.field.v1.TransitService",
 ];
 
 pub const MODULE: PlatformModule = PlatformModule {
@@ -97,6 +99,22 @@ pub fn access_policy() -> AccessPolicy {
         )
         .allow(SERVICES[3], &["LiftHold"], &[Officer])
         .allow(SERVICES[4], &["CheckGate"], &[Gate])
+        .allow(SERVICES[5], &["DeclareTransit"], &[Enterprise, Broker])
+        .allow(
+            SERVICES[5],
+            &[
+                "ReviewTransit",
+                "SealTransit",
+                "UnsealTransit",
+                "WriteOffTransit",
+            ],
+            &[Officer],
+        )
+        .allow(
+            SERVICES[5],
+            &["GetTransit"],
+            &[Enterprise, Broker, Officer, Admin],
+        )
         .allow(
             SERVICES[4],
             &["GetRelease"],
@@ -138,6 +156,7 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
     )?;
     let field = operations::Field {
         repository: storage::operations::OperationsRepository::new(database.clone()),
+        transits: storage::transits::TransitRepository::new(database.clone()),
         guarantees: guarantees.clone(),
         outbox: outbox::outbox(database.clone()),
         peer: operations::DeclarationPeer {
@@ -182,7 +201,8 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         ))
         .add_service(InspectionServiceServer::new(service.clone()))
         .add_service(TransportServiceServer::new(service.clone()))
-        .add_service(GateServiceServer::new(service));
+        .add_service(GateServiceServer::new(service.clone()))
+        .add_service(TransitServiceServer::new(service));
     Ok(MountedPlatform {
         services: SERVICES,
         policy: access_policy(),

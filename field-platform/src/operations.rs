@@ -53,6 +53,7 @@ use crate::{
         EventRecord, HoldRecord, InspectionRecord, OperationsRepository, RecordedEvent,
         ReleaseRecord, TaxBillRecord,
     },
+    storage::transits::TransitRepository,
 };
 
 /// Calls to the declaration platform, the source of truth for what was declared.
@@ -150,6 +151,7 @@ pub struct FieldConfig {
 #[derive(Debug, Clone)]
 pub struct Field {
     pub repository: OperationsRepository,
+    pub transits: TransitRepository,
     pub guarantees: Guarantees,
     pub outbox: Outbox,
     pub peer: DeclarationPeer,
@@ -453,10 +455,10 @@ impl Field {
         });
     }
 
-    /// Releases the goods when everything is in place: duties secured or paid, and
-    /// an inspection completed without discrepancy when one is ordered (or the lane
-    /// is RED). Idempotent.
-    async fn try_release(&self, declaration: &Declaration) -> Result<bool> {
+    /// Releases the goods when everything is in place: duties secured or paid, an
+    /// inspection completed without discrepancy when one is ordered (or the lane is
+    /// RED), and for a TRANSIT declaration its transit written off. Idempotent.
+    pub(crate) async fn try_release(&self, declaration: &Declaration) -> Result<bool> {
         let number = &declaration.declaration_number;
         let secured = self
             .repository
@@ -471,6 +473,12 @@ impl Field {
             return Ok(false);
         }
         let content = declaration.content.clone().unwrap_or_default();
+        if !self
+            .transit_cleared(number, content.clearance_mode())
+            .await?
+        {
+            return Ok(false);
+        }
         let release = ReleaseRecord {
             declaration_number: number.clone(),
             port_code: content.port_code.clone(),

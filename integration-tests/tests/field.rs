@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use customs_common::auth::Role;
 use customs_proto::{
-    common::{CreditClass, Date, DeclarationStage, Lane, Money},
+    common::{ClearanceMode, CreditClass, Date, DeclarationStage, Lane, Money},
     declaration::{self as pb, enterprise_service_client::EnterpriseServiceClient},
     field::{
         self as field_pb, gate_service_client::GateServiceClient as Gates,
         guarantee_service_client::GuaranteeServiceClient as Guarantees,
         inspection_service_client::InspectionServiceClient as Inspections,
         tax_service_client::TaxServiceClient as Taxes,
+        transit_service_client::TransitServiceClient as Transits,
         transport_service_client::TransportServiceClient as Transport,
     },
     review::{
@@ -1167,4 +1168,325 @@ async fn released_declarations_are_drawn_for_post_clearance_re_review_and_findin
         ("1", "1250.50")
     );
     assert_eq!(report.total_extra_duty.unwrap().amount, "1250.50");
+}
+
+/// A TRANSIT declaration 转关 (DOMAIN.md 3): paid, but not released until its transit
+/// is declared, reviewed and sealed at the departure house, unsealed at the destination
+/// and written off; each step in its order and at its house. Then it leaves through
+/// the gate. A second transit unsealed with a seal missing is held at the gate.
+#[tokio::test]
+async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let (channel, t) = (&app.channel, tokens(&app));
+        let destination = app.token(Role::Officer, "5100", None);
+        story::parties(channel, &t.officer, "BL-TRANSIT-1")
+            .await
+            .unwrap();
+        let transit = |bill: &str| {
+            let mut content = story::declaration(bill, 1);
+            content.clearance_mode = ClearanceMode::Transit as i32;
+            content
+        };
+        let number = story::submit(channel, &t.broker, "transit-1", transit("BL-TRANSIT-1"))
+            .await
+            .declaration_number;
+        story::reach(channel, &t.officer, &number, DeclarationStage::LaneDecided).await;
+        let transits = Transits::new(channel.clone());
+        let declare = |token: &str, inland: &str| {
+            let mut transits = transits.clone();
+            let request = authorized(
+                field_pb::DeclareTransitRequest {
+                    declaration_number: number.clone(),
+                    inland_house_code: inland.into(),
+                    vehicle_plate: "粤A54321".into(),
+                },
+                token,
+            );
+            async move {
+                transits
+                    .declare_transit(request)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
+        };
+        let step = |token: &str, kind: &str, seals: &[&str], approve: bool, reason: &str| {
+            let mut transits = transits.clone();
+            let (number, seals) = (
+                number.clone(),
+                seals.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            );
+            let (token, kind, reason) = (token.to_owned(), kind.to_owned(), reason.to_owned());
+            async move {
+                let declaration_number = number;
+                match kind.as_str() {
+                    "review" => {
+                        transits
+                            .review_transit(authorized(
+                                field_pb::ReviewTransitRequest {
+                                    declaration_number,
+                                    approve,
+                                    reason,
+                                },
+                                &token,
+                            ))
+                            .await
+                    }
+                    "seal" => {
+                        transits
+                            .seal_transit(authorized(
+                                field_pb::SealTransitRequest {
+                                    declaration_number,
+                                    seal_numbers: seals,
+                                },
+                                &token,
+                            ))
+                            .await
+                    }
+                    "unseal" => {
+                        transits
+                            .unseal_transit(authorized(
+                                field_pb::UnsealTransitRequest {
+                                    declaration_number,
+                                    intact_seal_numbers: seals,
+                                },
+                                &token,
+                            ))
+                            .await
+                    }
+                    _ => {
+                        transits
+                            .write_off_transit(authorized(
+                                field_pb::WriteOffTransitRequest { declaration_number },
+                                &token,
+                            ))
+                            .await
+                    }
+                }
+                .map(tonic::Response::into_inner)
+            }
+        };
+        let refused = |result: Result<field_pb::Transit, tonic::Status>| {
+            let status = result.unwrap_err();
+            (status.code(), reason(&status))
+        };
+
+        // Paid, but a TRANSIT declaration is not released before its transit.
+        pay_in_full(channel, &t, &number, "PAY-TRANSIT-1").await;
+        story::reach(channel, &t.officer, &number, DeclarationStage::TaxSecured).await;
+        let release = Gates::new(channel.clone())
+            .get_release(authorized(
+                field_pb::GetReleaseRequest {
+                    declaration_number: number.clone(),
+                },
+                &t.gate,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(release.code(), Code::NotFound);
+        let unreleased = gate(channel, &t.gate, "transit-early", &[CONTAINER], &[&number]).await;
+        assert_eq!(hold_reasons(&unreleased), [field_pb::HoldReason::NoRelease]);
+
+        // Declaring: the declarant only, for another house than the port's.
+        let status = transits
+            .clone()
+            .get_transit(authorized(
+                field_pb::GetTransitRequest {
+                    declaration_number: number.clone(),
+                },
+                &t.broker,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (status.code(), reason(&status)),
+            (Code::NotFound, "TRANSIT_NOT_FOUND".into())
+        );
+        let stranger = app.token(Role::Broker, "5300", Some("4403980099"));
+        assert_eq!(refused(declare(&stranger, "5100").await).0, Code::NotFound);
+        let status = declare(&t.broker, "5316").await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            status.get_details_bad_request().unwrap().field_violations[0].description,
+            "the port is under 5300 already: a transit goes between two houses (SAME_HOUSE)"
+        );
+        let declared = declare(&t.broker, "5101").await.unwrap();
+        assert_eq!(declared.state(), field_pb::TransitState::Declared);
+        assert_eq!(
+            (
+                declared.departure_house_code.as_str(),
+                declared.destination_house_code.as_str()
+            ),
+            ("5300", "5100"),
+            "an import travels from its port's house inland"
+        );
+        assert_eq!(
+            refused(declare(&t.broker, "5100").await),
+            (Code::FailedPrecondition, "TRANSIT_ALREADY_DECLARED".into())
+        );
+
+        // Each step in its order, at its house.
+        let out_of_order = (Code::FailedPrecondition, "TRANSIT_STEP_OUT_OF_ORDER".into());
+        assert_eq!(
+            refused(step(&t.officer, "seal", &["GD000001"], false, "").await),
+            out_of_order
+        );
+        let wrong_house = (Code::PermissionDenied, "NOT_THE_TRANSIT_HOUSE".into());
+        assert_eq!(
+            refused(step(&destination, "review", &[], true, "").await),
+            wrong_house
+        );
+        assert_eq!(
+            refused(step(&t.officer, "review", &[], false, " ").await).0,
+            Code::InvalidArgument,
+            "a refusal says why"
+        );
+        let again = step(
+            &t.officer,
+            "review",
+            &[],
+            false,
+            "vehicle not approved for customs transport",
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.state(), field_pb::TransitState::Refused);
+        declare(&t.broker, "5100").await.unwrap();
+        step(&t.officer, "review", &[], true, "").await.unwrap();
+        assert_eq!(
+            refused(step(&t.officer, "seal", &[], false, "").await).0,
+            Code::InvalidArgument,
+            "sealing names its seals"
+        );
+        let sealed = step(&t.officer, "seal", &["gd000001", "GD000002"], false, "")
+            .await
+            .unwrap();
+        assert_eq!(
+            (sealed.state(), sealed.seal_numbers.clone()),
+            (
+                field_pb::TransitState::Sealed,
+                vec!["GD000001".to_owned(), "GD000002".to_owned()]
+            )
+        );
+        assert_eq!(
+            refused(step(&t.officer, "unseal", &["GD000001", "GD000002"], false, "").await),
+            wrong_house
+        );
+        assert_eq!(
+            refused(step(&t.officer, "off", &[], false, "").await),
+            out_of_order,
+            "written off before it arrived"
+        );
+        let unsealed = step(&destination, "unseal", &["GD000002", "GD000001"], false, "")
+            .await
+            .unwrap();
+        assert_eq!(unsealed.state(), field_pb::TransitState::Unsealed);
+        assert_eq!(unsealed.steps.last().unwrap().note, "every seal intact");
+        assert_eq!(
+            refused(step(&destination, "off", &[], false, "").await),
+            wrong_house
+        );
+        let written_off = step(&t.officer, "off", &[], false, "").await.unwrap();
+        assert_eq!(written_off.state(), field_pb::TransitState::WrittenOff);
+        let steps: Vec<(field_pb::TransitState, String)> = written_off
+            .steps
+            .iter()
+            .map(|s| (s.state(), s.house_code.clone()))
+            .collect();
+        use field_pb::TransitState::*;
+        assert_eq!(
+            steps,
+            [
+                (Declared, "5300".into()),
+                (Refused, "5300".into()),
+                (Declared, "5300".into()),
+                (Approved, "5300".into()),
+                (Sealed, "5300".into()),
+                (Unsealed, "5100".into()),
+                (WrittenOff, "5300".into()),
+            ]
+        );
+
+        // Written off: released, and out through the gate. Writing off again changes
+        // nothing (it retries the release).
+        story::reach(channel, &t.officer, &number, DeclarationStage::Released).await;
+        let again = step(&t.officer, "off", &[], false, "").await.unwrap();
+        assert_eq!(again.steps.len(), 7);
+        let passed = gate(channel, &t.gate, "transit-exit", &[CONTAINER], &[&number]).await;
+        assert_eq!(passed.verdict(), field_pb::GateVerdict::Pass, "{passed:?}");
+
+        // A second transit whose vehicle arrives with a seal missing: held at the gate.
+        story::manifest(channel, &t.officer, "BL-TRANSIT-2")
+            .await
+            .unwrap();
+        let second = story::submit(channel, &t.broker, "transit-2", transit("BL-TRANSIT-2"))
+            .await
+            .declaration_number;
+        story::reach(channel, &t.officer, &second, DeclarationStage::LaneDecided).await;
+        let mut client = transits.clone();
+        client
+            .declare_transit(authorized(
+                field_pb::DeclareTransitRequest {
+                    declaration_number: second.clone(),
+                    inland_house_code: "5100".into(),
+                    vehicle_plate: "粤A54322".into(),
+                },
+                &t.broker,
+            ))
+            .await
+            .unwrap();
+        client
+            .review_transit(authorized(
+                field_pb::ReviewTransitRequest {
+                    declaration_number: second.clone(),
+                    approve: true,
+                    reason: String::new(),
+                },
+                &t.officer,
+            ))
+            .await
+            .unwrap();
+        client
+            .seal_transit(authorized(
+                field_pb::SealTransitRequest {
+                    declaration_number: second.clone(),
+                    seal_numbers: vec!["GD000011".into(), "GD000012".into()],
+                },
+                &t.officer,
+            ))
+            .await
+            .unwrap();
+        let broken = client
+            .unseal_transit(authorized(
+                field_pb::UnsealTransitRequest {
+                    declaration_number: second.clone(),
+                    intact_seal_numbers: vec!["GD000011".into()],
+                },
+                &destination,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            broken.steps.last().unwrap().note,
+            "seal(s) GD000012 put on at departure not found intact"
+        );
+        client
+            .write_off_transit(authorized(
+                field_pb::WriteOffTransitRequest {
+                    declaration_number: second.clone(),
+                },
+                &t.officer,
+            ))
+            .await
+            .unwrap();
+        pay_in_full(channel, &t, &second, "PAY-TRANSIT-2").await;
+        story::reach(channel, &t.officer, &second, DeclarationStage::Released).await;
+        let held = gate(channel, &t.gate, "transit-broken", &[CONTAINER], &[&second]).await;
+        assert_eq!(
+            hold_reasons(&held),
+            [field_pb::HoldReason::SealBroken],
+            "{backend:?}"
+        );
+    }
 }

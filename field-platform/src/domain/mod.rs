@@ -5,4 +5,5 @@ pub mod gate;
 pub mod guarantee;
 pub mod inspection;
 pub mod tax;
+pub mod transit;
 pub mod transport;

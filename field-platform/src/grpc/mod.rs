@@ -2,6 +2,7 @@
 
 pub mod guarantee;
 pub mod operations;
+pub mod transit;
 
 use customs_common::money::fen_to_string;
 use customs_proto::common::Money;

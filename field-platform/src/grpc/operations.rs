@@ -40,6 +40,10 @@ impl FieldService {
     pub fn new(field: Field) -> Self {
         Self { field }
     }
+
+    pub(super) fn field(&self) -> &Field {
+        &self.field
+    }
 }
 
 fn number(field: &str, value: &str) -> Result<String, Status> {

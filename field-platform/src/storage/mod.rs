@@ -6,6 +6,7 @@
 pub mod guarantees;
 pub mod ledger_writer;
 pub mod operations;
+pub mod transits;
 
 use customs_common::db::Migrations;
 

@@ -1,0 +1,262 @@
+//! Transit 转关 (DOMAIN.md 3) as the field platform runs it: the declarant declares the
+//! transit, the departure house reviews it and seals the vehicle, the destination house
+//! unseals it, and the departure house writes it off, which lets the declaration be
+//! released (see `Field::try_release`).
+
+use customs_common::{Error, Result, Violations, auth::Caller, codes::directly_under_house};
+use customs_proto::common::{ClearanceMode, DeclarationStage, Direction};
+use time::OffsetDateTime;
+
+use crate::{
+    domain::{
+        transit::{self, End, Step, TransitState},
+        transport::HoldReason,
+    },
+    operations::Field,
+    storage::{
+        operations::HoldRecord,
+        transits::{Advance, TransitRecord, TransitStepRecord},
+    },
+};
+
+/// A transit and its steps, oldest first.
+pub type TransitView = (TransitRecord, Vec<TransitStepRecord>);
+
+/// Seal numbers as stored.
+pub fn stored_seals(transit: &TransitRecord) -> Result<Vec<String>> {
+    serde_json::from_str(&transit.seal_numbers).map_err(|e| {
+        Error::internal(anyhow::anyhow!(
+            "transit {} has corrupt seals: {e}",
+            transit.declaration_number
+        ))
+    })
+}
+
+fn not_found(number: &str) -> Error {
+    Error::not_found(
+        "TRANSIT_NOT_FOUND",
+        format!("no transit is declared for declaration {number}"),
+    )
+}
+
+impl Field {
+    /// The transit of a declaration the caller may see.
+    pub async fn transit(&self, caller: &Caller, number: &str) -> Result<TransitView> {
+        if caller.acts_for_an_enterprise() {
+            let declaration = self.peer.declaration(number).await?;
+            let content = declaration.content.unwrap_or_default();
+            if !caller.may_see(&[&content.enterprise_code, &content.broker_code]) {
+                return Err(not_found(number));
+            }
+        }
+        self.transits
+            .get(number)
+            .await?
+            .ok_or_else(|| not_found(number))
+    }
+
+    /// The declarant declares the transit of a TRANSIT declaration that is still open;
+    /// a refused transit may be declared again.
+    pub async fn declare_transit(
+        &self,
+        caller: &Caller,
+        number: &str,
+        inland_house: &str,
+        vehicle_plate: &str,
+    ) -> Result<TransitView> {
+        let declaration = self.peer.declaration(number).await?;
+        let content = declaration.content.clone().unwrap_or_default();
+        if !caller.may_see(&[&content.enterprise_code, &content.broker_code]) {
+            return Err(Error::not_found(
+                "DECLARATION_NOT_FOUND",
+                format!("no declaration {number} is on file"),
+            ));
+        }
+        if content.clearance_mode() != ClearanceMode::Transit {
+            return Err(Error::failed_precondition(
+                "NOT_A_TRANSIT_DECLARATION",
+                format!(
+                    "declaration {number} is cleared in {} mode, without transit steps",
+                    content.clearance_mode().as_str_name()
+                ),
+            ));
+        }
+        use DeclarationStage::*;
+        let stage = declaration.stage();
+        if matches!(stage, Submitted | Refused | Cancelled | Released | Exited) {
+            return Err(Error::failed_precondition(
+                "DECLARATION_NOT_OPEN_FOR_TRANSIT",
+                format!(
+                    "declaration {number} is {}; a transit is declared once it is accepted and before it is released",
+                    stage.as_str_name()
+                ),
+            ));
+        }
+        let port_house = directly_under_house(&content.port_code);
+        let mut violations = Violations::new();
+        let inland = transit::inland_house(
+            "inland_house_code",
+            inland_house,
+            &port_house,
+            &mut violations,
+        );
+        violations.into_result()?;
+        let inland = inland.expect("no violation means a house");
+        let (departure, destination) = transit::ends(
+            content.direction() != Direction::Export,
+            &port_house,
+            &inland,
+        );
+        let record = TransitRecord {
+            declaration_number: number.to_owned(),
+            state: TransitState::Declared.as_str().to_owned(),
+            departure_house: departure,
+            destination_house: destination,
+            vehicle_plate: vehicle_plate.to_owned(),
+            seal_numbers: "[]".into(),
+        };
+        let step = TransitStepRecord {
+            state: record.state.clone(),
+            actor: caller.subject.clone(),
+            house_code: caller.house.clone(),
+            at: OffsetDateTime::now_utc(),
+            note: String::new(),
+        };
+        if !self.transits.declare(&record, &step).await? {
+            let state = self.transits.state(number).await?.unwrap_or_default();
+            return Err(Error::failed_precondition(
+                "TRANSIT_ALREADY_DECLARED",
+                format!(
+                    "the transit of declaration {number} is {state}; only a refused one is declared again"
+                ),
+            ));
+        }
+        tracing::info!(declaration = number, departure = %record.departure_house, destination = %record.destination_house, declarant = %caller.subject, "transit declared");
+        self.transit(caller, number).await
+    }
+
+    /// An officer of the right house takes a step: `seals` are those sealing puts on or
+    /// unsealing finds intact, `note` the reason of a refusal.
+    pub async fn take_transit_step(
+        &self,
+        caller: &Caller,
+        number: &str,
+        step: Step,
+        seals: &[String],
+        note: &str,
+    ) -> Result<TransitView> {
+        let (transit, _) = self
+            .transits
+            .get(number)
+            .await?
+            .ok_or_else(|| not_found(number))?;
+        let (from, to, end) = step.rule();
+        let house = match end {
+            End::Departure => &transit.departure_house,
+            End::Destination => &transit.destination_house,
+        };
+        if directly_under_house(&caller.house) != *house {
+            return Err(Error::permission_denied(
+                "NOT_THE_TRANSIT_HOUSE",
+                format!(
+                    "{} the transit is for house {house}, not {}",
+                    step.name(),
+                    caller.house
+                ),
+            ));
+        }
+        if step == Step::WriteOff && transit.state == to.as_str() {
+            // Written off already: a retry after the release failed (the declaration
+            // platform out of reach) releases it now.
+            let declaration = self.peer.declaration(number).await?;
+            self.try_release(&declaration).await?;
+            return self.transit(caller, number).await;
+        }
+        if transit.state != from.as_str() {
+            return Err(Error::failed_precondition(
+                "TRANSIT_STEP_OUT_OF_ORDER",
+                format!(
+                    "the transit is {}; {} it needs it {}",
+                    transit.state,
+                    step.name(),
+                    from.as_str()
+                ),
+            ));
+        }
+        let now = OffsetDateTime::now_utc();
+        let (seal_numbers, note, hold) = match step {
+            Step::Seal => (
+                Some(
+                    serde_json::to_string(seals)
+                        .map_err(|e| Error::internal(anyhow::anyhow!(e)))?,
+                ),
+                String::new(),
+                None,
+            ),
+            Step::Unseal => {
+                let found = transit::seal_discrepancy(&stored_seals(&transit)?, seals);
+                let hold = found.as_ref().map(|details| HoldRecord {
+                    id: format!("H{}", uuid::Uuid::now_v7().simple()).to_ascii_uppercase(),
+                    declaration_number: number.to_owned(),
+                    reason: HoldReason::SealBroken.as_str().to_owned(),
+                    details: format!("transit unsealed at {}: {details}", caller.house),
+                    raised_at: now,
+                    open: true,
+                    lifted_at: None,
+                    lifted_by: String::new(),
+                    lift_reason: String::new(),
+                });
+                (
+                    None,
+                    found.unwrap_or_else(|| "every seal intact".into()),
+                    hold,
+                )
+            }
+            _ => (None, note.to_owned(), None),
+        };
+        let record = TransitStepRecord {
+            state: to.as_str().to_owned(),
+            actor: caller.subject.clone(),
+            house_code: caller.house.clone(),
+            at: now,
+            note,
+        };
+        let advance = Advance {
+            from: from.as_str(),
+            step: &record,
+            seal_numbers: seal_numbers.as_deref(),
+            hold: hold.as_ref(),
+        };
+        if !self.transits.advance(number, &advance).await? {
+            return Err(Error::failed_precondition(
+                "TRANSIT_STEP_OUT_OF_ORDER",
+                format!("the transit of declaration {number} moved meanwhile"),
+            ));
+        }
+        match &hold {
+            Some(hold) => {
+                tracing::warn!(declaration = number, officer = %caller.subject, details = %hold.details, "transit unsealed with a seal discrepancy: hold raised");
+            }
+            None => {
+                tracing::info!(declaration = number, officer = %caller.subject, house = %caller.house, state = to.as_str(), "transit step taken");
+            }
+        }
+        if step == Step::WriteOff {
+            let declaration = self.peer.declaration(number).await?;
+            self.try_release(&declaration).await?;
+        }
+        self.transit(caller, number).await
+    }
+
+    /// Whether the declaration may be released as far as transit goes: a TRANSIT
+    /// declaration only once its transit is written off.
+    pub(crate) async fn transit_cleared(&self, number: &str, mode: ClearanceMode) -> Result<bool> {
+        if mode != ClearanceMode::Transit {
+            return Ok(true);
+        }
+        Ok(
+            self.transits.state(number).await?.as_deref()
+                == Some(TransitState::WrittenOff.as_str()),
+        )
+    }
+}
