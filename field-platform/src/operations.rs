@@ -187,6 +187,21 @@ pub fn parse_route(inspection: &InspectionRecord) -> Result<Vec<Point>> {
 }
 
 impl Field {
+    /// A declaration the caller may see: customs roles any, an enterprise or broker
+    /// only its own (another's is not found, as if it did not exist).
+    pub async fn declaration_for(&self, caller: &Caller, number: &str) -> Result<Declaration> {
+        let declaration = self.peer.declaration(number).await?;
+        let content = declaration.content.as_ref();
+        let parties = content.map_or(["", ""], |c| [&c.enterprise_code, &c.broker_code]);
+        if !caller.may_see(&parties) {
+            return Err(Error::not_found(
+                "DECLARATION_NOT_FOUND",
+                format!("no declaration {number} is on file"),
+            ));
+        }
+        Ok(declaration)
+    }
+
     /// The bill of a declaration the caller may see.
     pub async fn bill(&self, caller: &Caller, number: &str) -> Result<TaxBillRecord> {
         let bill = self
@@ -213,14 +228,8 @@ impl Field {
         if let Some(bill) = self.repository.bill(number).await? {
             return Ok(bill);
         }
-        let declaration = self.peer.declaration(number).await?;
+        let declaration = self.declaration_for(caller, number).await?;
         let content = declaration.content.clone().unwrap_or_default();
-        if !caller.may_see(&[&content.enterprise_code, &content.broker_code]) {
-            return Err(Error::not_found(
-                "DECLARATION_NOT_FOUND",
-                format!("no declaration {number} is on file"),
-            ));
-        }
         let ready = match declaration.stage() {
             DeclarationStage::LaneDecided => matches!(declaration.lane(), Lane::Green | Lane::Blue),
             DeclarationStage::Concluded | DeclarationStage::Inspection => true,

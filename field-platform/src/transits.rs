@@ -43,11 +43,13 @@ impl Field {
     /// The transit of a declaration the caller may see.
     pub async fn transit(&self, caller: &Caller, number: &str) -> Result<TransitView> {
         if caller.acts_for_an_enterprise() {
-            let declaration = self.peer.declaration(number).await?;
-            let content = declaration.content.unwrap_or_default();
-            if !caller.may_see(&[&content.enterprise_code, &content.broker_code]) {
-                return Err(not_found(number));
-            }
+            // Another enterprise's transit is not found, as its declaration is not.
+            self.declaration_for(caller, number)
+                .await
+                .map_err(|error| match error {
+                    Error::NotFound { .. } => not_found(number),
+                    other => other,
+                })?;
         }
         self.transits
             .get(number)
@@ -64,14 +66,8 @@ impl Field {
         inland_house: &str,
         vehicle_plate: &str,
     ) -> Result<TransitView> {
-        let declaration = self.peer.declaration(number).await?;
+        let declaration = self.declaration_for(caller, number).await?;
         let content = declaration.content.clone().unwrap_or_default();
-        if !caller.may_see(&[&content.enterprise_code, &content.broker_code]) {
-            return Err(Error::not_found(
-                "DECLARATION_NOT_FOUND",
-                format!("no declaration {number} is on file"),
-            ));
-        }
         if content.clearance_mode() != ClearanceMode::Transit {
             return Err(Error::failed_precondition(
                 "NOT_A_TRANSIT_DECLARATION",

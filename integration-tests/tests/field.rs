@@ -1287,21 +1287,27 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
         let unreleased = gate(channel, &t.gate, "transit-early", &[CONTAINER], &[&number]).await;
         assert_eq!(hold_reasons(&unreleased), [field_pb::HoldReason::NoRelease]);
 
-        // Declaring: the declarant only, for another house than the port's.
-        let status = transits
-            .clone()
-            .get_transit(authorized(
+        let read = |token: &str| {
+            let mut transits = transits.clone();
+            let request = authorized(
                 field_pb::GetTransitRequest {
                     declaration_number: number.clone(),
                 },
-                &t.broker,
-            ))
-            .await
-            .unwrap_err();
+                token,
+            );
+            async move {
+                transits
+                    .get_transit(request)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
+        };
         assert_eq!(
-            (status.code(), reason(&status)),
+            refused(read(&t.broker).await),
             (Code::NotFound, "TRANSIT_NOT_FOUND".into())
         );
+
+        // Declaring: the declarant only, for another house than the port's.
         let stranger = app.token(Role::Broker, "5300", Some("4403980099"));
         assert_eq!(refused(declare(&stranger, "5100").await).0, Code::NotFound);
         let status = declare(&t.broker, "5316").await.unwrap_err();
@@ -1323,6 +1329,12 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
         assert_eq!(
             refused(declare(&t.broker, "5100").await),
             (Code::FailedPrecondition, "TRANSIT_ALREADY_DECLARED".into())
+        );
+        assert_eq!(read(&t.broker).await.unwrap(), declared);
+        assert_eq!(
+            refused(read(&stranger).await),
+            (Code::NotFound, "TRANSIT_NOT_FOUND".into()),
+            "another enterprise's transit is not found"
         );
 
         // Each step in its order, at its house.

@@ -20,6 +20,26 @@ macro_rules! insert_jobs {
     };
 }
 
+/// Raises `$hold` in the transaction `$tx`, unless one of its reason is open already
+/// for the declaration.
+macro_rules! insert_hold {
+    ($tx:expr, $hold:expr) => {
+        sqlx::query(
+            "INSERT INTO holds (id, declaration_number, reason, details, raised_at, open)
+             VALUES ($1, $2, $3, $4, $5, TRUE)
+             ON CONFLICT (declaration_number, reason) WHERE open DO NOTHING",
+        )
+        .bind(&$hold.id)
+        .bind(&$hold.declaration_number)
+        .bind(&$hold.reason)
+        .bind(&$hold.details)
+        .bind($hold.raised_at)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+pub(crate) use insert_hold;
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TaxBillRecord {
     pub declaration_number: String,
@@ -448,19 +468,7 @@ impl OperationsRepository {
             }
             let mut raised = None;
             if let Some(hold) = hold {
-                let inserted = sqlx::query(
-                    "INSERT INTO holds (id, declaration_number, reason, details, raised_at, open)
-                     VALUES ($1, $2, $3, $4, $5, TRUE)
-                     ON CONFLICT (declaration_number, reason) WHERE open DO NOTHING",
-                )
-                .bind(&hold.id)
-                .bind(&hold.declaration_number)
-                .bind(&hold.reason)
-                .bind(&hold.details)
-                .bind(hold.raised_at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                let inserted = insert_hold!(tx, hold).rows_affected();
                 if inserted == 1 {
                     raised = Some(hold.clone());
                 }

@@ -5,7 +5,7 @@
 use customs_common::{Result, db::Database, on_pool, on_reader};
 use time::OffsetDateTime;
 
-use super::operations::HoldRecord;
+use super::operations::{HoldRecord, insert_hold};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TransitRecord {
@@ -159,18 +159,7 @@ impl TransitRepository {
             }
             insert_step!(tx, number, advance.step);
             if let Some(hold) = advance.hold {
-                sqlx::query(
-                    "INSERT INTO holds (id, declaration_number, reason, details, raised_at, open)
-                     VALUES ($1, $2, $3, $4, $5, TRUE)
-                     ON CONFLICT (declaration_number, reason) WHERE open DO NOTHING",
-                )
-                .bind(&hold.id)
-                .bind(&hold.declaration_number)
-                .bind(&hold.reason)
-                .bind(&hold.details)
-                .bind(hold.raised_at)
-                .execute(&mut *tx)
-                .await?;
+                insert_hold!(tx, hold);
             }
             tx.commit().await?;
             true
