@@ -45,6 +45,7 @@ use crate::{
         guarantee::GuaranteeReference,
         inspection::inland_monitoring,
         tax::{self, Item, ROUNDING, Tariff, TaxLine, summary_due_date},
+        transit,
         transport::{EventKind, HoldReason, Move, Observation, Point, hold_for},
     },
     guarantees::{Guarantees, Reserve},
@@ -761,30 +762,34 @@ impl Field {
                 latitude,
                 longitude,
             });
-        let inspection = self
-            .repository
-            .inspection_of_device(number, device)
-            .await?
-            .ok_or_else(|| {
-                Error::failed_precondition(
-                    "DEVICE_NOT_MONITORING",
-                    format!("device {device} does not monitor declaration {number}'s move"),
+        let found = match self.repository.inspection_of_device(number, device).await? {
+            Some(inspection) => {
+                let route = parse_route(&inspection)?;
+                hold_for(
+                    &Observation {
+                        kind,
+                        position,
+                        at_site: &event.at_site,
+                    },
+                    &Move {
+                        destination: &inspection.site_code,
+                        route: &route,
+                        corridor_m: inspection.corridor_metres,
+                    },
                 )
-            })?;
-        let route = parse_route(&inspection)?;
-        let hold = hold_for(
-            &Observation {
-                kind,
-                position,
-                at_site: &event.at_site,
+            }
+            // Not an inspection's device: a sealed transit's lock or tracker?
+            None => match self.transits.sealed_with_device(number, device).await? {
+                Some(_) => transit::hold_for(kind, &event.at_site),
+                None => {
+                    return Err(Error::failed_precondition(
+                        "DEVICE_NOT_MONITORING",
+                        format!("device {device} does not monitor declaration {number}'s move"),
+                    ));
+                }
             },
-            &Move {
-                destination: &inspection.site_code,
-                route: &route,
-                corridor_m: inspection.corridor_metres,
-            },
-        )
-        .map(|(reason, details)| HoldRecord {
+        };
+        let hold = found.map(|(reason, details)| HoldRecord {
             id: format!("H{}", uuid::Uuid::now_v7().simple()).to_ascii_uppercase(),
             declaration_number: number.to_owned(),
             reason: reason.as_str().to_owned(),

@@ -19,6 +19,18 @@ use crate::{
     },
 };
 
+/// What an officer gives with a step.
+#[derive(Debug, Clone, Default)]
+pub struct StepTaken {
+    /// The seals sealing puts on, or those unsealing finds intact.
+    pub seals: Vec<String>,
+    /// The smart lock and tracker sealing fits ('' for none).
+    pub lock_id: String,
+    pub tracker_id: String,
+    /// The reason of a refusal.
+    pub note: String,
+}
+
 /// A transit and its steps, oldest first.
 pub type TransitView = (TransitRecord, Vec<TransitStepRecord>);
 
@@ -110,6 +122,8 @@ impl Field {
             destination_house: destination,
             vehicle_plate: vehicle_plate.to_owned(),
             seal_numbers: "[]".into(),
+            lock_id: String::new(),
+            tracker_id: String::new(),
         };
         let step = TransitStepRecord {
             state: record.state.clone(),
@@ -131,16 +145,15 @@ impl Field {
         self.transit(caller, number).await
     }
 
-    /// An officer of the right house takes a step: `seals` are those sealing puts on or
-    /// unsealing finds intact, `note` the reason of a refusal.
+    /// An officer of the right house takes a step.
     pub async fn take_transit_step(
         &self,
         caller: &Caller,
         number: &str,
         step: Step,
-        seals: &[String],
-        note: &str,
+        taken: &StepTaken,
     ) -> Result<TransitView> {
+        let seals = &taken.seals[..];
         let (transit, _) = self
             .transits
             .get(number)
@@ -208,7 +221,7 @@ impl Field {
                     hold,
                 )
             }
-            _ => (None, note.to_owned(), None),
+            _ => (None, taken.note.clone(), None),
         };
         let record = TransitStepRecord {
             state: to.as_str().to_owned(),
@@ -221,6 +234,7 @@ impl Field {
             from: from.as_str(),
             step: &record,
             seal_numbers: seal_numbers.as_deref(),
+            devices: (step == Step::Seal).then_some((&taken.lock_id[..], &taken.tracker_id[..])),
             hold: hold.as_ref(),
         };
         if !self.transits.advance(number, &advance).await? {

@@ -27,6 +27,8 @@ fn transit(number: &str) -> TransitRecord {
         destination_house: "5100".into(),
         vehicle_plate: "粤A54321".into(),
         seal_numbers: "[]".into(),
+        lock_id: String::new(),
+        tracker_id: String::new(),
     }
 }
 
@@ -47,6 +49,7 @@ fn advance<'a>(from: &'a str, step: &'a TransitStepRecord) -> Advance<'a> {
         from,
         step,
         seal_numbers: None,
+        devices: None,
         hold: None,
     }
 }
@@ -107,10 +110,12 @@ async fn steps_move_a_transit_once_and_in_order(
     let seals = r#"["GD000001"]"#;
     let seal_a = Advance {
         seal_numbers: Some(seals),
+        devices: Some(("LOCK-1", "GPS-1")),
         ..advance("APPROVED", &a)
     };
     let seal_b = Advance {
         seal_numbers: Some(r#"["GD000002"]"#),
+        devices: Some(("LOCK-1", "GPS-1")),
         ..advance("APPROVED", &b)
     };
     let (first, second) = tokio::join!(
@@ -124,6 +129,22 @@ async fn steps_move_a_transit_once_and_in_order(
             .count(),
         1
     );
+
+    // Sealed: its lock and tracker monitor it, nothing else does.
+    for device in ["LOCK-1", "GPS-1"] {
+        let sealed = transits.sealed_with_device(number, device).await.unwrap();
+        assert_eq!(sealed.map(|t| t.state).as_deref(), Some("SEALED"));
+    }
+    for (number, device) in [
+        (number, "GPS-2"),
+        (number, ""),
+        ("530120261000000008", "LOCK-1"),
+    ] {
+        assert_eq!(
+            transits.sealed_with_device(number, device).await.unwrap(),
+            None
+        );
+    }
 
     // Unsealing with its hold, in one step.
     let hold = HoldRecord {
@@ -156,8 +177,17 @@ async fn steps_move_a_transit_once_and_in_order(
         ["SEAL_BROKEN"]
     );
 
+    assert_eq!(
+        transits.sealed_with_device(number, "LOCK-1").await.unwrap(),
+        None,
+        "unsealed"
+    );
     let (record, steps) = transits.get(number).await.unwrap().unwrap();
     assert_eq!(record.state, "UNSEALED");
+    assert_eq!(
+        (record.lock_id.as_str(), record.tracker_id.as_str()),
+        ("LOCK-1", "GPS-1")
+    );
     assert!(record.seal_numbers == seals || record.seal_numbers == r#"["GD000002"]"#);
     assert_eq!(
         steps.iter().map(|s| s.state.as_str()).collect::<Vec<_>>(),

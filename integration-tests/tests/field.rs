@@ -1238,6 +1238,7 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
                                 field_pb::SealTransitRequest {
                                     declaration_number,
                                     seal_numbers: seals,
+                                    ..Default::default()
                                 },
                                 &token,
                             ))
@@ -1458,16 +1459,80 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
             ))
             .await
             .unwrap();
-        client
+        let sealed = client
             .seal_transit(authorized(
                 field_pb::SealTransitRequest {
                     declaration_number: second.clone(),
                     seal_numbers: vec!["GD000011".into(), "GD000012".into()],
+                    lock_id: "LOCK-T2".into(),
+                    tracker_id: "GPS-T2".into(),
                 },
                 &t.officer,
             ))
             .await
-            .unwrap();
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (sealed.lock_id.as_str(), sealed.tracker_id.as_str()),
+            ("LOCK-T2", "GPS-T2")
+        );
+        // Under seal, its lock and tracker report: the lock opened on the way is held.
+        let report = |device: &str, kind: field_pb::TransportEventKind, seconds: i64| {
+            let request = authorized(
+                tokio_stream::iter(vec![field_pb::TransportEvent {
+                    device_id: device.into(),
+                    declaration_number: second.clone(),
+                    kind: kind as i32,
+                    position: (kind == field_pb::TransportEventKind::Position).then_some(
+                        field_pb::GeoPoint {
+                            latitude: 22.9,
+                            longitude: 113.7,
+                        },
+                    ),
+                    occurred_at: Some(prost_types::Timestamp { seconds, nanos: 0 }),
+                    at_site: String::new(),
+                }]),
+                &t.officer,
+            );
+            let mut transport = Transport::new(channel.clone());
+            async move {
+                transport
+                    .report_transport_events(request)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
+        };
+        let moved = report(
+            "GPS-T2",
+            field_pb::TransportEventKind::Position,
+            1_800_000_000,
+        )
+        .await
+        .unwrap();
+        assert_eq!((moved.events_accepted, moved.holds_raised.len()), (1, 0));
+        let opened = report(
+            "LOCK-T2",
+            field_pb::TransportEventKind::LockOpened,
+            1_800_000_060,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            opened
+                .holds_raised
+                .iter()
+                .map(|h| h.reason())
+                .collect::<Vec<_>>(),
+            [field_pb::HoldReason::LockOpenedOutsideSite]
+        );
+        let stranger_device = report(
+            "LOCK-T9",
+            field_pb::TransportEventKind::SealIntact,
+            1_800_000_070,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(reason(&stranger_device), "DEVICE_NOT_MONITORING");
         let broken = client
             .unseal_transit(authorized(
                 field_pb::UnsealTransitRequest {
@@ -1483,6 +1548,15 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
             broken.steps.last().unwrap().note,
             "seal(s) GD000012 put on at departure not found intact"
         );
+        // Unsealed: its devices no longer monitor it.
+        let after = report(
+            "LOCK-T2",
+            field_pb::TransportEventKind::LockOpened,
+            1_800_000_120,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(reason(&after), "DEVICE_NOT_MONITORING");
         client
             .write_off_transit(authorized(
                 field_pb::WriteOffTransitRequest {
@@ -1497,7 +1571,10 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
         let held = gate(channel, &t.gate, "transit-broken", &[CONTAINER], &[&second]).await;
         assert_eq!(
             hold_reasons(&held),
-            [field_pb::HoldReason::SealBroken],
+            [
+                field_pb::HoldReason::SealBroken,
+                field_pb::HoldReason::OpenHold
+            ],
             "{backend:?}"
         );
     }

@@ -7,7 +7,11 @@ CREATE TABLE transits (
     destination_house  TEXT NOT NULL,
     vehicle_plate      TEXT NOT NULL,
     -- JSON array of the seals put on at departure.
-    seal_numbers       TEXT NOT NULL DEFAULT '[]'
+    seal_numbers       TEXT NOT NULL DEFAULT '[]',
+    -- The smart lock and the tracker fitted with the seals, if any: their reports
+    -- while the vehicle is sealed can raise holds.
+    lock_id            TEXT NOT NULL DEFAULT '',
+    tracker_id         TEXT NOT NULL DEFAULT ''
 );
 
 -- Every step taken, in order: who, at which house, when, and what they noted.

@@ -6,6 +6,8 @@
 
 use customs_common::{Violations, codes};
 
+use super::transport::{EventKind, HoldReason};
+
 /// Where a transit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransitState {
@@ -194,6 +196,30 @@ pub fn inland_house(
     Some(house.to_owned())
 }
 
+/// The hold a report of a sealed transit's lock or tracker raises: a broken seal, or
+/// the lock opened before the destination house unsealed the vehicle. A transit
+/// declares no route, so a position raises nothing.
+pub fn hold_for(kind: EventKind, at_site: &str) -> Option<(HoldReason, String)> {
+    match kind {
+        EventKind::SealBroken => Some((
+            HoldReason::SealBroken,
+            "the transit's seal was reported broken".to_owned(),
+        )),
+        EventKind::LockOpened => Some((
+            HoldReason::LockOpenedOutsideSite,
+            if at_site.is_empty() {
+                "the transit's smart lock was opened before the destination unsealed the vehicle"
+                    .to_owned()
+            } else {
+                format!(
+                    "the transit's smart lock was opened at {at_site} before the destination unsealed the vehicle"
+                )
+            },
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +312,20 @@ mod tests {
             "seal(s) X0009 not put on at departure"
         );
         assert!(seal_discrepancy(&put_on, &[]).is_some());
+    }
+
+    #[test]
+    fn a_sealed_transit_is_held_for_a_broken_seal_or_an_opened_lock() {
+        assert_eq!(
+            hold_for(EventKind::SealBroken, "").map(|(reason, _)| reason),
+            Some(HoldReason::SealBroken)
+        );
+        let (reason, details) = hold_for(EventKind::LockOpened, "SZ-DEPOT-1").unwrap();
+        assert_eq!(reason, HoldReason::LockOpenedOutsideSite);
+        assert!(details.contains("SZ-DEPOT-1"), "{details}");
+        for kind in [EventKind::Position, EventKind::SealIntact] {
+            assert_eq!(hold_for(kind, ""), None, "{kind:?}");
+        }
     }
 
     #[test]

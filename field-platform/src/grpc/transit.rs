@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use super::operations::FieldService;
 use crate::{
     domain::transit::{self, Step, TransitState},
-    transits::{TransitView, stored_seals},
+    transits::{StepTaken, TransitView, stored_seals},
 };
 
 fn state(value: &str) -> Result<pb::TransitState, Status> {
@@ -48,6 +48,8 @@ fn transit_message((transit, steps): TransitView) -> Result<pb::Transit, Status>
         departure_house_code: transit.departure_house,
         destination_house_code: transit.destination_house,
         vehicle_plate: transit.vehicle_plate,
+        lock_id: transit.lock_id,
+        tracker_id: transit.tracker_id,
     })
 }
 
@@ -58,31 +60,49 @@ fn number(value: &str, violations: &mut Violations) -> String {
 }
 
 impl FieldService {
-    /// Validates and takes an officer's step.
+    /// Validates and takes an officer's step (`given.seals` as the request gave them).
     async fn step(
         &self,
         caller: &Caller,
         declaration_number: &str,
         step: Step,
-        seals: &[String],
-        note: &str,
+        given: StepTaken,
     ) -> Result<Response<pb::Transit>, Status> {
         let mut violations = Violations::new();
         let number = number(declaration_number, &mut violations);
         let seals = match step {
-            Step::Seal => transit::parse_seals("seal_numbers", seals, true, &mut violations),
+            Step::Seal => transit::parse_seals("seal_numbers", &given.seals, true, &mut violations),
             Step::Unseal => {
-                transit::parse_seals("intact_seal_numbers", seals, false, &mut violations)
+                transit::parse_seals("intact_seal_numbers", &given.seals, false, &mut violations)
             }
             _ => Vec::new(),
         };
-        if step == Step::Refuse && note.trim().is_empty() {
+        if step == Step::Refuse && given.note.trim().is_empty() {
             violations.push("reason", "REQUIRED", "why the transit is refused");
         }
+        let (lock_id, tracker_id) = (given.lock_id.trim(), given.tracker_id.trim());
+        if !lock_id.is_empty() && lock_id == tracker_id {
+            violations.push(
+                "tracker_id",
+                "SAME_DEVICE",
+                "the lock and the tracker are two devices",
+            );
+        }
+        for (field, device) in [("lock_id", lock_id), ("tracker_id", tracker_id)] {
+            if device.chars().count() > 64 {
+                violations.push(field, "TOO_LONG", "a device id has at most 64 characters");
+            }
+        }
         violations.into_result()?;
+        let taken = StepTaken {
+            seals,
+            lock_id: lock_id.to_owned(),
+            tracker_id: tracker_id.to_owned(),
+            note: given.note.trim().to_owned(),
+        };
         let view = self
             .field()
-            .take_transit_step(caller, &number, step, &seals, note.trim())
+            .take_transit_step(caller, &number, step, &taken)
             .await?;
         Ok(Response::new(transit_message(view)?))
     }
@@ -138,14 +158,12 @@ impl TransitServiceApi for FieldService {
         } else {
             Step::Refuse
         };
-        self.step(
-            &caller,
-            &message.declaration_number,
-            step,
-            &[],
-            &message.reason,
-        )
-        .await
+        let given = StepTaken {
+            note: message.reason,
+            ..StepTaken::default()
+        };
+        self.step(&caller, &message.declaration_number, step, given)
+            .await
     }
 
     async fn seal_transit(
@@ -154,14 +172,14 @@ impl TransitServiceApi for FieldService {
     ) -> Result<Response<pb::Transit>, Status> {
         let caller = Caller::of(&request)?.clone();
         let message = request.into_inner();
-        self.step(
-            &caller,
-            &message.declaration_number,
-            Step::Seal,
-            &message.seal_numbers,
-            "",
-        )
-        .await
+        let given = StepTaken {
+            seals: message.seal_numbers,
+            lock_id: message.lock_id,
+            tracker_id: message.tracker_id,
+            note: String::new(),
+        };
+        self.step(&caller, &message.declaration_number, Step::Seal, given)
+            .await
     }
 
     async fn unseal_transit(
@@ -170,14 +188,12 @@ impl TransitServiceApi for FieldService {
     ) -> Result<Response<pb::Transit>, Status> {
         let caller = Caller::of(&request)?.clone();
         let message = request.into_inner();
-        self.step(
-            &caller,
-            &message.declaration_number,
-            Step::Unseal,
-            &message.intact_seal_numbers,
-            "",
-        )
-        .await
+        let given = StepTaken {
+            seals: message.intact_seal_numbers,
+            ..StepTaken::default()
+        };
+        self.step(&caller, &message.declaration_number, Step::Unseal, given)
+            .await
     }
 
     async fn write_off_transit(
@@ -186,14 +202,9 @@ impl TransitServiceApi for FieldService {
     ) -> Result<Response<pb::Transit>, Status> {
         let caller = Caller::of(&request)?.clone();
         let message = request.into_inner();
-        self.step(
-            &caller,
-            &message.declaration_number,
-            Step::WriteOff,
-            &[],
-            "",
-        )
-        .await
+        let given = StepTaken::default();
+        self.step(&caller, &message.declaration_number, Step::WriteOff, given)
+            .await
     }
 
     async fn get_transit(

@@ -16,7 +16,13 @@ pub struct TransitRecord {
     pub vehicle_plate: String,
     /// JSON array of the seals put on at departure.
     pub seal_numbers: String,
+    /// The smart lock and tracker fitted with the seals ('' for none).
+    pub lock_id: String,
+    pub tracker_id: String,
 }
+
+const TRANSIT_COLUMNS: &str = "declaration_number, state, departure_house, destination_house, vehicle_plate, \
+     seal_numbers, lock_id, tracker_id";
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TransitStepRecord {
@@ -34,6 +40,8 @@ pub struct Advance<'a> {
     pub step: &'a TransitStepRecord,
     /// The seals put on (JSON array), when the step puts them on.
     pub seal_numbers: Option<&'a str>,
+    /// The lock and tracker fitted with them, when the step puts seals on.
+    pub devices: Option<(&'a str, &'a str)>,
     /// The hold the step raises.
     pub hold: Option<&'a HoldRecord>,
 }
@@ -72,10 +80,9 @@ impl TransitRepository {
         number: &str,
     ) -> Result<Option<(TransitRecord, Vec<TransitStepRecord>)>> {
         Ok(on_reader!(&self.database, pool => {
-            let transit: Option<TransitRecord> = sqlx::query_as(
-                "SELECT declaration_number, state, departure_house, destination_house, vehicle_plate, seal_numbers
-                 FROM transits WHERE declaration_number = $1",
-            )
+            let transit: Option<TransitRecord> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {TRANSIT_COLUMNS} FROM transits WHERE declaration_number = $1"
+            )))
             .bind(number)
             .fetch_optional(pool)
             .await?;
@@ -92,6 +99,21 @@ impl TransitRepository {
                     Some((transit, steps))
                 }
             }
+        }))
+    }
+
+    /// The sealed transit of a declaration that the lock or tracker `device` monitors.
+    pub async fn sealed_with_device(
+        &self,
+        number: &str,
+        device: &str,
+    ) -> Result<Option<TransitRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TRANSIT_COLUMNS} FROM transits
+             WHERE declaration_number = $1 AND state = 'SEALED' AND (lock_id = $2 OR tracker_id = $2) AND $2 <> ''"
+        ));
+        Ok(on_reader!(&self.database, pool => {
+            sqlx::query_as(sql).bind(number).bind(device).fetch_optional(pool).await?
         }))
     }
 
@@ -115,7 +137,7 @@ impl TransitRepository {
                  VALUES ($1, $2, $3, $4, $5, '[]')
                  ON CONFLICT (declaration_number) DO UPDATE SET state = excluded.state,
                      departure_house = excluded.departure_house, destination_house = excluded.destination_house,
-                     vehicle_plate = excluded.vehicle_plate, seal_numbers = '[]'
+                     vehicle_plate = excluded.vehicle_plate, seal_numbers = '[]', lock_id = '', tracker_id = ''
                  WHERE transits.state = 'REFUSED'",
             )
             .bind(&transit.declaration_number)
@@ -142,13 +164,16 @@ impl TransitRepository {
         Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let moved = sqlx::query(
-                "UPDATE transits SET state = $1, seal_numbers = COALESCE($2, seal_numbers)
+                "UPDATE transits SET state = $1, seal_numbers = COALESCE($2, seal_numbers),
+                     lock_id = COALESCE($5, lock_id), tracker_id = COALESCE($6, tracker_id)
                  WHERE declaration_number = $3 AND state = $4",
             )
             .bind(&advance.step.state)
             .bind(advance.seal_numbers)
             .bind(number)
             .bind(advance.from)
+            .bind(advance.devices.map(|(lock, _)| lock))
+            .bind(advance.devices.map(|(_, tracker)| tracker))
             .execute(&mut *tx)
             .await?
             .rows_affected()
