@@ -168,7 +168,7 @@ impl Field {
             return Err(Error::permission_denied(
                 "NOT_THE_TRANSIT_HOUSE",
                 format!(
-                    "{} the transit is for house {house}, not {}",
+                    "{} this transit falls to house {house}, not {}",
                     step.name(),
                     caller.house
                 ),
