@@ -106,6 +106,23 @@ async fn gate(
         .into_inner()
 }
 
+/// The electronic release record of a declaration, as a gate reads it.
+async fn release(
+    channel: &Channel,
+    token: &str,
+    number: &str,
+) -> Result<field_pb::ReleaseRecord, tonic::Status> {
+    Gates::new(channel.clone())
+        .get_release(authorized(
+            field_pb::GetReleaseRequest {
+                declaration_number: number.into(),
+            },
+            token,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
 /// Assesses the duties for immediate payment, as the broker, and records their
 /// payment in full, as the officer: the goods are released unless held otherwise.
 async fn pay_in_full(channel: &Channel, t: &Tokens, number: &str, reference: &str) {
@@ -295,16 +312,7 @@ async fn a_green_declaration_is_taxed_paid_released_and_passes_the_gate_once() {
         assert_eq!(read, paid);
         assert!(read.paid_at.is_some());
         story::reach(channel, &t.officer, &number, DeclarationStage::Released).await;
-        let release = Gates::new(channel.clone())
-            .get_release(authorized(
-                field_pb::GetReleaseRequest {
-                    declaration_number: number.clone(),
-                },
-                &t.gate,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let release = release(channel, &t.gate, &number).await.unwrap();
         assert_eq!(
             (release.container_numbers.clone(), release.exited),
             (vec![CONTAINER.to_owned()], false)
@@ -1275,15 +1283,7 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
         // Paid, but a TRANSIT declaration is not released before its transit.
         pay_in_full(channel, &t, &number, "PAY-TRANSIT-1").await;
         story::reach(channel, &t.officer, &number, DeclarationStage::TaxSecured).await;
-        let release = Gates::new(channel.clone())
-            .get_release(authorized(
-                field_pb::GetReleaseRequest {
-                    declaration_number: number.clone(),
-                },
-                &t.gate,
-            ))
-            .await
-            .unwrap_err();
+        let release = release(channel, &t.gate, &number).await.unwrap_err();
         assert_eq!(release.code(), Code::NotFound);
         let unreleased = gate(channel, &t.gate, "transit-early", &[CONTAINER], &[&number]).await;
         assert_eq!(hold_reasons(&unreleased), [field_pb::HoldReason::NoRelease]);
