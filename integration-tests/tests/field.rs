@@ -179,6 +179,23 @@ async fn a_green_declaration_is_taxed_paid_released_and_passes_the_gate_once() {
             decided.lane()
         );
 
+        // Declared for regional integrated clearance: no transit to declare.
+        let status = Transits::new(channel.clone())
+            .declare_transit(authorized(
+                field_pb::DeclareTransitRequest {
+                    declaration_number: number.clone(),
+                    inland_house_code: "5100".into(),
+                    vehicle_plate: "粤A54321".into(),
+                },
+                &t.broker,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (status.code(), reason(&status)),
+            (Code::FailedPrecondition, "NOT_A_TRANSIT_DECLARATION".into())
+        );
+
         // Not before the lane decision; not another enterprise's.
         let stranger = app.token(Role::Broker, "5300", Some("4403980099"));
         let status = assess(
@@ -1425,6 +1442,14 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
         story::reach(channel, &t.officer, &number, DeclarationStage::Released).await;
         let again = step(&t.officer, "off", &[], false, "").await.unwrap();
         assert_eq!(again.steps.len(), 7);
+        assert_eq!(
+            refused(declare(&t.broker, "5100").await),
+            (
+                Code::FailedPrecondition,
+                "DECLARATION_NOT_OPEN_FOR_TRANSIT".into()
+            ),
+            "released"
+        );
         let passed = gate(channel, &t.gate, "transit-exit", &[CONTAINER], &[&number]).await;
         assert_eq!(passed.verdict(), field_pb::GateVerdict::Pass, "{passed:?}");
 
