@@ -29,6 +29,8 @@ pub struct StepTaken {
     pub tracker_id: String,
     /// The reason of a refusal.
     pub note: String,
+    /// The client's request id.
+    pub request_id: String,
 }
 
 /// A transit and its steps, oldest first.
@@ -42,6 +44,20 @@ pub fn stored_seals(transit: &TransitRecord) -> Result<Vec<String>> {
             transit.declaration_number
         ))
     })
+}
+
+/// The transit as the step taken for `request_id` left it, when one was: the answer a
+/// repeated request gets.
+fn answered(view: &TransitView, request_id: &str) -> Option<TransitView> {
+    let (transit, steps) = view;
+    let at = steps
+        .iter()
+        .position(|step| !request_id.is_empty() && step.request_id == request_id)?;
+    let transit = TransitRecord {
+        state: steps[at].state.clone(),
+        ..transit.clone()
+    };
+    Some((transit, steps[..=at].to_vec()))
 }
 
 fn not_found(number: &str) -> Error {
@@ -77,8 +93,14 @@ impl Field {
         number: &str,
         inland_house: &str,
         vehicle_plate: &str,
+        request_id: &str,
     ) -> Result<TransitView> {
         let declaration = self.declaration_for(caller, number).await?;
+        if let Some(view) = self.transits.get(number).await?
+            && let Some(first) = answered(&view, request_id)
+        {
+            return Ok(first);
+        }
         let content = declaration.content.clone().unwrap_or_default();
         if content.clearance_mode() != ClearanceMode::Transit {
             return Err(Error::failed_precondition(
@@ -131,8 +153,15 @@ impl Field {
             house_code: caller.house.clone(),
             at: OffsetDateTime::now_utc(),
             note: String::new(),
+            request_id: request_id.to_owned(),
         };
         if !self.transits.declare(&record, &step).await? {
+            if let Some(view) = self.transits.get(number).await?
+                && let Some(first) = answered(&view, request_id)
+            {
+                // The same request, declared a moment ago.
+                return Ok(first);
+            }
             let state = self.transits.state(number).await?.unwrap_or_default();
             return Err(Error::failed_precondition(
                 "TRANSIT_ALREADY_DECLARED",
@@ -154,11 +183,12 @@ impl Field {
         taken: &StepTaken,
     ) -> Result<TransitView> {
         let seals = &taken.seals[..];
-        let (transit, _) = self
+        let view = self
             .transits
             .get(number)
             .await?
             .ok_or_else(|| not_found(number))?;
+        let transit = &view.0;
         let (from, to, end) = step.rule();
         let house = match end {
             End::Departure => &transit.departure_house,
@@ -173,6 +203,9 @@ impl Field {
                     caller.house
                 ),
             ));
+        }
+        if let Some(first) = answered(&view, &taken.request_id) {
+            return Ok(first);
         }
         if step == Step::WriteOff && transit.state == to.as_str() {
             // Written off already: a retry after the release failed (the declaration
@@ -203,7 +236,7 @@ impl Field {
                 None,
             ),
             Step::Unseal => {
-                let found = transit::seal_discrepancy(&stored_seals(&transit)?, seals);
+                let found = transit::seal_discrepancy(&stored_seals(transit)?, seals);
                 let hold = found.as_ref().map(|details| HoldRecord {
                     id: format!("H{}", uuid::Uuid::now_v7().simple()).to_ascii_uppercase(),
                     declaration_number: number.to_owned(),
@@ -229,6 +262,7 @@ impl Field {
             house_code: caller.house.clone(),
             at: now,
             note,
+            request_id: taken.request_id.clone(),
         };
         let advance = Advance {
             from: from.as_str(),
@@ -238,6 +272,12 @@ impl Field {
             hold: hold.as_ref(),
         };
         if !self.transits.advance(number, &advance).await? {
+            if let Some(view) = self.transits.get(number).await?
+                && let Some(first) = answered(&view, &taken.request_id)
+            {
+                // The same request, taken a moment ago.
+                return Ok(first);
+            }
             return Err(Error::failed_precondition(
                 "TRANSIT_STEP_OUT_OF_ORDER",
                 format!("the transit of declaration {number} moved meanwhile"),

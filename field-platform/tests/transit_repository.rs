@@ -32,6 +32,8 @@ fn transit(number: &str) -> TransitRecord {
     }
 }
 
+static STEPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn step(state: &str, actor: &str) -> TransitStepRecord {
     TransitStepRecord {
         state: state.into(),
@@ -41,6 +43,11 @@ fn step(state: &str, actor: &str) -> TransitStepRecord {
         at: OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp())
             .unwrap(),
         note: String::new(),
+        // Each step a request of its own.
+        request_id: format!(
+            "{state}-{actor}-{}",
+            STEPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
     }
 }
 

@@ -186,6 +186,7 @@ async fn a_green_declaration_is_taxed_paid_released_and_passes_the_gate_once() {
                     declaration_number: number.clone(),
                     inland_house_code: "5100".into(),
                     vehicle_plate: "粤A54321".into(),
+                    request_id: "not-a-transit".into(),
                 },
                 &t.broker,
             ))
@@ -1218,6 +1219,14 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
             .declaration_number;
         story::reach(channel, &t.officer, &number, DeclarationStage::LaneDecided).await;
         let transits = Transits::new(channel.clone());
+        // Every call a request of its own (a repeated id gets the first answer).
+        let ids = std::sync::atomic::AtomicUsize::new(0);
+        let fresh_id = || {
+            format!(
+                "transit-1-{}",
+                ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            )
+        };
         let declare = |token: &str, inland: &str| {
             let mut transits = transits.clone();
             let request = authorized(
@@ -1225,6 +1234,7 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
                     declaration_number: number.clone(),
                     inland_house_code: inland.into(),
                     vehicle_plate: "粤A54321".into(),
+                    request_id: fresh_id(),
                 },
                 token,
             );
@@ -1242,6 +1252,7 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
                 seals.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
             );
             let (token, kind, reason) = (token.to_owned(), kind.to_owned(), reason.to_owned());
+            let request_id = fresh_id();
             async move {
                 let declaration_number = number;
                 match kind.as_str() {
@@ -1252,6 +1263,7 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
                                     declaration_number,
                                     approve,
                                     reason,
+                                    request_id,
                                 },
                                 &token,
                             ))
@@ -1263,6 +1275,7 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
                                 field_pb::SealTransitRequest {
                                     declaration_number,
                                     seal_numbers: seals,
+                                    request_id,
                                     ..Default::default()
                                 },
                                 &token,
@@ -1275,6 +1288,7 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
                                 field_pb::UnsealTransitRequest {
                                     declaration_number,
                                     intact_seal_numbers: seals,
+                                    request_id,
                                 },
                                 &token,
                             ))
@@ -1283,7 +1297,10 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
                     _ => {
                         transits
                             .write_off_transit(authorized(
-                                field_pb::WriteOffTransitRequest { declaration_number },
+                                field_pb::WriteOffTransitRequest {
+                                    declaration_number,
+                                    request_id,
+                                },
                                 &token,
                             ))
                             .await
@@ -1356,6 +1373,21 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
         );
 
         // Each step in its order, at its house.
+        let unnamed = transits
+            .clone()
+            .write_off_transit(authorized(
+                field_pb::WriteOffTransitRequest {
+                    declaration_number: number.clone(),
+                    request_id: " ".into(),
+                },
+                &t.officer,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            unnamed.get_details_bad_request().unwrap().field_violations[0].field,
+            "request_id"
+        );
         let out_of_order = (Code::FailedPrecondition, "TRANSIT_STEP_OUT_OF_ORDER".into());
         assert_eq!(
             refused(step(&t.officer, "seal", &["GD000001"], false, "").await),
@@ -1468,6 +1500,7 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
                     declaration_number: second.clone(),
                     inland_house_code: "5100".into(),
                     vehicle_plate: "粤A54322".into(),
+                    request_id: "T2-DECLARE".into(),
                 },
                 &t.broker,
             ))
@@ -1479,21 +1512,21 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
                     declaration_number: second.clone(),
                     approve: true,
                     reason: String::new(),
+                    request_id: "T2-REVIEW".into(),
                 },
                 &t.officer,
             ))
             .await
             .unwrap();
+        let seal = field_pb::SealTransitRequest {
+            declaration_number: second.clone(),
+            seal_numbers: vec!["GD000011".into(), "GD000012".into()],
+            lock_id: "LOCK-T2".into(),
+            tracker_id: "GPS-T2".into(),
+            request_id: "T2-SEAL".into(),
+        };
         let sealed = client
-            .seal_transit(authorized(
-                field_pb::SealTransitRequest {
-                    declaration_number: second.clone(),
-                    seal_numbers: vec!["GD000011".into(), "GD000012".into()],
-                    lock_id: "LOCK-T2".into(),
-                    tracker_id: "GPS-T2".into(),
-                },
-                &t.officer,
-            ))
+            .seal_transit(authorized(seal.clone(), &t.officer))
             .await
             .unwrap()
             .into_inner();
@@ -1563,6 +1596,7 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
                 field_pb::UnsealTransitRequest {
                     declaration_number: second.clone(),
                     intact_seal_numbers: vec!["GD000011".into()],
+                    request_id: "T2-UNSEAL".into(),
                 },
                 &destination,
             ))
@@ -1582,10 +1616,18 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
         .await
         .unwrap_err();
         assert_eq!(reason(&after), "DEVICE_NOT_MONITORING");
+        // A sealing repeated with its request id gets its first answer, and moves nothing.
+        let repeated = client
+            .seal_transit(authorized(seal, &t.officer))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(repeated, sealed);
         client
             .write_off_transit(authorized(
                 field_pb::WriteOffTransitRequest {
                     declaration_number: second.clone(),
+                    request_id: "T2-OFF".into(),
                 },
                 &t.officer,
             ))

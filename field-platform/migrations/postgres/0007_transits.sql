@@ -23,5 +23,9 @@ CREATE TABLE transit_steps (
     house_code         TEXT NOT NULL,
     at                 TIMESTAMPTZ NOT NULL,
     note               TEXT NOT NULL DEFAULT '',
+    -- The client's request id: a repeat returns the transit as this step left it.
+    request_id         TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (declaration_number, seq)
 );
+CREATE UNIQUE INDEX transit_steps_request ON transit_steps (declaration_number, request_id)
+    WHERE request_id <> '';

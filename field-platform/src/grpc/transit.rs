@@ -53,6 +53,21 @@ fn transit_message((transit, steps): TransitView) -> Result<pb::Transit, Status>
     })
 }
 
+/// The client's request id, required so that a retry is not taken for a second step.
+fn request_id(value: &str, violations: &mut Violations) -> String {
+    let value = value.trim();
+    if value.is_empty() {
+        violations.push(
+            "request_id",
+            "REQUIRED",
+            "so that a retry returns the first answer",
+        );
+    } else if value.chars().count() > 128 {
+        violations.push("request_id", "TOO_LONG", "at most 128 characters");
+    }
+    value.to_owned()
+}
+
 fn number(value: &str, violations: &mut Violations) -> String {
     violations
         .keep(parse_declaration_number("declaration_number", value))
@@ -70,6 +85,7 @@ impl FieldService {
     ) -> Result<Response<pb::Transit>, Status> {
         let mut violations = Violations::new();
         let number = number(declaration_number, &mut violations);
+        let request_id = request_id(&given.request_id, &mut violations);
         let seals = match step {
             Step::Seal => transit::parse_seals("seal_numbers", &given.seals, true, &mut violations),
             Step::Unseal => {
@@ -99,6 +115,7 @@ impl FieldService {
             lock_id: lock_id.to_owned(),
             tracker_id: tracker_id.to_owned(),
             note: given.note.trim().to_owned(),
+            request_id,
         };
         let view = self
             .field()
@@ -118,6 +135,7 @@ impl TransitServiceApi for FieldService {
         let message = request.into_inner();
         let mut violations = Violations::new();
         let number = number(&message.declaration_number, &mut violations);
+        let request_id = request_id(&message.request_id, &mut violations);
         let plate = message.vehicle_plate.trim();
         if plate.is_empty() {
             violations.push(
@@ -142,7 +160,13 @@ impl TransitServiceApi for FieldService {
         violations.into_result()?;
         let view = self
             .field()
-            .declare_transit(&caller, &number, message.inland_house_code.trim(), plate)
+            .declare_transit(
+                &caller,
+                &number,
+                message.inland_house_code.trim(),
+                plate,
+                &request_id,
+            )
             .await?;
         Ok(Response::new(transit_message(view)?))
     }
@@ -160,6 +184,7 @@ impl TransitServiceApi for FieldService {
         };
         let given = StepTaken {
             note: message.reason,
+            request_id: message.request_id,
             ..StepTaken::default()
         };
         self.step(&caller, &message.declaration_number, step, given)
@@ -177,6 +202,7 @@ impl TransitServiceApi for FieldService {
             lock_id: message.lock_id,
             tracker_id: message.tracker_id,
             note: String::new(),
+            request_id: message.request_id,
         };
         self.step(&caller, &message.declaration_number, Step::Seal, given)
             .await
@@ -190,6 +216,7 @@ impl TransitServiceApi for FieldService {
         let message = request.into_inner();
         let given = StepTaken {
             seals: message.intact_seal_numbers,
+            request_id: message.request_id,
             ..StepTaken::default()
         };
         self.step(&caller, &message.declaration_number, Step::Unseal, given)
@@ -202,7 +229,10 @@ impl TransitServiceApi for FieldService {
     ) -> Result<Response<pb::Transit>, Status> {
         let caller = Caller::of(&request)?.clone();
         let message = request.into_inner();
-        let given = StepTaken::default();
+        let given = StepTaken {
+            request_id: message.request_id,
+            ..StepTaken::default()
+        };
         self.step(&caller, &message.declaration_number, Step::WriteOff, given)
             .await
     }

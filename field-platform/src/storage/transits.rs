@@ -31,6 +31,8 @@ pub struct TransitStepRecord {
     pub house_code: String,
     pub at: OffsetDateTime,
     pub note: String,
+    /// The client's request id ('' for none).
+    pub request_id: String,
 }
 
 /// A step to take: from which state, to which, and what it records.
@@ -55,8 +57,8 @@ pub struct TransitRepository {
 macro_rules! insert_step {
     ($tx:expr, $number:expr, $step:expr) => {
         sqlx::query(
-            "INSERT INTO transit_steps (declaration_number, seq, state, actor, house_code, at, note)
-             SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6 FROM transit_steps WHERE declaration_number = $1",
+            "INSERT INTO transit_steps (declaration_number, seq, state, actor, house_code, at, note, request_id)
+             SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7 FROM transit_steps WHERE declaration_number = $1",
         )
         .bind($number)
         .bind(&$step.state)
@@ -64,6 +66,7 @@ macro_rules! insert_step {
         .bind(&$step.house_code)
         .bind($step.at)
         .bind(&$step.note)
+        .bind(&$step.request_id)
         .execute(&mut *$tx)
         .await?
     };
@@ -90,7 +93,7 @@ impl TransitRepository {
                 None => None,
                 Some(transit) => {
                     let steps = sqlx::query_as(
-                        "SELECT state, actor, house_code, at, note FROM transit_steps
+                        "SELECT state, actor, house_code, at, note, request_id FROM transit_steps
                          WHERE declaration_number = $1 ORDER BY seq",
                     )
                     .bind(number)
