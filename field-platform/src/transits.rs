@@ -156,13 +156,12 @@ impl Field {
             request_id: request_id.to_owned(),
         };
         if !self.transits.declare(&record, &step).await? {
-            if let Some(view) = self.transits.get(number).await?
-                && let Some(first) = answered(&view, request_id)
-            {
+            let view = self.transits.get(number).await?;
+            if let Some(first) = view.as_ref().and_then(|view| answered(view, request_id)) {
                 // The same request, declared a moment ago.
                 return Ok(first);
             }
-            let state = self.transits.state(number).await?.unwrap_or_default();
+            let state = view.map(|(transit, _)| transit.state).unwrap_or_default();
             return Err(Error::failed_precondition(
                 "TRANSIT_ALREADY_DECLARED",
                 format!(
