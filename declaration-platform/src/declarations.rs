@@ -16,7 +16,7 @@ use crate::{
     outbox::Outbox,
     storage::declarations::{
         DeclarationFilter, DeclarationRecord, DeclarationRepository, EventRecord, NewDeclaration,
-        Transition,
+        NewNote, Transition,
     },
     storage::submission_writer::SubmissionWriter,
 };
@@ -177,6 +177,21 @@ impl Declarations {
 
     pub async fn list(&self, filter: &DeclarationFilter) -> Result<Vec<DeclarationRecord>> {
         self.repository.list(filter).await
+    }
+
+    /// Records a note on the declaration's timeline (a repeated key records nothing
+    /// more), and gives the declaration as it is.
+    pub async fn note(&self, number: &str, note: NewNote) -> Result<DeclarationRecord> {
+        match self.repository.note(number, &note).await? {
+            None => Err(unknown(number)),
+            Some(recorded) => {
+                if recorded {
+                    tracing::info!(declaration = %number, note = note.note.as_str(), actor = %note.actor, house = %note.house_code, "timeline note recorded");
+                    let _ = self.changes.send(number.to_owned());
+                }
+                self.get(number).await
+            }
+        }
     }
 
     /// Moves a declaration one step (a step it has already taken is not repeated).

@@ -110,6 +110,7 @@ pub fn access_policy() -> AccessPolicy {
             // duties secured before release) they would otherwise bypass.
             &[
                 "RecordTransition",
+                "RecordTimelineNote",
                 "RecordChangeDecision",
                 "CheckChangeRequest",
             ],

@@ -2,10 +2,12 @@
 
 use customs_common::testing::TestDatabase;
 use declaration_platform::{
-    domain::lifecycle::Stage,
+    domain::lifecycle::{Note, Stage},
     outbox::{Job, Outbox},
     storage::{
-        declarations::{DeclarationFilter, DeclarationRepository, NewDeclaration, Transition},
+        declarations::{
+            DeclarationFilter, DeclarationRepository, NewDeclaration, NewNote, Transition,
+        },
         migrations,
     },
 };
@@ -299,8 +301,76 @@ async fn lists_filter_by_party_office_and_stage_and_page(f: Fixture) {
     );
 }
 
+/// A note is recorded at the stage the declaration is at, leaves the declaration as it
+/// is, and is recorded once per key (also two at once).
+async fn notes_sit_on_the_timeline_once_per_key(f: Fixture) {
+    let (record, _) = f.declarations.submit(&new("n", "5301", '1')).await.unwrap();
+    let number = record.declaration_number.clone();
+    let note = |note: Note, key: &str| NewNote {
+        note,
+        key: key.into(),
+        actor: "field-platform".into(),
+        house_code: "5300".into(),
+        reason: "transit sealed".into(),
+    };
+    let sealed = note(Note::TransitSealed, "transit-1");
+    let (first, second) = tokio::join!(
+        f.declarations.note(&number, &sealed),
+        f.declarations.note(&number, &sealed)
+    );
+    let mut answers = [first.unwrap(), second.unwrap()];
+    answers.sort();
+    assert_eq!(answers, [Some(false), Some(true)]);
+    assert_eq!(
+        f.declarations
+            .note(&number, &note(Note::TransitUnsealed, "transit-2"))
+            .await
+            .unwrap(),
+        Some(true)
+    );
+    // The same key on another declaration is a note of its own; none without one.
+    let (other, _) = f.declarations.submit(&new("o", "5301", '1')).await.unwrap();
+    assert_eq!(
+        f.declarations
+            .note(&other.declaration_number, &sealed)
+            .await
+            .unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        f.declarations
+            .note("530120261999999999", &sealed)
+            .await
+            .unwrap(),
+        None
+    );
+
+    let events = f.declarations.events(&number).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.from_stage.as_str(), e.to_stage.as_str(), e.note.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("", "SUBMITTED", ""),
+            ("SUBMITTED", "SUBMITTED", "TRANSIT_SEALED"),
+            ("SUBMITTED", "SUBMITTED", "TRANSIT_UNSEALED"),
+        ]
+    );
+    assert_eq!(
+        (events[1].house_code.as_str(), events[1].reason.as_str()),
+        ("5300", "transit sealed")
+    );
+    let after = f.declarations.get(&number).await.unwrap().unwrap();
+    assert_eq!(
+        (after.stage, after.version, after.updated_at),
+        (record.stage, record.version, record.updated_at)
+    );
+}
+
 customs_common::database_suite!(
     fixture;
+    notes_sit_on_the_timeline_once_per_key,
     numbers_follow_site_year_and_direction_without_gaps,
     transitions_append_events_and_refuse_a_stale_version,
     lists_filter_by_party_office_and_stage_and_page,

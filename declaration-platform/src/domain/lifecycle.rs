@@ -130,6 +130,59 @@ impl Stage {
     }
 }
 
+/// A step recorded on the timeline that leaves the stage as it is: the transit 转关
+/// steps of a TRANSIT declaration (DOMAIN.md 3), which the field platform takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Note {
+    TransitDeclared,
+    TransitApproved,
+    TransitRefused,
+    TransitSealed,
+    TransitUnsealed,
+    TransitWrittenOff,
+}
+
+impl Note {
+    pub const ALL: [Note; 6] = [
+        Note::TransitDeclared,
+        Note::TransitApproved,
+        Note::TransitRefused,
+        Note::TransitSealed,
+        Note::TransitUnsealed,
+        Note::TransitWrittenOff,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TransitDeclared => "TRANSIT_DECLARED",
+            Self::TransitApproved => "TRANSIT_APPROVED",
+            Self::TransitRefused => "TRANSIT_REFUSED",
+            Self::TransitSealed => "TRANSIT_SEALED",
+            Self::TransitUnsealed => "TRANSIT_UNSEALED",
+            Self::TransitWrittenOff => "TRANSIT_WRITTEN_OFF",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|note| note.as_str() == value)
+    }
+
+    /// What the public is told, in Chinese and English (a refusal's reason is not).
+    pub fn public_text(self) -> (&'static str, &'static str) {
+        match self {
+            Self::TransitDeclared => ("已申报转关", "Transit declared"),
+            Self::TransitApproved => ("转关申报审核通过", "Transit approved"),
+            Self::TransitRefused => (
+                "转关申报未通过，待重新申报",
+                "Transit not approved; to be declared again",
+            ),
+            Self::TransitSealed => ("已施加关锁，转关运输途中", "Sealed by customs; in transit"),
+            Self::TransitUnsealed => ("已运抵指运地，已启封", "Arrived and unsealed"),
+            Self::TransitWrittenOff => ("转关已核销", "Transit written off"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +237,11 @@ mod tests {
         for stage in ALL {
             assert_eq!(Stage::parse(stage.as_str()), Some(stage));
             let (zh, en) = stage.public_text();
+            assert!(!zh.is_empty() && !en.is_empty());
+        }
+        for note in Note::ALL {
+            assert_eq!(Note::parse(note.as_str()), Some(note));
+            let (zh, en) = note.public_text();
             assert!(!zh.is_empty() && !en.is_empty());
         }
     }

@@ -9,7 +9,7 @@ use customs_common::{
     paging::{next_page_token, page_limit},
 };
 use customs_proto::{
-    common::{DeclarationStage as ProtoStage, Lane, StatusEvent},
+    common::{DeclarationStage as ProtoStage, Lane, StatusEvent, TimelineNote},
     convert::{instant, timestamp},
     declaration::{
         self as pb, declaration_service_server::DeclarationService as DeclarationServiceApi,
@@ -25,9 +25,11 @@ use prost::Message as _;
 use crate::{
     changes::{ChangeKind, ChangeRequests},
     declarations::{Declarations, may_see},
-    domain::lifecycle::Stage,
+    domain::lifecycle::{Note, Stage},
     storage::changes::ChangeRecord,
-    storage::declarations::{DeclarationFilter, DeclarationRecord, EventRecord, Transition},
+    storage::declarations::{
+        DeclarationFilter, DeclarationRecord, EventRecord, NewNote, Transition,
+    },
 };
 
 #[derive(Debug, Clone)]
@@ -127,6 +129,17 @@ fn stage_from_proto(stage: ProtoStage) -> Option<Stage> {
     Stage::parse(stage.as_str_name().trim_start_matches("DECLARATION_STAGE_"))
 }
 
+fn note_to_proto(note: &str) -> TimelineNote {
+    Note::parse(note).map_or(TimelineNote::Unspecified, |note| {
+        TimelineNote::from_str_name(&format!("TIMELINE_NOTE_{}", note.as_str()))
+            .unwrap_or(TimelineNote::Unspecified)
+    })
+}
+
+fn note_from_proto(note: TimelineNote) -> Option<Note> {
+    Note::parse(note.as_str_name().trim_start_matches("TIMELINE_NOTE_"))
+}
+
 fn lane_to_proto(lane: &str) -> Lane {
     Lane::from_str_name(&format!("LANE_{lane}")).unwrap_or(Lane::Unspecified)
 }
@@ -166,6 +179,7 @@ fn declaration_with_events(
                 house_code: event.house_code,
                 occurred_at: Some(timestamp(event.occurred_at)),
                 reason: event.reason,
+                note: note_to_proto(&event.note) as i32,
             })
             .collect(),
         version: record.version,
@@ -209,13 +223,15 @@ async fn public_status(
             .into_iter()
             .filter_map(|event| {
                 let stage = Stage::parse(&event.to_stage)?;
-                let (zh, en) = stage.public_text();
+                let note = Note::parse(&event.note);
+                let (zh, en) = note.map_or_else(|| stage.public_text(), Note::public_text);
                 Some(StatusEvent {
                     stage: stage_to_proto(stage) as i32,
                     house_code: event.house_code,
                     occurred_at: Some(timestamp(event.occurred_at)),
                     text_zh: zh.to_owned(),
                     text_en: en.to_owned(),
+                    note: note_to_proto(&event.note) as i32,
                 })
             })
             .collect(),
@@ -258,6 +274,7 @@ impl DeclarationServiceApi for DeclarationService {
                 house_code: record.handling_house.clone(),
                 reason: "declared".to_owned(),
                 occurred_at: record.submitted_at,
+                note: String::new(),
             };
             declaration_with_events(record, vec![declared])?
         } else {
@@ -521,6 +538,47 @@ impl DeclarationServiceApi for DeclarationService {
             declaration_message(&self.declarations, record).await?,
         ))
     }
+
+    async fn record_timeline_note(
+        &self,
+        request: Request<pb::RecordTimelineNoteRequest>,
+    ) -> Result<Response<pb::Declaration>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let message = request.into_inner();
+        let mut violations = Violations::new();
+        if message.request_id.trim().is_empty() {
+            violations.push("request_id", "REQUIRED", "a request id is required");
+        }
+        let number = violations.keep(parse_declaration_number(
+            "declaration_number",
+            &message.declaration_number,
+        ));
+        let note = note_from_proto(message.note());
+        if note.is_none() {
+            violations.push("note", "REQUIRED", "the note to record");
+        }
+        let house_code = if message.house_code.is_empty() {
+            caller.house.clone()
+        } else {
+            message.house_code.clone()
+        };
+        violations.keep(parse_house_code("house_code", &house_code));
+        violations.into_result()?;
+        let (Some(number), Some(note)) = (number, note) else {
+            return Err(missing_field().into());
+        };
+        let note = NewNote {
+            note,
+            key: message.request_id.trim().to_owned(),
+            actor: caller.subject.clone(),
+            house_code,
+            reason: message.reason.trim().to_owned(),
+        };
+        let record = self.declarations.note(&number, note).await?;
+        Ok(Response::new(
+            declaration_message(&self.declarations, record).await?,
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -529,11 +587,22 @@ mod tests {
     use crate::domain::lifecycle;
 
     #[test]
-    fn every_stage_has_its_wire_value() {
+    fn every_stage_and_note_has_its_wire_value() {
         for stage in lifecycle::ALL {
             let wire = stage_to_proto(stage);
             assert_ne!(wire, ProtoStage::Unspecified, "{stage:?}");
             assert_eq!(stage_from_proto(wire), Some(stage));
         }
+        for note in Note::ALL {
+            let wire = note_to_proto(note.as_str());
+            assert_ne!(wire, TimelineNote::Unspecified, "{note:?}");
+            assert_eq!(note_from_proto(wire), Some(note));
+        }
+        assert_eq!(
+            note_to_proto(""),
+            TimelineNote::Unspecified,
+            "a stage change"
+        );
+        assert_eq!(note_from_proto(TimelineNote::Unspecified), None);
     }
 }

@@ -1,10 +1,10 @@
 //! Declarations, their numbering, their lifecycle events, and their hand-offs.
 
-use customs_common::{Error, Result, db::Database, on_reader, outbox::Encoded};
+use customs_common::{Error, Result, db::Database, on_pool, on_reader, outbox::Encoded};
 use time::OffsetDateTime;
 
 use crate::{
-    domain::lifecycle::Stage,
+    domain::lifecycle::{Note, Stage},
     outbox::{ENQUEUE, Job, now_millis},
 };
 
@@ -97,6 +97,19 @@ pub struct EventRecord {
     pub house_code: String,
     pub reason: String,
     pub occurred_at: OffsetDateTime,
+    /// '' for a stage change; else the `Note` it records.
+    pub note: String,
+}
+
+/// A note to record on a declaration's timeline.
+#[derive(Debug, Clone)]
+pub struct NewNote {
+    pub note: Note,
+    /// The reporter's request id: a repeat records nothing more.
+    pub key: String,
+    pub actor: String,
+    pub house_code: String,
+    pub reason: String,
 }
 
 /// A new declaration, before its number.
@@ -314,13 +327,50 @@ impl DeclarationRepository {
     pub async fn events(&self, number: &str) -> Result<Vec<EventRecord>> {
         Ok(on_reader!(&self.database, pool => {
             sqlx::query_as(
-                "SELECT from_stage, to_stage, actor, house_code, reason, occurred_at FROM declaration_events
+                "SELECT from_stage, to_stage, actor, house_code, reason, occurred_at, note FROM declaration_events
                  WHERE declaration_number = $1 ORDER BY id",
             )
             .bind(number)
             .fetch_all(pool)
             .await?
         }))
+    }
+
+    /// Records a note at the stage the declaration is at (read in the same statement):
+    /// `Some(true)` when recorded, `Some(false)` when its key recorded it already, `None`
+    /// when there is no such declaration.
+    pub async fn note(&self, number: &str, note: &NewNote) -> Result<Option<bool>> {
+        let now = customs_common::db::now();
+        let recorded = on_pool!(&self.database, pool => {
+            sqlx::query(
+                "INSERT INTO declaration_events
+                     (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at, note, note_key)
+                 SELECT declaration_number, stage, stage, $2, $3, $4, $5, $6, $7
+                 FROM declarations WHERE declaration_number = $1
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(number)
+            .bind(&note.actor)
+            .bind(&note.house_code)
+            .bind(&note.reason)
+            .bind(now)
+            .bind(note.note.as_str())
+            .bind(&note.key)
+            .execute(pool)
+            .await?
+            .rows_affected()
+                == 1
+        });
+        if recorded {
+            return Ok(Some(true));
+        }
+        let exists: Option<String> = on_pool!(&self.database, pool => {
+            sqlx::query_scalar("SELECT declaration_number FROM declarations WHERE declaration_number = $1")
+                .bind(number)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(exists.map(|_| false))
     }
 
     pub async fn list(&self, filter: &DeclarationFilter) -> Result<Vec<DeclarationRecord>> {
