@@ -24,7 +24,7 @@ use customs_common::{
     outbox::{Delivery, settle},
 };
 use customs_proto::{
-    common::{ClearanceMode, DeclarationStage, Direction, Lane},
+    common::{ClearanceMode, DeclarationStage, Direction, Lane, TimelineNote},
     declaration::{
         Declaration, Enterprise, GetDeclarationRequest, GetEnterpriseRequest,
         declaration_service_client::DeclarationServiceClient,
@@ -975,6 +975,27 @@ async fn deliver(job: Job, peer: &DeclarationPeer, review: Peer) -> Result<Deliv
             };
             let outcome = DeclarationServiceClient::new(peer.channel.clone())
                 .record_transition(peer.credentials.request(request)?)
+                .await
+                .map(|_| ());
+            ("declaration platform", outcome)
+        }
+        Job::NoteOnTimeline {
+            declaration_number,
+            note,
+            house_code,
+            reason,
+            request_id,
+        } => {
+            let request = customs_proto::declaration::RecordTimelineNoteRequest {
+                request_id: request_id.clone(),
+                declaration_number: declaration_number.clone(),
+                note: TimelineNote::from_str_name(&format!("TIMELINE_NOTE_{note}"))
+                    .unwrap_or_default() as i32,
+                house_code: house_code.clone(),
+                reason: reason.clone(),
+            };
+            let outcome = DeclarationServiceClient::new(peer.channel.clone())
+                .record_timeline_note(peer.credentials.request(request)?)
                 .await
                 .map(|_| ());
             ("declaration platform", outcome)

@@ -1,6 +1,7 @@
 //! The field platform's hand-offs (table `field_outbox`; see
 //! `customs_common::outbox`): lifecycle transitions reported to the declaration
-//! platform, and declarations sent back to review after an inspection discrepancy.
+//! platform, transit steps noted on the declaration's timeline, and declarations sent
+//! back to review after an inspection discrepancy.
 
 use customs_common::{db::Database, outbox::OutboxJob};
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,16 @@ pub enum Job {
         house_code: String,
         reason: String,
     },
+    /// `DeclarationService.RecordTimelineNote`: a transit step on the declaration's
+    /// timeline. `note` is the wire name without its prefix (`TRANSIT_SEALED`);
+    /// `request_id` is the note's own, so a redelivery records it once.
+    NoteOnTimeline {
+        declaration_number: String,
+        note: String,
+        house_code: String,
+        reason: String,
+        request_id: String,
+    },
     /// `ReviewService.EnqueueDeclaration` for a declaration whose inspection found a
     /// discrepancy.
     BackToReview {
@@ -27,6 +38,7 @@ impl OutboxJob for Job {
     fn kind(&self) -> &'static str {
         match self {
             Self::ReportTransition { .. } => "report_transition",
+            Self::NoteOnTimeline { .. } => "note_on_timeline",
             Self::BackToReview { .. } => "back_to_review",
         }
     }
@@ -34,6 +46,9 @@ impl OutboxJob for Job {
     fn key(&self) -> &str {
         match self {
             Self::ReportTransition {
+                declaration_number, ..
+            }
+            | Self::NoteOnTimeline {
                 declaration_number, ..
             }
             | Self::BackToReview {

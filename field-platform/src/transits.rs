@@ -13,6 +13,7 @@ use crate::{
         transport::HoldReason,
     },
     operations::Field,
+    outbox::Job,
     storage::{
         operations::HoldRecord,
         transits::{Advance, TransitRecord, TransitStepRecord},
@@ -58,6 +59,28 @@ fn answered(view: &TransitView, request_id: &str) -> Option<TransitView> {
         ..transit.clone()
     };
     Some((transit, steps[..=at].to_vec()))
+}
+
+/// The hand-off that notes a step on the declaration's timeline, at the house of the
+/// transit's end that the step falls to, with a request id of its own.
+fn timeline_note(number: &str, step: &TransitStepRecord, house: &str) -> Job {
+    let reason = match step.note.as_str() {
+        "" => format!(
+            "transit {}",
+            step.state.to_ascii_lowercase().replace('_', " ")
+        ),
+        note => format!(
+            "transit {}: {note}",
+            step.state.to_ascii_lowercase().replace('_', " ")
+        ),
+    };
+    Job::NoteOnTimeline {
+        declaration_number: number.to_owned(),
+        note: format!("TRANSIT_{}", step.state),
+        house_code: house.to_owned(),
+        reason,
+        request_id: format!("transit-{}", uuid::Uuid::now_v7().simple()),
+    }
 }
 
 fn not_found(number: &str) -> Error {
@@ -155,7 +178,15 @@ impl Field {
             note: String::new(),
             request_id: request_id.to_owned(),
         };
-        if !self.transits.declare(&record, &step).await? {
+        if !self
+            .transits
+            .declare(
+                &record,
+                &step,
+                &timeline_note(number, &step, &record.departure_house),
+            )
+            .await?
+        {
             let view = self.transits.get(number).await?;
             if let Some(first) = view.as_ref().and_then(|view| answered(view, request_id)) {
                 // The same request, declared a moment ago.
@@ -169,6 +200,7 @@ impl Field {
                 ),
             ));
         }
+        self.outbox.wake();
         tracing::info!(declaration = number, departure = %record.departure_house, destination = %record.destination_house, declarant = %caller.subject, "transit declared");
         self.transit(caller, number).await
     }
@@ -269,6 +301,7 @@ impl Field {
             seal_numbers: seal_numbers.as_deref(),
             devices: (step == Step::Seal).then_some((&taken.lock_id[..], &taken.tracker_id[..])),
             hold: hold.as_ref(),
+            note: &timeline_note(number, &record, house),
         };
         if !self.transits.advance(number, &advance).await? {
             if let Some(view) = self.transits.get(number).await?
@@ -282,6 +315,7 @@ impl Field {
                 format!("the transit of declaration {number} moved meanwhile"),
             ));
         }
+        self.outbox.wake();
         match &hold {
             Some(hold) => {
                 tracing::warn!(declaration = number, officer = %caller.subject, details = %hold.details, "transit unsealed with a seal discrepancy: hold raised");

@@ -1,23 +1,37 @@
 //! Transits on PostgreSQL and SQLite: a step moves a transit only from the state it
 //! needs, once when two officers take it at once; only a refused transit is declared
-//! again; steps are kept in order, and unsealing's hold is written with its step.
+//! again; steps are kept in order, and unsealing's hold and each step's timeline note
+//! (a hand-off) are written with it.
 
 use customs_common::testing::TestDatabase;
-use field_platform::storage::{
-    migrations,
-    operations::{HoldRecord, OperationsRepository},
-    transits::{Advance, TransitRecord, TransitRepository, TransitStepRecord},
+use field_platform::{
+    outbox::{Job, Outbox, outbox},
+    storage::{
+        migrations,
+        operations::{HoldRecord, OperationsRepository},
+        transits::{Advance, TransitRecord, TransitRepository, TransitStepRecord},
+    },
 };
 use time::OffsetDateTime;
 
-async fn setup(database: &TestDatabase) -> (TransitRepository, OperationsRepository) {
+async fn setup(database: &TestDatabase) -> (TransitRepository, OperationsRepository, Outbox) {
     let mut migrations = migrations().unwrap();
     database.database.migrate(&mut migrations).await.unwrap();
     (
         TransitRepository::new(database.database.clone()),
         OperationsRepository::new(database.database.clone()),
+        outbox(database.database.clone()),
     )
 }
+
+/// The timeline note a step hands off (its content is the service's concern).
+static NOTE: std::sync::LazyLock<Job> = std::sync::LazyLock::new(|| Job::NoteOnTimeline {
+    declaration_number: "530120261000000007".into(),
+    note: "TRANSIT_DECLARED".into(),
+    house_code: "5300".into(),
+    reason: "transit declared".into(),
+    request_id: "transit-1".into(),
+});
 
 fn transit(number: &str) -> TransitRecord {
     TransitRecord {
@@ -58,23 +72,24 @@ fn advance<'a>(from: &'a str, step: &'a TransitStepRecord) -> Advance<'a> {
         seal_numbers: None,
         devices: None,
         hold: None,
+        note: &NOTE,
     }
 }
 
 async fn steps_move_a_transit_once_and_in_order(
-    (transits, operations): (TransitRepository, OperationsRepository),
+    (transits, operations, outbox): (TransitRepository, OperationsRepository, Outbox),
 ) {
     let number = "530120261000000007";
     assert!(
         transits
-            .declare(&transit(number), &step("DECLARED", "broker"))
+            .declare(&transit(number), &step("DECLARED", "broker"), &NOTE)
             .await
             .unwrap()
     );
     // Declared and not refused: not declared again.
     assert!(
         !transits
-            .declare(&transit(number), &step("DECLARED", "broker"))
+            .declare(&transit(number), &step("DECLARED", "broker"), &NOTE)
             .await
             .unwrap()
     );
@@ -100,7 +115,7 @@ async fn steps_move_a_transit_once_and_in_order(
     );
     assert!(
         transits
-            .declare(&transit(number), &step("DECLARED", "broker"))
+            .declare(&transit(number), &step("DECLARED", "broker"), &NOTE)
             .await
             .unwrap()
     );
@@ -203,6 +218,8 @@ async fn steps_move_a_transit_once_and_in_order(
         ]
     );
     assert_eq!(steps[1], refused);
+    // One note handed off per step taken; none for those refused.
+    assert_eq!(outbox.pending().await.unwrap(), steps.len() as i64);
     assert_eq!(
         transits.state(number).await.unwrap().as_deref(),
         Some("UNSEALED")

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use customs_common::auth::Role;
 use customs_proto::{
-    common::{ClearanceMode, CreditClass, Date, DeclarationStage, Lane, Money},
+    common::{ClearanceMode, CreditClass, Date, DeclarationStage, Lane, Money, TimelineNote},
     declaration::{self as pb, enterprise_service_client::EnterpriseServiceClient},
     field::{
         self as field_pb, gate_service_client::GateServiceClient as Gates,
@@ -1471,7 +1471,77 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
 
         // Written off: released, and out through the gate. Writing off again changes
         // nothing (it retries the release).
-        story::reach(channel, &t.officer, &number, DeclarationStage::Released).await;
+        let full = story::reach(channel, &t.officer, &number, DeclarationStage::Released).await;
+        // The hotline follows the transit on the declaration's timeline: each step a
+        // note at the stage it was at, before the release, with no refusal's reason.
+        let hotline = app.token(Role::Hotline, "5300", None);
+        let status = story::status(channel, &hotline, &number).await;
+        let timeline: Vec<_> = status
+            .timeline
+            .iter()
+            .map(|e| {
+                (
+                    e.stage(),
+                    e.note(),
+                    e.house_code.as_str(),
+                    e.text_en.as_str(),
+                )
+            })
+            .collect();
+        use DeclarationStage::{Released as RELEASED, TaxSecured as TAX_SECURED};
+        use TimelineNote as N;
+        assert_eq!(
+            timeline[timeline.len() - 8..],
+            [
+                (TAX_SECURED, N::TransitDeclared, "5300", "Transit declared"),
+                (
+                    TAX_SECURED,
+                    N::TransitRefused,
+                    "5300",
+                    "Transit not approved; to be declared again"
+                ),
+                (TAX_SECURED, N::TransitDeclared, "5300", "Transit declared"),
+                (TAX_SECURED, N::TransitApproved, "5300", "Transit approved"),
+                (
+                    TAX_SECURED,
+                    N::TransitSealed,
+                    "5300",
+                    "Sealed by customs; in transit"
+                ),
+                (
+                    TAX_SECURED,
+                    N::TransitUnsealed,
+                    "5100",
+                    "Arrived and unsealed"
+                ),
+                (
+                    TAX_SECURED,
+                    N::TransitWrittenOff,
+                    "5300",
+                    "Transit written off"
+                ),
+                (RELEASED, N::Unspecified, "5300", "Released"),
+            ]
+        );
+        assert_eq!(status.stage(), RELEASED);
+        // Officers see who noted what, and why.
+        let refusal = full
+            .events
+            .iter()
+            .find(|e| e.note() == N::TransitRefused)
+            .unwrap();
+        assert_eq!(
+            (
+                refusal.from_stage(),
+                refusal.to_stage(),
+                refusal.reason.as_str()
+            ),
+            (
+                TAX_SECURED,
+                TAX_SECURED,
+                "transit refused: vehicle not approved for customs transport"
+            )
+        );
         let again = step(&t.officer, "off", &[], false, "").await.unwrap();
         assert_eq!(again.steps.len(), 7);
         assert_eq!(

@@ -12,13 +12,19 @@ use crate::{
 };
 
 /// Writes a hand-off in a repository's transaction (see `customs_common::insert_jobs!`).
-const INSERT_JOB: &str = "INSERT INTO field_outbox (kind, job_key, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const INSERT_JOB: &str = "INSERT INTO field_outbox (kind, job_key, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)";
 
 macro_rules! insert_jobs {
     ($tx:expr, $jobs:expr) => {
-        customs_common::insert_jobs!($tx, INSERT_JOB, $jobs, OffsetDateTime::now_utc())
+        customs_common::insert_jobs!(
+            $tx,
+            $crate::storage::operations::INSERT_JOB,
+            $jobs,
+            time::OffsetDateTime::now_utc()
+        )
     };
 }
+pub(crate) use insert_jobs;
 
 /// Raises `$hold` in the transaction `$tx`, unless one of its reason is open already
 /// for the declaration.

@@ -2,10 +2,11 @@
 //! needs, and is written with its record (and the hold unsealing raises) in one
 //! transaction, so two officers taking the same step at once move it once.
 
-use customs_common::{Result, db::Database, on_pool, on_reader};
+use customs_common::{Result, db::Database, on_pool, on_reader, outbox::Encoded};
 use time::OffsetDateTime;
 
-use super::operations::{HoldRecord, insert_hold};
+use super::operations::{HoldRecord, insert_hold, insert_jobs};
+use crate::outbox::Job;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TransitRecord {
@@ -46,6 +47,8 @@ pub struct Advance<'a> {
     pub devices: Option<(&'a str, &'a str)>,
     /// The hold the step raises.
     pub hold: Option<&'a HoldRecord>,
+    /// The step noted on the declaration's timeline (a hand-off, written with it).
+    pub note: &'a Job,
 }
 
 #[derive(Debug, Clone)]
@@ -132,7 +135,15 @@ impl TransitRepository {
 
     /// Declares a transit, or declares a refused one again; `false` when the
     /// declaration has a transit that is not refused.
-    pub async fn declare(&self, transit: &TransitRecord, step: &TransitStepRecord) -> Result<bool> {
+    /// `note` is the step noted on the declaration's timeline (a hand-off, written with
+    /// it).
+    pub async fn declare(
+        &self,
+        transit: &TransitRecord,
+        step: &TransitStepRecord,
+        note: &Job,
+    ) -> Result<bool> {
+        let note = Encoded::of(note)?;
         Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let declared = sqlx::query(
@@ -154,6 +165,7 @@ impl TransitRepository {
                 == 1;
             if declared {
                 insert_step!(tx, &transit.declaration_number, step);
+                insert_jobs!(tx, [&note]);
                 tx.commit().await?;
             } else {
                 tx.rollback().await?;
@@ -164,6 +176,7 @@ impl TransitRepository {
 
     /// Takes a step; `false` when the transit is not (or no longer) in `advance.from`.
     pub async fn advance(&self, number: &str, advance: &Advance<'_>) -> Result<bool> {
+        let note = Encoded::of(advance.note)?;
         Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let moved = sqlx::query(
@@ -189,6 +202,7 @@ impl TransitRepository {
             if let Some(hold) = advance.hold {
                 insert_hold!(tx, hold);
             }
+            insert_jobs!(tx, [&note]);
             tx.commit().await?;
             true
         }))
