@@ -129,6 +129,18 @@ fn stage_from_proto(stage: ProtoStage) -> Option<Stage> {
     Stage::parse(stage.as_str_name().trim_start_matches("DECLARATION_STAGE_"))
 }
 
+/// The house a platform reports for: the one it names, else its own (checked either
+/// way).
+fn reporting_house(caller: &Caller, given: &str, violations: &mut Violations) -> String {
+    let house = if given.is_empty() {
+        caller.house.clone()
+    } else {
+        given.to_owned()
+    };
+    violations.keep(parse_house_code("house_code", &house));
+    house
+}
+
 fn note_to_proto(note: &str) -> TimelineNote {
     Note::parse(note).map_or(TimelineNote::Unspecified, |note| {
         TimelineNote::from_str_name(&format!("TIMELINE_NOTE_{}", note.as_str()))
@@ -505,12 +517,7 @@ impl DeclarationServiceApi for DeclarationService {
         if to.is_none() {
             violations.push("to_stage", "REQUIRED", "the stage to move to");
         }
-        let house_code = if message.house_code.is_empty() {
-            caller.house.clone()
-        } else {
-            message.house_code.clone()
-        };
-        violations.keep(parse_house_code("house_code", &house_code));
+        let house_code = reporting_house(&caller, &message.house_code, &mut violations);
         violations.into_result()?;
         let (Some(number), Some(to)) = (number, to) else {
             return Err(missing_field().into());
@@ -557,12 +564,7 @@ impl DeclarationServiceApi for DeclarationService {
         if note.is_none() {
             violations.push("note", "REQUIRED", "the note to record");
         }
-        let house_code = if message.house_code.is_empty() {
-            caller.house.clone()
-        } else {
-            message.house_code.clone()
-        };
-        violations.keep(parse_house_code("house_code", &house_code));
+        let house_code = reporting_house(&caller, &message.house_code, &mut violations);
         violations.into_result()?;
         let (Some(number), Some(note)) = (number, note) else {
             return Err(missing_field().into());
