@@ -64,15 +64,13 @@ fn answered(view: &TransitView, request_id: &str) -> Option<TransitView> {
 /// The hand-off that notes a step on the declaration's timeline, at the house of the
 /// transit's end that the step falls to, with a request id of its own.
 fn timeline_note(number: &str, step: &TransitStepRecord, house: &str) -> Job {
+    let what = format!(
+        "transit {}",
+        step.state.to_ascii_lowercase().replace('_', " ")
+    );
     let reason = match step.note.as_str() {
-        "" => format!(
-            "transit {}",
-            step.state.to_ascii_lowercase().replace('_', " ")
-        ),
-        note => format!(
-            "transit {}: {note}",
-            step.state.to_ascii_lowercase().replace('_', " ")
-        ),
+        "" => what,
+        note => format!("{what}: {note}"),
     };
     Job::NoteOnTimeline {
         declaration_number: number.to_owned(),

@@ -364,7 +364,7 @@ impl DeclarationRepository {
         if recorded {
             return Ok(Some(true));
         }
-        let exists: Option<String> = on_pool!(&self.database, pool => {
+        let exists: Option<String> = on_reader!(&self.database, pool => {
             sqlx::query_scalar("SELECT declaration_number FROM declarations WHERE declaration_number = $1")
                 .bind(number)
                 .fetch_optional(pool)
