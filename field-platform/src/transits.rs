@@ -243,6 +243,21 @@ impl Field {
             self.try_release(&declaration).await?;
             return self.transit(caller, number).await;
         }
+        // A cancelled declaration's goods do not travel: its transit stops where it is.
+        let declaration = self.peer.declaration(number).await?;
+        let stage = declaration.stage();
+        if matches!(
+            stage,
+            DeclarationStage::Cancelled | DeclarationStage::Refused
+        ) {
+            return Err(Error::failed_precondition(
+                "DECLARATION_NOT_OPEN_FOR_TRANSIT",
+                format!(
+                    "declaration {number} is {}; its transit takes no further step",
+                    stage.as_str_name()
+                ),
+            ));
+        }
         if transit.state != from.as_str() {
             return Err(Error::failed_precondition(
                 "TRANSIT_STEP_OUT_OF_ORDER",
@@ -323,7 +338,6 @@ impl Field {
             }
         }
         if step == Step::WriteOff {
-            let declaration = self.peer.declaration(number).await?;
             self.try_release(&declaration).await?;
         }
         self.transit(caller, number).await

@@ -1714,5 +1714,72 @@ async fn a_transit_declaration_is_released_once_its_transit_is_written_off() {
             ],
             "{backend:?}"
         );
+
+        // A third, cancelled at the declarant's request once its transit is declared:
+        // the transit takes no further step.
+        story::manifest(channel, &t.officer, "BL-TRANSIT-3")
+            .await
+            .unwrap();
+        let third = story::submit(channel, &t.broker, "transit-3", transit("BL-TRANSIT-3"))
+            .await
+            .declaration_number;
+        story::reach(channel, &t.officer, &third, DeclarationStage::LaneDecided).await;
+        client
+            .declare_transit(authorized(
+                field_pb::DeclareTransitRequest {
+                    declaration_number: third.clone(),
+                    inland_house_code: "5100".into(),
+                    vehicle_plate: "粤A54323".into(),
+                    request_id: "T3-DECLARE".into(),
+                },
+                &t.broker,
+            ))
+            .await
+            .unwrap();
+        let cancellation =
+            story::request_cancellation(channel, &t.broker, "T3-CANCEL", &third).await;
+        let mut reviews = Reviews::new(channel.clone());
+        let mut task = None;
+        for _ in 0..100 {
+            let claimed = reviews
+                .claim_task(authorized(
+                    review_pb::ClaimTaskRequest::default(),
+                    &t.reviewer,
+                ))
+                .await;
+            match claimed {
+                Ok(claimed)
+                    if claimed.get_ref().change_request_id == cancellation.change_request_id =>
+                {
+                    task = Some(claimed.into_inner());
+                    break;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        let task = task.expect("the cancellation reaches a reviewer at 5300");
+        story::approve_change(channel, &task.task_id, &t.reviewer)
+            .await
+            .unwrap();
+        story::reach(channel, &t.officer, &third, DeclarationStage::Cancelled).await;
+        let stopped = client
+            .review_transit(authorized(
+                field_pb::ReviewTransitRequest {
+                    declaration_number: third.clone(),
+                    approve: true,
+                    reason: String::new(),
+                    request_id: "T3-REVIEW".into(),
+                },
+                &t.officer,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (stopped.code(), reason(&stopped)),
+            (
+                Code::FailedPrecondition,
+                "DECLARATION_NOT_OPEN_FOR_TRANSIT".into()
+            )
+        );
     }
 }
