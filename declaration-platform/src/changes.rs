@@ -273,7 +273,8 @@ impl ChangeRequests {
             .events(number)
             .await?
             .iter()
-            .filter(|event| event.to_stage == Stage::Modified.as_str())
+            // Stage changes only: a note (a transit step) leaves the stage it names.
+            .filter(|event| event.note.is_empty() && event.to_stage == Stage::Modified.as_str())
             .count();
         let mut step = transition(
             Stage::Submitted,

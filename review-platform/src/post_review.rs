@@ -11,7 +11,7 @@ use customs_common::{
     day::today,
 };
 use customs_proto::{
-    common::{DeclarationStage, Lane},
+    common::{DeclarationStage, Lane, TimelineNote},
     convert::instant,
     declaration::{
         Declaration, ListDeclarationsRequest, declaration_service_client::DeclarationServiceClient,
@@ -90,7 +90,11 @@ impl PostReview {
                         .events
                         .iter()
                         .rev()
-                        .find(|event| event.to_stage() == DeclarationStage::Released)
+                        // The release itself, not a note made at that stage.
+                        .find(|event| {
+                            event.to_stage() == DeclarationStage::Released
+                                && event.note() == TimelineNote::Unspecified
+                        })
                         .and_then(|event| event.occurred_at.as_ref())
                         .and_then(instant);
                     if let Some(released_at) = released_at {
