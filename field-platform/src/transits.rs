@@ -81,6 +81,14 @@ fn timeline_note(number: &str, step: &TransitStepRecord, house: &str) -> Job {
     }
 }
 
+/// A declaration whose stage rules its transit out; `rule` says what the stage needs.
+fn not_open_for_transit(number: &str, stage: DeclarationStage, rule: &str) -> Error {
+    Error::failed_precondition(
+        "DECLARATION_NOT_OPEN_FOR_TRANSIT",
+        format!("declaration {number} is {}; {rule}", stage.as_str_name()),
+    )
+}
+
 fn not_found(number: &str) -> Error {
     Error::not_found(
         "TRANSIT_NOT_FOUND",
@@ -135,12 +143,10 @@ impl Field {
         use DeclarationStage::*;
         let stage = declaration.stage();
         if matches!(stage, Submitted | Refused | Cancelled | Released | Exited) {
-            return Err(Error::failed_precondition(
-                "DECLARATION_NOT_OPEN_FOR_TRANSIT",
-                format!(
-                    "declaration {number} is {}; a transit is declared once it is accepted and before it is released",
-                    stage.as_str_name()
-                ),
+            return Err(not_open_for_transit(
+                number,
+                stage,
+                "a transit is declared once it is accepted and before it is released",
             ));
         }
         let port_house = directly_under_house(&content.port_code);
@@ -236,26 +242,23 @@ impl Field {
         if let Some(first) = answered(&view, &taken.request_id) {
             return Ok(first);
         }
+        let declaration = self.peer.declaration(number).await?;
         if step == Step::WriteOff && transit.state == to.as_str() {
             // Written off already: a retry after the release failed (the declaration
             // platform out of reach) releases it now.
-            let declaration = self.peer.declaration(number).await?;
             self.try_release(&declaration).await?;
             return self.transit(caller, number).await;
         }
         // A cancelled declaration's goods do not travel: its transit stops where it is.
-        let declaration = self.peer.declaration(number).await?;
         let stage = declaration.stage();
         if matches!(
             stage,
             DeclarationStage::Cancelled | DeclarationStage::Refused
         ) {
-            return Err(Error::failed_precondition(
-                "DECLARATION_NOT_OPEN_FOR_TRANSIT",
-                format!(
-                    "declaration {number} is {}; its transit takes no further step",
-                    stage.as_str_name()
-                ),
+            return Err(not_open_for_transit(
+                number,
+                stage,
+                "its transit takes no further step",
             ));
         }
         if transit.state != from.as_str() {
