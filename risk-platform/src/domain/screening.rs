@@ -93,29 +93,26 @@ pub struct ScreenInput {
     pub at: i64,
 }
 
-/// What names an instruction in a hit: its id, and its reason for the auditor. One per
-/// instruction, shared by all its hits.
+/// What names an instruction in a hit: its id, and its reason for the auditor.
 #[derive(Debug, PartialEq, Eq)]
-pub struct InstructionName {
-    pub id: Box<str>,
-    pub reason: Box<str>,
+struct InstructionName {
+    id: Box<str>,
+    reason: Box<str>,
 }
 
-impl InstructionName {
-    pub fn new(id: &str, reason: &str) -> Arc<Self> {
-        Arc::new(Self {
-            id: id.into(),
-            reason: reason.into(),
-        })
-    }
-}
+/// The names of an index's instructions, in its order: a hit names its instruction by
+/// its place in them, so that the hits of a screening share one reference (rather than
+/// each taking one to a name of its own, somewhere in a large rule set's memory).
+type Names = Arc<[InstructionName]>;
 
 /// An instruction that hit. Stored (as JSON) with its id and reason as fields of their
 /// own.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(into = "StoredHit", from = "StoredHit")]
 pub struct Hit {
-    pub instruction: Arc<InstructionName>,
+    names: Names,
+    /// Its instruction's place in `names`.
+    at: u32,
     pub lane: Lane,
     pub order_inspection: bool,
     /// Item lines that matched; empty when the instruction has no item condition.
@@ -126,12 +123,58 @@ pub struct Hit {
 pub type LineNos = SmallVec<[i32; 4]>;
 
 impl Hit {
+    pub fn new(
+        instruction_id: &str,
+        reason: &str,
+        lane: Lane,
+        order_inspection: bool,
+        line_nos: LineNos,
+    ) -> Self {
+        Self {
+            names: Arc::new([InstructionName {
+                id: instruction_id.into(),
+                reason: reason.into(),
+            }]),
+            at: 0,
+            lane,
+            order_inspection,
+            line_nos,
+        }
+    }
+
+    fn name(&self) -> &InstructionName {
+        &self.names[self.at as usize]
+    }
+
     pub fn instruction_id(&self) -> &str {
-        &self.instruction.id
+        &self.name().id
     }
 
     pub fn reason(&self) -> &str {
-        &self.instruction.reason
+        &self.name().reason
+    }
+}
+
+impl PartialEq for Hit {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+            && self.lane == other.lane
+            && self.order_inspection == other.order_inspection
+            && self.line_nos == other.line_nos
+    }
+}
+
+impl Eq for Hit {}
+
+impl std::fmt::Debug for Hit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hit")
+            .field("instruction_id", &self.instruction_id())
+            .field("reason", &self.reason())
+            .field("lane", &self.lane)
+            .field("order_inspection", &self.order_inspection)
+            .field("line_nos", &self.line_nos)
+            .finish()
     }
 }
 
@@ -148,23 +191,24 @@ struct StoredHit {
 impl From<Hit> for StoredHit {
     fn from(hit: Hit) -> Self {
         Self {
-            instruction_id: hit.instruction.id.to_string(),
+            instruction_id: hit.instruction_id().to_owned(),
+            reason: hit.reason().to_owned(),
             lane: hit.lane,
             order_inspection: hit.order_inspection,
             line_nos: hit.line_nos.into_vec(),
-            reason: hit.instruction.reason.to_string(),
         }
     }
 }
 
 impl From<StoredHit> for Hit {
     fn from(stored: StoredHit) -> Self {
-        Self {
-            instruction: InstructionName::new(&stored.instruction_id, &stored.reason),
-            lane: stored.lane,
-            order_inspection: stored.order_inspection,
-            line_nos: stored.line_nos.into(),
-        }
+        Self::new(
+            &stored.instruction_id,
+            &stored.reason,
+            stored.lane,
+            stored.order_inspection,
+            stored.line_nos.into(),
+        )
     }
 }
 
@@ -343,14 +387,14 @@ fn flatten<K: std::hash::Hash + Eq>(
         .collect()
 }
 
-/// What screening checks of one instruction, and what names its hits, in 40 bytes so
-/// that a large rule set stays cache-friendly; the full instruction is read only for the
+/// What screening checks of one instruction, in 32 bytes so that a large rule set stays
+/// cache-friendly; the full instruction is read only for the
 /// rarer declaration-level conditions.
 #[derive(Debug, Clone)]
 struct Rule {
     valid_from: i64,
     valid_until: i64,
-    /// Its place in `InstructionIndex::instructions`.
+    /// Its place in `InstructionIndex::instructions` (and `names`).
     position: u32,
     /// Its origin condition: `ANY_ORIGIN`, one interned country, or `ORIGIN_LIST | i`
     /// for the countries at `InstructionIndex::origin_lists[i]`.
@@ -363,14 +407,13 @@ struct Rule {
     declaration_conditions: bool,
     /// An HS prefix that is not in the prefix index (so checked here).
     unindexed_prefixes: bool,
-    name: Arc<InstructionName>,
 }
 
 const NO_BOUNDS: u32 = u32::MAX;
 const ANY_ORIGIN: u32 = u32::MAX;
 const ORIGIN_LIST: u32 = 1 << 31;
 
-const _: () = assert!(std::mem::size_of::<Rule>() == 40);
+const _: () = assert!(std::mem::size_of::<Rule>() == 32);
 
 impl Rule {
     fn in_force(&self, at: i64) -> bool {
@@ -397,6 +440,7 @@ const UNKNOWN: u32 = u32::MAX;
 pub struct InstructionIndex {
     /// In id order, so that ordering positions orders ids.
     instructions: Vec<Instruction>,
+    names: Names,
     rules: Vec<Rule>,
     bounds: Vec<Bounds>,
     /// Where the instructions with more than one origin have them in `flat`.
@@ -469,7 +513,6 @@ impl InstructionIndex {
                     && c.clearance_modes.is_empty()
                     && c.credit_classes.is_empty()),
                 unindexed_prefixes: !prefix_indexed && !c.hs_prefixes.is_empty(),
-                name: InstructionName::new(&instruction.id, &instruction.reason),
             };
             if let (true, Some(keys)) = (prefix_indexed, keys) {
                 prefixes.extend(keys.into_iter().map(|key| (key, rule.clone())));
@@ -498,6 +541,13 @@ impl InstructionIndex {
         }
         Self {
             by_hs_prefix: PrefixIndex::new(prefixes),
+            names: instructions
+                .iter()
+                .map(|instruction| InstructionName {
+                    id: instruction.id.as_str().into(),
+                    reason: instruction.reason.as_str().into(),
+                })
+                .collect(),
             by_enterprise: flatten(by_enterprise, &mut flat),
             by_origin: flatten(by_origin, &mut flat),
             by_port: flatten(by_port, &mut flat),
@@ -675,19 +725,13 @@ impl InstructionIndex {
             })
             .collect();
         order.sort_unstable();
-        // The hits' names are shared, and in a large rule set likely not in the
-        // processor's cache: read them all before taking each, so that they are fetched
-        // from memory at once rather than one after the other.
-        std::hint::black_box(
-            hits.iter()
-                .fold(0, |read, (rule, _, _)| read ^ Arc::strong_count(&rule.name)),
-        );
         order
             .into_iter()
             .map(|key| {
                 let (rule, _, line_nos) = &mut hits[(key & ((1 << 30) - 1)) as usize];
                 Hit {
-                    instruction: rule.name.clone(),
+                    names: self.names.clone(),
+                    at: rule.position,
                     lane: rule.lane,
                     order_inspection: rule.order_inspection,
                     line_nos: std::mem::take(line_nos),
@@ -1123,15 +1167,18 @@ mod tests {
                     })
                     .map(|item| item.line_no)
                     .collect();
-                (!item_conditions || !line_nos.is_empty()).then(|| Hit {
-                    instruction: InstructionName::new(&i.id, &i.reason),
-                    lane: i.lane,
-                    order_inspection: i.order_inspection,
-                    line_nos: if item_conditions {
-                        line_nos.into()
-                    } else {
-                        LineNos::new()
-                    },
+                (!item_conditions || !line_nos.is_empty()).then(|| {
+                    Hit::new(
+                        &i.id,
+                        &i.reason,
+                        i.lane,
+                        i.order_inspection,
+                        if item_conditions {
+                            line_nos.into()
+                        } else {
+                            LineNos::new()
+                        },
+                    )
                 })
             })
             .collect();
