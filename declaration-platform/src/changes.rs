@@ -22,7 +22,7 @@ use crate::{
     outbox::{Job, Outbox},
     storage::{
         changes::{ChangeRecord, ChangeRepository},
-        declarations::{DeclarationRecord, Transition},
+        declarations::{ChangeDecision, DeclarationRecord, Transition},
     },
 };
 
@@ -328,6 +328,13 @@ impl ChangeRequests {
         if change.state != "PENDING" {
             return Ok(change);
         }
+        let decision = |state: &'static str, reason: String| ChangeDecision {
+            change_request_id: id.to_owned(),
+            state,
+            house_code: house.to_owned(),
+            reason,
+        };
+        let state = if approve { "APPROVED" } else { "REJECTED" };
         if approve {
             let kind = if change.kind == "MODIFICATION" {
                 ChangeKind::Modification
@@ -341,6 +348,9 @@ impl ChangeRequests {
                 house,
                 &format!("{} approved: {reason}", kind.as_str().to_lowercase()),
             );
+            // Recorded with the step that applies it: a decision delivered again finds
+            // it decided, rather than applying it again.
+            moved.decides = Some(decision(state, reason.to_owned()));
             let record = self.declarations.get(number).await?;
             // The hand-offs ride on the declaration's steps, written in their
             // transaction (and skipped with them on a retry).
@@ -365,20 +375,18 @@ impl ChangeRequests {
                 Err(error) if error.reason() == "TRANSITION_NOT_ALLOWED" => {
                     // The declaration moved on (released, say) before the decision.
                     self.repository
-                        .decide(
-                            id,
-                            "REJECTED",
-                            house,
-                            &format!("approved too late: {error}"),
-                        )
+                        .decide(&decision("REJECTED", format!("approved too late: {error}")))
                         .await?;
                     return self.get(id).await;
                 }
                 Err(error) => return Err(error),
             }
         }
-        let state = if approve { "APPROVED" } else { "REJECTED" };
-        self.repository.decide(id, state, house, reason).await?;
+        // A rejection. An approval was recorded with its step, unless the declaration
+        // had taken the steps already (nothing was written then): recorded here.
+        self.repository
+            .decide(&decision(state, reason.to_owned()))
+            .await?;
         tracing::info!(change_request = id, declaration = %change.declaration_number, state, house, "change request decided");
         self.get(id).await
     }

@@ -291,5 +291,6 @@ pub fn transition(to: Stage, actor: &str, house_code: &str, reason: &str) -> Tra
         review_sub_centre: None,
         content: None,
         jobs: Vec::new(),
+        decides: None,
     }
 }

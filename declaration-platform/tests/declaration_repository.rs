@@ -5,8 +5,10 @@ use declaration_platform::{
     domain::lifecycle::{Note, Stage},
     outbox::{Job, Outbox},
     storage::{
+        changes::{ChangeRecord, ChangeRepository},
         declarations::{
-            DeclarationFilter, DeclarationRepository, NewDeclaration, NewNote, Transition,
+            ChangeDecision, DeclarationFilter, DeclarationRepository, NewDeclaration, NewNote,
+            Transition,
         },
         migrations,
     },
@@ -14,6 +16,7 @@ use declaration_platform::{
 
 struct Fixture {
     declarations: DeclarationRepository,
+    changes: ChangeRepository,
     outbox: Outbox,
 }
 
@@ -24,6 +27,7 @@ async fn fixture(database: &TestDatabase) -> Fixture {
     }
     Fixture {
         declarations: DeclarationRepository::new(database.database.clone()),
+        changes: ChangeRepository::new(database.database.clone()),
         outbox: declaration_platform::outbox::outbox(database.database.clone()),
     }
 }
@@ -126,6 +130,7 @@ async fn transitions_append_events_and_refuse_a_stale_version(f: Fixture) {
             declaration_number: number.clone(),
             revision: 1,
         }],
+        decides: None,
     };
     assert_eq!(f.outbox.pending().await.unwrap(), 1, "the submission's");
     let at = f
@@ -368,8 +373,104 @@ async fn notes_sit_on_the_timeline_once_per_key(f: Fixture) {
     );
 }
 
+/// A step that applies a change request records its decision in the step's own
+/// transaction: a step that loses to a newer version leaves the request pending (to be
+/// decided when the decision is delivered again), and one that commits leaves it
+/// decided, so that a decision delivered again does not apply the change twice.
+async fn a_change_is_decided_with_the_step_that_applies_it(f: Fixture) {
+    let (record, _) = f.declarations.submit(&new("c", "5301", '1')).await.unwrap();
+    let number = record.declaration_number.clone();
+    let at = record.submitted_at;
+    let change = ChangeRecord {
+        id: "CR1".into(),
+        request_id: "cancel-c".into(),
+        declaration_number: number.clone(),
+        kind: "CANCELLATION".into(),
+        state: "PENDING".into(),
+        reason: "order withdrawn".into(),
+        proposed_content: None,
+        deciding_house: String::new(),
+        requested_by: "broker@5300".into(),
+        requested_at: at,
+        decided_at: None,
+        decision_reason: String::new(),
+    };
+    assert!(f.changes.insert(&change).await.unwrap());
+    let approval = ChangeDecision {
+        change_request_id: "CR1".into(),
+        state: "APPROVED",
+        house_code: "5300".into(),
+        reason: "the order was withdrawn".into(),
+    };
+    let cancelled = Transition {
+        to: Stage::Cancelled,
+        actor: "reviewer@5300".into(),
+        house_code: "5300".into(),
+        reason: "cancellation approved".into(),
+        lane: None,
+        review_sub_centre: None,
+        content: None,
+        jobs: Vec::new(),
+        decides: Some(approval),
+    };
+    let stale = f
+        .declarations
+        .transition(
+            &number,
+            Stage::Submitted,
+            record.version - 1,
+            std::slice::from_ref(&cancelled),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stale, None);
+    let pending = f.changes.get("CR1").await.unwrap().unwrap();
+    assert_eq!(
+        (pending.state.as_str(), pending.decided_at),
+        ("PENDING", None),
+        "a step that lost decides nothing"
+    );
+
+    let at = f
+        .declarations
+        .transition(
+            &number,
+            Stage::Submitted,
+            record.version,
+            std::slice::from_ref(&cancelled),
+        )
+        .await
+        .unwrap()
+        .expect("moved");
+    let decided = f.changes.get("CR1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            decided.state.as_str(),
+            decided.deciding_house.as_str(),
+            decided.decision_reason.as_str(),
+            decided.decided_at
+        ),
+        ("APPROVED", "5300", "the order was withdrawn", Some(at))
+    );
+    assert_eq!(
+        f.declarations.get(&number).await.unwrap().unwrap().stage,
+        Stage::Cancelled
+    );
+    // Decided already: a later decision changes nothing.
+    let again = ChangeDecision {
+        state: "REJECTED",
+        ..cancelled.decides.clone().unwrap()
+    };
+    assert!(!f.changes.decide(&again).await.unwrap());
+    assert_eq!(
+        f.changes.get("CR1").await.unwrap().unwrap().state,
+        "APPROVED"
+    );
+}
+
 customs_common::database_suite!(
     fixture;
+    a_change_is_decided_with_the_step_that_applies_it,
     notes_sit_on_the_timeline_once_per_key,
     numbers_follow_site_year_and_direction_without_gaps,
     transitions_append_events_and_refuse_a_stale_version,

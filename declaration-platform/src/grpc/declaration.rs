@@ -536,6 +536,7 @@ impl DeclarationServiceApi for DeclarationService {
                 .then(|| message.review_sub_centre.clone()),
             content: None,
             jobs: Vec::new(),
+            decides: None,
         };
         let record = self.declarations.transition(&number, transition).await?;
         if !may_see(&caller, &record) {

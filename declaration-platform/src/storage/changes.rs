@@ -3,7 +3,10 @@
 use customs_common::{Result, db::Database, on_pool, outbox::Encoded};
 use time::OffsetDateTime;
 
-use crate::outbox::Job;
+use crate::{
+    outbox::Job,
+    storage::declarations::{ChangeDecision, DECIDE_CHANGE},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ChangeRecord {
@@ -108,21 +111,19 @@ impl ChangeRepository {
     }
 
     /// Records a decision on a pending request; `false` when it was decided already.
-    /// (What an approval causes is written with the declaration's transition.)
-    pub async fn decide(&self, id: &str, state: &str, house: &str, reason: &str) -> Result<bool> {
+    /// (An approval that moves the declaration is recorded with the declaration's
+    /// transition instead, with what it causes: see `Transition::decides`.)
+    pub async fn decide(&self, decision: &ChangeDecision) -> Result<bool> {
         Ok(on_pool!(&self.database, pool => {
-            sqlx::query(
-                "UPDATE change_requests SET state = $1, deciding_house = $2, decision_reason = $3, decided_at = $4
-                 WHERE id = $5 AND state = 'PENDING'",
-            )
-            .bind(state)
-            .bind(house)
-            .bind(reason)
-            .bind(OffsetDateTime::now_utc())
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query(DECIDE_CHANGE)
+                .bind(decision.state)
+                .bind(decision.house_code.as_str())
+                .bind(decision.reason.as_str())
+                .bind(customs_common::db::now())
+                .bind(decision.change_request_id.as_str())
+                .execute(pool)
+                .await?
+                .rows_affected()
                 == 1
         }))
     }

@@ -141,6 +141,39 @@ pub struct Transition {
     /// Hand-offs the step makes, written in its transaction (and so never twice: a
     /// step already taken is skipped with them).
     pub jobs: Vec<Job>,
+    /// The change request the step decides, recorded in its transaction: an approved
+    /// change is never applied without its approval being recorded, which a repeated
+    /// decision would otherwise apply a second time.
+    pub decides: Option<ChangeDecision>,
+}
+
+/// A pending change request's decision (`APPROVED` or `REJECTED`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeDecision {
+    pub change_request_id: String,
+    pub state: &'static str,
+    pub house_code: String,
+    pub reason: String,
+}
+
+/// Records a pending change request's decision; a request decided already is left as
+/// it is. Parameters $1 to $5.
+pub(crate) const DECIDE_CHANGE: &str = "UPDATE change_requests
+     SET state = $1, deciding_house = $2, decision_reason = $3, decided_at = $4
+     WHERE id = $5 AND state = 'PENDING'";
+
+macro_rules! decide_change {
+    ($executor:expr, $decision:expr, $at:expr) => {{
+        let decision: &ChangeDecision = $decision;
+        sqlx::query(DECIDE_CHANGE)
+            .bind(decision.state)
+            .bind(decision.house_code.as_str())
+            .bind(decision.reason.as_str())
+            .bind($at)
+            .bind(decision.change_request_id.as_str())
+            .execute($executor)
+            .await?;
+    }};
 }
 
 #[derive(Debug, Clone, Default)]
@@ -430,6 +463,10 @@ impl DeclarationRepository {
             .flat_map(|step| &step.jobs)
             .map(Encoded::of)
             .collect::<Result<Vec<_>>>()?;
+        let decisions: Vec<&ChangeDecision> = steps
+            .iter()
+            .filter_map(|step| step.decides.as_ref())
+            .collect();
         let froms = std::iter::once(from).chain(steps.iter().map(|step| step.to));
         // The update's parameters, $1 to $9, on either backend.
         macro_rules! bind_update {
@@ -448,8 +485,8 @@ impl DeclarationRepository {
         }
         let updated = match &self.database {
             // One statement, so one round trip: the update and its events commit
-            // together, and no event is written when the version has moved on. Jobs,
-            // when a step makes any, join them in a transaction.
+            // together, and no event is written when the version has moved on. Jobs and
+            // change decisions, when a step makes any, join them in a transaction.
             Database::Postgres(pool) => {
                 let sql = sqlx::AssertSqlSafe(format!(
                     "WITH moved AS ({TRANSITION_UPDATE} RETURNING declaration_number)
@@ -473,13 +510,16 @@ impl DeclarationRepository {
                     .bind(column(|step| &step.actor))
                     .bind(column(|step| &step.house_code))
                     .bind(column(|step| &step.reason));
-                if jobs.is_empty() {
+                if jobs.is_empty() && decisions.is_empty() {
                     statement.execute(pool).await?.rows_affected() > 0
                 } else {
                     let mut tx = pool.begin().await?;
                     let updated = statement.execute(&mut *tx).await?.rows_affected() > 0;
                     if updated {
                         customs_common::insert_jobs!(tx, ENQUEUE, &jobs, now);
+                        for decision in &decisions {
+                            decide_change!(&mut *tx, decision, now);
+                        }
                         tx.commit().await?;
                     }
                     updated
@@ -507,6 +547,9 @@ impl DeclarationRepository {
                     });
                     events.build().execute(&mut *tx).await?;
                     customs_common::insert_jobs!(tx, ENQUEUE, &jobs, now);
+                    for decision in &decisions {
+                        decide_change!(&mut *tx, decision, now);
+                    }
                     tx.commit().await?;
                 }
                 updated
