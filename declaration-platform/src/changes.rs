@@ -11,10 +11,15 @@ use customs_common::{
 };
 use customs_proto::{
     common::{DeclarationContent, RulingKind},
+    review::{DrawDownLicenceRequest, ruling_service_client::RulingServiceClient},
     risk::{CheckDeclarationRequest, risk_service_client::RiskServiceClient},
 };
 use prost::Message as _;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 use time::{Date, OffsetDateTime};
+use tonic::Code;
+use tonic_types::StatusExt as _;
 
 use crate::{
     declarations::{Declarations, request_id_in_use, transition},
@@ -62,6 +67,9 @@ pub struct ChangeRequests {
 #[derive(Debug, Clone)]
 pub struct LogicChecks {
     pub risk: Peer,
+    /// The review platform's ruling service, where a modification's approval reserves
+    /// the licence quantities it asks for beyond what the declaration holds.
+    pub review: Peer,
     pub credentials: ServiceCredentials,
 }
 
@@ -97,6 +105,129 @@ impl LogicChecks {
             },
         }
     }
+}
+
+impl LogicChecks {
+    /// Reserves, for a modification about to be approved, what its proposed content
+    /// cites of each licence beyond what the declaration's content drew (each draw in
+    /// place of the declaration's, so that it holds the larger of the two until its
+    /// revision is screened and draws exactly what the new content cites). Without the
+    /// reservation another declaration could take the difference in the moment between
+    /// the approval and that screening, and the approved revision would be refused.
+    /// Violations (named under `proposed_content`) when a licence has not enough left;
+    /// what was reserved is then brought back by `restore`, as after a rejection.
+    async fn reserve(
+        &self,
+        number: &str,
+        drawn: &DeclarationContent,
+        proposed: &DeclarationContent,
+    ) -> Result<Vec<FieldViolation>> {
+        let house = customs_common::codes::directly_under_house(&drawn.declaring_office);
+        let mut violations = Vec::new();
+        for (id, wanted, fields) in increases(drawn, proposed) {
+            let request = self.credentials.request(DrawDownLicenceRequest {
+                request_id: format!("{number}:reserve:{id}"),
+                ruling_id: id.clone(),
+                quantity: wanted.normalize().to_string(),
+                declaration_number: number.to_owned(),
+                house_code: house.clone(),
+                replaces_earlier_draw: true,
+            })?;
+            match RulingServiceClient::new(self.review.clone())
+                .draw_down_licence(request)
+                .await
+            {
+                Ok(_) => {}
+                Err(status) if status.code() == Code::NotFound => {
+                    violations.extend(fields.into_iter().map(|field| {
+                        FieldViolation::new(field, "RULING_NOT_FOUND", status.message().to_owned())
+                    }));
+                }
+                Err(status) if status.code() == Code::FailedPrecondition => {
+                    let reason = match status.get_details_error_info().map(|info| info.reason) {
+                        Some(reason) if reason == "RULING_REVOKED" => "RULING_REVOKED",
+                        Some(reason) if reason == "RULING_NOT_IN_FORCE" => "RULING_NOT_IN_FORCE",
+                        _ => "LICENCE_QUANTITY_EXCEEDED",
+                    };
+                    violations.extend(fields.into_iter().map(|field| {
+                        FieldViolation::new(field, reason, status.message().to_owned())
+                    }));
+                }
+                Err(status) => {
+                    tracing::warn!(declaration = number, ruling = %id, code = ?status.code(), message = status.message(), "licence quantity of a modification not reserved");
+                    return Err(Error::unavailable(
+                        "REVIEW_PLATFORM_UNAVAILABLE",
+                        "the modification's licence quantities cannot be reserved now; the approval may be sent again",
+                    ));
+                }
+            }
+        }
+        Ok(violations)
+    }
+}
+
+/// The licences `proposed` cites more of than `drawn` (summed over their items), each
+/// with the quantity it cites and the fields that cite it.
+fn increases(
+    drawn: &DeclarationContent,
+    proposed: &DeclarationContent,
+) -> Vec<(String, Decimal, Vec<String>)> {
+    let held = licence_quantities(drawn);
+    licence_quantities(proposed)
+        .into_iter()
+        .filter(|(id, (wanted, _))| held.get(id).is_none_or(|(held, _)| wanted > held))
+        .map(|(id, (wanted, fields))| (id, wanted, proposed_content_fields(fields)))
+        .collect()
+}
+
+fn proposed_content_fields(fields: Vec<String>) -> Vec<String> {
+    fields
+        .into_iter()
+        .map(|field| format!("proposed_content.{field}"))
+        .collect()
+}
+
+/// What each licence a content cites is cited for, summed over its items (as electronic
+/// review draws it), with the fields that cite it.
+fn licence_quantities(content: &DeclarationContent) -> BTreeMap<String, (Decimal, Vec<String>)> {
+    let mut quantities = BTreeMap::<String, (Decimal, Vec<String>)>::new();
+    for (i, item) in content.items.iter().enumerate() {
+        for (j, citation) in item.rulings.iter().enumerate() {
+            if citation.kind() != RulingKind::Licence {
+                continue;
+            }
+            let Ok(quantity) = citation.quantity.trim().parse::<Decimal>() else {
+                continue;
+            };
+            let entry = quantities
+                .entry(citation.ruling_id.trim().to_owned())
+                .or_default();
+            entry.0 += quantity;
+            entry.1.push(format!("items[{i}].rulings[{j}].quantity"));
+        }
+    }
+    quantities
+}
+
+/// The hand-off that brings a declaration's licence draws back to what its content
+/// (`drawn`) cites, after a modification asking for more (`proposed`) was reserved at
+/// approval and not applied; none when the modification asks for no more.
+fn restore(number: &str, drawn: &DeclarationContent, proposed: &DeclarationContent) -> Option<Job> {
+    let held = licence_quantities(drawn);
+    let mut kept = Vec::new();
+    let mut returned = Vec::new();
+    for (id, _, _) in increases(drawn, proposed) {
+        match held.get(&id) {
+            Some((quantity, _)) => kept.push((id, quantity.normalize().to_string())),
+            None => returned.push(id),
+        }
+    }
+    (!kept.is_empty() || !returned.is_empty()).then(|| Job::RestoreLicenceDraws {
+        declaration_number: number.to_owned(),
+        house_code: customs_common::codes::directly_under_house(&drawn.declaring_office),
+        held: kept,
+        returned,
+    })
 }
 
 /// Violations of a proposed content, named as the request names it: `content.x` (the
@@ -312,6 +443,15 @@ impl ChangeRequests {
             tracing::info!(change_request = id, declaration = %number, violations = violations.len(), "pending modification no longer passes the logic checks");
             return Err(Error::InvalidArgument(violations));
         }
+        let drawn = Declarations::content(&record)?;
+        let violations = self.checks.reserve(number, &drawn, &proposed).await?;
+        if !violations.is_empty() {
+            // What was reserved of the other licences is held until the request is
+            // decided (the sub-centre rejects it, as it no longer passes), then brought
+            // back with the rejection.
+            tracing::info!(change_request = id, declaration = %number, violations = violations.len(), "pending modification's licence quantities cannot be reserved");
+            return Err(Error::InvalidArgument(violations));
+        }
         Ok(change)
     }
 
@@ -352,6 +492,9 @@ impl ChangeRequests {
             // it decided, rather than applying it again.
             moved.decides = Some(decision(state, reason.to_owned()));
             let record = self.declarations.get(number).await?;
+            // Should the modification not be applied after all, what its approval
+            // reserved is brought back with the rejection.
+            let restore = self.restore(&change, &record)?;
             // The hand-offs ride on the declaration's steps, written in their
             // transaction (and skipped with them on a retry).
             let steps = match kind {
@@ -375,20 +518,45 @@ impl ChangeRequests {
                 Err(error) if error.reason() == "TRANSITION_NOT_ALLOWED" => {
                     // The declaration moved on (released, say) before the decision.
                     self.repository
-                        .decide(&decision("REJECTED", format!("approved too late: {error}")))
+                        .decide(
+                            &decision("REJECTED", format!("approved too late: {error}")),
+                            &Vec::from_iter(restore),
+                        )
                         .await?;
                     return self.get(id).await;
                 }
                 Err(error) => return Err(error),
             }
         }
-        // A rejection. An approval was recorded with its step, unless the declaration
-        // had taken the steps already (nothing was written then): recorded here.
+        // A rejection, with what an approval attempted before may have reserved brought
+        // back. An approval was recorded with its step, unless the declaration had
+        // taken the steps already (nothing was written then): recorded here.
+        let jobs = if approve || change.proposed_content.is_none() {
+            Vec::new()
+        } else {
+            let record = self.declarations.get(&change.declaration_number).await?;
+            Vec::from_iter(self.restore(&change, &record)?)
+        };
         self.repository
-            .decide(&decision(state, reason.to_owned()))
+            .decide(&decision(state, reason.to_owned()), &jobs)
             .await?;
         tracing::info!(change_request = id, declaration = %change.declaration_number, state, house, "change request decided");
         self.get(id).await
+    }
+}
+
+impl ChangeRequests {
+    /// For a modification, the hand-off that brings back what its approval may have
+    /// reserved of licences (see `LogicChecks::reserve`), should it not be applied.
+    fn restore(&self, change: &ChangeRecord, record: &DeclarationRecord) -> Result<Option<Job>> {
+        if change.proposed_content.is_none() {
+            return Ok(None);
+        }
+        Ok(restore(
+            &record.declaration_number,
+            &Declarations::content(record)?,
+            &proposal(change)?,
+        ))
     }
 }
 
@@ -432,4 +600,62 @@ fn cited_licences(content: &DeclarationContent) -> Vec<String> {
     ids.sort();
     ids.dedup();
     ids
+}
+
+#[cfg(test)]
+mod tests {
+    use customs_proto::common::{DeclarationItem, RulingCitation};
+
+    use super::*;
+
+    fn citing(licences: &[(&str, &str)]) -> DeclarationContent {
+        DeclarationContent {
+            declaring_office: "5301".into(),
+            items: licences
+                .iter()
+                .map(|(id, quantity)| DeclarationItem {
+                    rulings: vec![RulingCitation {
+                        ruling_id: (*id).into(),
+                        kind: RulingKind::Licence as i32,
+                        quantity: (*quantity).into(),
+                    }],
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_what_a_modification_adds_is_reserved_and_brought_back() {
+        // L1 cited twice (300 in all) and now 450; L2 cited for less; L3 new.
+        let drawn = citing(&[("L1", "100"), ("L1", "200"), ("L2", "10")]);
+        let proposed = citing(&[("L1", "450.000"), ("L2", "5"), ("L3", "7")]);
+        let added: Vec<(String, Decimal, Vec<String>)> = increases(&drawn, &proposed);
+        assert_eq!(
+            added,
+            [
+                (
+                    "L1".to_owned(),
+                    Decimal::new(450, 0),
+                    vec!["proposed_content.items[0].rulings[0].quantity".to_owned()]
+                ),
+                (
+                    "L3".to_owned(),
+                    Decimal::new(7, 0),
+                    vec!["proposed_content.items[2].rulings[0].quantity".to_owned()]
+                ),
+            ]
+        );
+        assert_eq!(
+            restore("530120261000000001", &drawn, &proposed),
+            Some(Job::RestoreLicenceDraws {
+                declaration_number: "530120261000000001".into(),
+                house_code: "5300".into(),
+                held: vec![("L1".into(), "300".into())],
+                returned: vec!["L3".into()],
+            })
+        );
+        assert_eq!(restore("530120261000000001", &drawn, &drawn), None);
+    }
 }

@@ -17,8 +17,9 @@ use customs_proto::{
         guarantee_service_client::GuaranteeServiceClient,
     },
     review::{
-        EnqueueDeclarationRequest, ItemValue, ReturnLicenceDrawRequest, TaskKind,
-        review_service_client::ReviewServiceClient, ruling_service_client::RulingServiceClient,
+        DrawDownLicenceRequest, EnqueueDeclarationRequest, ItemValue, ReturnLicenceDrawRequest,
+        TaskKind, review_service_client::ReviewServiceClient,
+        ruling_service_client::RulingServiceClient,
     },
     risk::{ScreenDeclarationRequest, risk_service_client::RiskServiceClient},
 };
@@ -91,7 +92,58 @@ impl Relay {
                 declaration_number,
                 ruling_ids,
             } => self.return_draws(&declaration_number, &ruling_ids).await,
+            Job::RestoreLicenceDraws {
+                declaration_number,
+                house_code,
+                held,
+                returned,
+            } => {
+                self.restore_draws(&declaration_number, &house_code, &held, &returned)
+                    .await
+            }
         }
+    }
+
+    /// Brings what a declaration holds of each licence in `held` back to the quantity
+    /// given (drawn in place of what it holds, which is at least that: only a reduction),
+    /// and gives back what it holds of those `returned`.
+    async fn restore_draws(
+        &self,
+        number: &str,
+        house: &str,
+        held: &[(String, String)],
+        returned: &[String],
+    ) -> Result<Delivery> {
+        for (id, quantity) in held {
+            let request = DrawDownLicenceRequest {
+                request_id: format!("{number}:restore:{id}"),
+                ruling_id: id.clone(),
+                quantity: quantity.clone(),
+                declaration_number: number.to_owned(),
+                house_code: house.to_owned(),
+                replaces_earlier_draw: true,
+            };
+            match RulingServiceClient::new(self.review.clone())
+                .draw_down_licence(self.credentials.request(request)?)
+                .await
+            {
+                Ok(_) => {}
+                // Revoked, out of force or no longer registered: nothing to draw on.
+                Err(status)
+                    if matches!(status.code(), Code::NotFound | Code::FailedPrecondition) =>
+                {
+                    tracing::warn!(declaration = number, ruling = %id, reason = status.message(), "licence draw not brought back to the declaration's content; left as reserved");
+                }
+                Err(status) => return Ok(retry("review platform", &status)),
+            }
+        }
+        if !held.is_empty() {
+            tracing::info!(declaration = number, licences = ?held, "licence draws brought back to the declaration's content");
+        }
+        if returned.is_empty() {
+            return Ok(Delivery::Done);
+        }
+        self.return_draws(number, returned).await
     }
 
     /// Gives back what a declaration drew of each licence, when it is cancelled or its

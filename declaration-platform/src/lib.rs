@@ -147,6 +147,7 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         outbox.clone(),
         changes::LogicChecks {
             risk: context.peer(&clients.risk_url)?,
+            review: context.peer(&clients.review_url)?,
             credentials: credentials.clone(),
         },
     );

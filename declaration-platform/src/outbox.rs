@@ -30,6 +30,17 @@ pub enum Job {
         declaration_number: String,
         ruling_ids: Vec<String>,
     },
+    /// What a declaration holds of licences brought back to what its content cites: the
+    /// sub-centre's approval of a modification that asks for more reserved the
+    /// difference, and the modification was not applied (rejected, or approved too
+    /// late). `held`: each licence's quantity as the content cites it; `returned`:
+    /// licences only the modification cited. Drawn at `house_code`.
+    RestoreLicenceDraws {
+        declaration_number: String,
+        house_code: String,
+        held: Vec<(String, String)>,
+        returned: Vec<String>,
+    },
 }
 
 impl OutboxJob for Job {
@@ -39,6 +50,7 @@ impl OutboxJob for Job {
             Self::HolderRestriction { .. } => "holder_restriction",
             Self::ForwardChangeRequest { .. } => "forward_change_request",
             Self::ReturnLicenceDraws { .. } => "return_licence_draws",
+            Self::RestoreLicenceDraws { .. } => "restore_licence_draws",
         }
     }
 
@@ -50,6 +62,9 @@ impl OutboxJob for Job {
             Self::HolderRestriction { holder, .. } => holder,
             Self::ForwardChangeRequest { change_request_id } => change_request_id,
             Self::ReturnLicenceDraws {
+                declaration_number, ..
+            }
+            | Self::RestoreLicenceDraws {
                 declaration_number, ..
             } => declaration_number,
         }

@@ -456,16 +456,46 @@ async fn a_change_is_decided_with_the_step_that_applies_it(f: Fixture) {
         f.declarations.get(&number).await.unwrap().unwrap().stage,
         Stage::Cancelled
     );
-    // Decided already: a later decision changes nothing.
-    let again = ChangeDecision {
+    // Decided already: a later decision changes nothing, and its hand-offs are not
+    // written.
+    let rejection = ChangeDecision {
         state: "REJECTED",
         ..cancelled.decides.clone().unwrap()
     };
-    assert!(!f.changes.decide(&again).await.unwrap());
+    let give_back = Job::ReturnLicenceDraws {
+        declaration_number: number.clone(),
+        ruling_ids: vec!["LIC1".into()],
+    };
+    let pending = f.outbox.pending().await.unwrap();
+    assert!(
+        !f.changes
+            .decide(&rejection, std::slice::from_ref(&give_back))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         f.changes.get("CR1").await.unwrap().unwrap().state,
         "APPROVED"
     );
+    assert_eq!(f.outbox.pending().await.unwrap(), pending);
+    // A pending one is decided with its hand-offs.
+    let other = ChangeRecord {
+        id: "CR2".into(),
+        request_id: "cancel-c-2".into(),
+        ..change
+    };
+    assert!(f.changes.insert(&other).await.unwrap());
+    let pending = f.outbox.pending().await.unwrap();
+    let rejection = ChangeDecision {
+        change_request_id: "CR2".into(),
+        ..rejection
+    };
+    assert!(f.changes.decide(&rejection, &[give_back]).await.unwrap());
+    assert_eq!(
+        f.changes.get("CR2").await.unwrap().unwrap().state,
+        "REJECTED"
+    );
+    assert_eq!(f.outbox.pending().await.unwrap(), pending + 1);
 }
 
 customs_common::database_suite!(

@@ -1658,3 +1658,87 @@ async fn a_modification_that_no_longer_passes_its_checks_cannot_be_approved() {
         assert_eq!(open.len(), 1, "{backend:?}: {open:?}");
     }
 }
+
+/// The sub-centre's approval of a modification that asks for more of a licence than the
+/// declaration holds reserves the difference there and then (its check, which the
+/// approval makes first, draws the new quantity in place of the old), so that no other
+/// declaration can take it before the approved revision is screened and draws it. A
+/// modification that is then not applied (here rejected) gives the difference back.
+#[tokio::test]
+async fn approving_a_modification_reserves_the_licence_quantity_it_adds() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await.unwrap();
+        let channel = &app.channel;
+        let LicenceCase {
+            officer,
+            broker,
+            li,
+            licence,
+        } = LicenceCase::new(&app, "BL-RESERVE-1").await;
+        let remaining = async || licence_remaining(channel, &officer, &licence).await;
+        let content = |kg: &str| citing_licence("BL-RESERVE-1", &licence, "8471300000", kg);
+        let number = under_review(channel, (&broker, &officer), "reserve-0", content("300"))
+            .await
+            .declaration_number;
+        assert_eq!(remaining().await, "200", "{backend:?}");
+        let change = story::request_modification(
+            channel,
+            &broker,
+            "reserve-450",
+            &number,
+            content("450"),
+            "450 kg of beef",
+        )
+        .await
+        .unwrap();
+        assert_eq!(remaining().await, "200", "asking reserves nothing");
+
+        // The check the sub-centre's approval makes first (as the review platform calls
+        // it), twice: the 150 kg more are reserved once.
+        let platforms = app.token(Role::Admin, "5300", None);
+        for _ in 0..2 {
+            Declarations::new(channel.clone())
+                .check_change_request(authorized(
+                    pb::CheckChangeRequestRequest {
+                        change_request_id: change.change_request_id.clone(),
+                    },
+                    &platforms,
+                ))
+                .await
+                .unwrap();
+            assert_eq!(
+                remaining().await,
+                "50",
+                "{backend:?}: 450 held in place of 300"
+            );
+        }
+        // The declaration itself is as it was until the approval is recorded.
+        let before = story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
+        assert_eq!(before.content.unwrap().items[1].quantity, "300");
+
+        // Rejected instead: the 150 kg come back, the 300 stay held.
+        let task = claim_change_request(channel, &li, &change.change_request_id).await;
+        Reviews::new(channel.clone())
+            .decide_change_request(authorized(
+                review_pb::DecideChangeRequestRequest {
+                    task_id: task.task_id.clone(),
+                    approve: false,
+                    reason: "300 kg it is".into(),
+                },
+                &li,
+            ))
+            .await
+            .unwrap();
+        let mut left = remaining().await;
+        for _ in 0..100 {
+            if left == "200" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            left = remaining().await;
+        }
+        assert_eq!(left, "200", "{backend:?}: the reservation given back");
+        let kept = story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
+        assert_eq!(kept.content.unwrap().items[1].quantity, "300");
+    }
+}

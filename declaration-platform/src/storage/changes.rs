@@ -113,18 +113,27 @@ impl ChangeRepository {
     /// Records a decision on a pending request; `false` when it was decided already.
     /// (An approval that moves the declaration is recorded with the declaration's
     /// transition instead, with what it causes: see `Transition::decides`.)
-    pub async fn decide(&self, decision: &ChangeDecision) -> Result<bool> {
+    /// `jobs` are the decision's hand-offs, written with it (and only with it).
+    pub async fn decide(&self, decision: &ChangeDecision, jobs: &[Job]) -> Result<bool> {
+        let jobs = jobs.iter().map(Encoded::of).collect::<Result<Vec<_>>>()?;
+        let now = customs_common::db::now();
         Ok(on_pool!(&self.database, pool => {
-            sqlx::query(DECIDE_CHANGE)
+            let mut tx = pool.begin().await?;
+            let decided = sqlx::query(DECIDE_CHANGE)
                 .bind(decision.state)
                 .bind(decision.house_code.as_str())
                 .bind(decision.reason.as_str())
-                .bind(customs_common::db::now())
+                .bind(now)
                 .bind(decision.change_request_id.as_str())
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected()
-                == 1
+                == 1;
+            if decided {
+                customs_common::insert_jobs!(tx, crate::outbox::ENQUEUE, &jobs, now);
+            }
+            tx.commit().await?;
+            decided
         }))
     }
 }
