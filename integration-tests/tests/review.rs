@@ -522,18 +522,7 @@ async fn every_review_operation_and_its_permission_rule() {
             .await
             .unwrap_err();
         assert_eq!(reason(&status), "ACTION_NOT_FOR_THIS_KIND");
-        let decided = reviews
-            .decide_change_request(authorized(
-                review_pb::DecideChangeRequestRequest {
-                    task_id: change.task_id.clone(),
-                    approve: false,
-                    reason: "goods already loaded".into(),
-                },
-                &wang,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let decided = reject_change(channel, &change.task_id, &wang, "goods already loaded").await;
         assert_eq!(decided.state(), review_pb::TaskState::Decided);
 
         let listed = reviews
@@ -1269,6 +1258,41 @@ async fn licence_remaining(channel: &Channel, token: &str, id: &str) -> String {
         .quantity_remaining
 }
 
+/// What is left of licence `id` once it reads `want`, the hand-offs that change it being
+/// on their way (or what it reads after 5 s).
+async fn licence_remaining_becomes(channel: &Channel, token: &str, id: &str, want: &str) -> String {
+    let mut left = licence_remaining(channel, token, id).await;
+    for _ in 0..100 {
+        if left == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = licence_remaining(channel, token, id).await;
+    }
+    left
+}
+
+/// A reviewer (`token`) rejects the change request of review task `task_id`.
+async fn reject_change(
+    channel: &Channel,
+    task_id: &str,
+    token: &str,
+    reason: &str,
+) -> review_pb::ReviewTask {
+    Reviews::new(channel.clone())
+        .decide_change_request(authorized(
+            review_pb::DecideChangeRequestRequest {
+                task_id: task_id.into(),
+                approve: false,
+                reason: reason.into(),
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// The story's declaration on `bill`: computers (`hs_code`) on line 1, and on line 2
 /// `kg` of beef citing `licence` for them.
 fn citing_licence(
@@ -1381,15 +1405,11 @@ async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew()
             .await
             .unwrap();
         story::reach(channel, &officer, &number, DeclarationStage::Cancelled).await;
-        let mut left = remaining().await;
-        for _ in 0..50 {
-            if left == "500" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            left = remaining().await;
-        }
-        assert_eq!(left, "500", "{backend:?}");
+        assert_eq!(
+            licence_remaining_becomes(channel, &officer, &licence, "500").await,
+            "500",
+            "{backend:?}"
+        );
     }
 }
 
@@ -1602,17 +1622,13 @@ async fn a_modification_that_no_longer_passes_its_checks_cannot_be_approved() {
         assert_eq!(modify().await.state(), pb::ChangeRequestState::Pending);
 
         // The sub-centre rejects it instead.
-        Reviews::new(channel.clone())
-            .decide_change_request(authorized(
-                review_pb::DecideChangeRequestRequest {
-                    task_id: task.task_id.clone(),
-                    approve: false,
-                    reason: "the licence no longer covers 450 kg".into(),
-                },
-                &li,
-            ))
-            .await
-            .unwrap();
+        reject_change(
+            channel,
+            &task.task_id,
+            &li,
+            "the licence no longer covers 450 kg",
+        )
+        .await;
         let mut decided = modify().await;
         for _ in 0..100 {
             if decided.state() != pb::ChangeRequestState::Pending {
@@ -1718,26 +1734,12 @@ async fn approving_a_modification_reserves_the_licence_quantity_it_adds() {
 
         // Rejected instead: the 150 kg come back, the 300 stay held.
         let task = claim_change_request(channel, &li, &change.change_request_id).await;
-        Reviews::new(channel.clone())
-            .decide_change_request(authorized(
-                review_pb::DecideChangeRequestRequest {
-                    task_id: task.task_id.clone(),
-                    approve: false,
-                    reason: "300 kg it is".into(),
-                },
-                &li,
-            ))
-            .await
-            .unwrap();
-        let mut left = remaining().await;
-        for _ in 0..100 {
-            if left == "200" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            left = remaining().await;
-        }
-        assert_eq!(left, "200", "{backend:?}: the reservation given back");
+        reject_change(channel, &task.task_id, &li, "300 kg it is").await;
+        assert_eq!(
+            licence_remaining_becomes(channel, &officer, &licence, "200").await,
+            "200",
+            "{backend:?}: the reservation given back"
+        );
         let kept = story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
         assert_eq!(kept.content.unwrap().items[1].quantity, "300");
     }
