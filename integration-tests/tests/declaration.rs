@@ -357,6 +357,70 @@ async fn numbers_are_unique_and_gap_free_under_concurrency_and_duplicates_collap
     }
 }
 
+/// Two replicas of the platforms over one PostgreSQL database and one Redis, as
+/// production runs them: forty declarations, each sent to both replicas at once, get one
+/// number each, whichever replica answers, and the site's numbers for the year and
+/// direction run from 1 to 40 without a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_number_without_gaps_and_answer_a_request_sent_to_both_alike() {
+    let first = TestApp::spawn(Backend::Production).await.unwrap();
+    let mut settings = first.settings.clone();
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    let second = gd_customs::start(settings).await.unwrap();
+    let address = format!("http://{}", second.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(second.run_until(async {
+        let _ = stopped.await;
+    }));
+    let replicas = [
+        first.channel.clone(),
+        Channel::from_shared(address)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    ];
+    let officer = first.token(Role::Officer, "5300", None);
+    story::parties(&replicas[1], &officer, "BL-REPLICAS-1")
+        .await
+        .unwrap();
+    let broker = broker_token(&first);
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        for (replica, channel) in replicas.iter().enumerate() {
+            let (channel, broker) = (channel.clone(), broker.clone());
+            tasks.push(tokio::spawn(async move {
+                let declared = submit(
+                    &channel,
+                    &broker,
+                    &format!("replicas-{n}"),
+                    story::declaration("BL-REPLICAS-1", 1),
+                )
+                .await
+                .unwrap_or_else(|status| panic!("replica {replica}, request {n}: {status:?}"));
+                (n, declared.declaration_number)
+            }));
+        }
+    }
+    let mut by_request = std::collections::HashMap::new();
+    for task in tasks {
+        let (n, number) = task.await.unwrap();
+        let first = by_request.entry(n).or_insert_with(|| number.clone());
+        assert_eq!(*first, number, "request {n} got two numbers");
+    }
+    let sequences: HashSet<u64> = by_request
+        .values()
+        .map(|n| n[9..].parse().unwrap())
+        .collect();
+    assert_eq!(
+        sequences,
+        (1..=40).collect::<HashSet<u64>>(),
+        "numbers skip or repeat"
+    );
+    drop(stop);
+    server.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn a_declaration_failing_its_checks_is_refused_with_every_reason() {
     let app = TestApp::spawn(Backend::Embedded).await.unwrap();
