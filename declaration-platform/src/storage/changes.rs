@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::{
     outbox::Job,
-    storage::declarations::{ChangeDecision, DECIDE_CHANGE},
+    storage::declarations::{ChangeDecision, decide_change},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -119,16 +119,7 @@ impl ChangeRepository {
         let now = customs_common::db::now();
         Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
-            let decided = sqlx::query(DECIDE_CHANGE)
-                .bind(decision.state)
-                .bind(decision.house_code.as_str())
-                .bind(decision.reason.as_str())
-                .bind(now)
-                .bind(decision.change_request_id.as_str())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
+            let decided = decide_change!(&mut *tx, decision, now) == 1;
             if decided {
                 customs_common::insert_jobs!(tx, crate::outbox::ENQUEUE, &jobs, now);
             }

@@ -156,25 +156,27 @@ pub struct ChangeDecision {
     pub reason: String,
 }
 
-/// Records a pending change request's decision; a request decided already is left as
-/// it is. Parameters $1 to $5.
-pub(crate) const DECIDE_CHANGE: &str = "UPDATE change_requests
-     SET state = $1, deciding_house = $2, decision_reason = $3, decided_at = $4
-     WHERE id = $5 AND state = 'PENDING'";
-
+/// Records a pending change request's decision at `$at` on `$executor`; a request
+/// decided already is left as it is. Evaluates to the rows it changed (0 or 1).
 macro_rules! decide_change {
     ($executor:expr, $decision:expr, $at:expr) => {{
-        let decision: &ChangeDecision = $decision;
-        sqlx::query(DECIDE_CHANGE)
-            .bind(decision.state)
-            .bind(decision.house_code.as_str())
-            .bind(decision.reason.as_str())
-            .bind($at)
-            .bind(decision.change_request_id.as_str())
-            .execute($executor)
-            .await?;
+        let decision: &$crate::storage::declarations::ChangeDecision = $decision;
+        sqlx::query(
+            "UPDATE change_requests
+             SET state = $1, deciding_house = $2, decision_reason = $3, decided_at = $4
+             WHERE id = $5 AND state = 'PENDING'",
+        )
+        .bind(decision.state)
+        .bind(decision.house_code.as_str())
+        .bind(decision.reason.as_str())
+        .bind($at)
+        .bind(decision.change_request_id.as_str())
+        .execute($executor)
+        .await?
+        .rows_affected()
     }};
 }
+pub(crate) use decide_change;
 
 #[derive(Debug, Clone, Default)]
 pub struct DeclarationFilter {
