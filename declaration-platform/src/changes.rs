@@ -105,9 +105,7 @@ impl LogicChecks {
             },
         }
     }
-}
 
-impl LogicChecks {
     /// Reserves, for a modification about to be approved, what its proposed content
     /// cites of each licence beyond what the declaration's content drew (each draw in
     /// place of the declaration's, so that it holds the larger of the two until its
@@ -543,9 +541,7 @@ impl ChangeRequests {
         tracing::info!(change_request = id, declaration = %change.declaration_number, state, house, "change request decided");
         self.get(id).await
     }
-}
 
-impl ChangeRequests {
     /// For a modification, the hand-off that brings back what its approval may have
     /// reserved of licences (see `LogicChecks::reserve`), should it not be applied.
     fn restore(&self, change: &ChangeRecord, record: &DeclarationRecord) -> Result<Option<Job>> {
