@@ -16,7 +16,6 @@ use customs_proto::{
 };
 use prost::Message as _;
 use rust_decimal::Decimal;
-use std::collections::BTreeMap;
 use time::{Date, OffsetDateTime};
 use tonic::Code;
 use tonic_types::StatusExt as _;
@@ -122,7 +121,10 @@ impl LogicChecks {
     ) -> Result<Vec<FieldViolation>> {
         let house = customs_common::codes::directly_under_house(&drawn.declaring_office);
         let mut violations = Vec::new();
-        for (id, wanted, fields) in increases(drawn, proposed) {
+        for Increase {
+            id, wanted, fields, ..
+        } in increases(drawn, proposed)
+        {
             let request = self.credentials.request(DrawDownLicenceRequest {
                 request_id: format!("{number}:reserve:{id}"),
                 ruling_id: id.clone(),
@@ -164,59 +166,47 @@ impl LogicChecks {
     }
 }
 
-/// The licences `proposed` cites more of than `drawn` (summed over their items), each
-/// with the quantity it cites and the fields that cite it.
-fn increases(
-    drawn: &DeclarationContent,
-    proposed: &DeclarationContent,
-) -> Vec<(String, Decimal, Vec<String>)> {
-    let held = licence_quantities(drawn);
-    licence_quantities(proposed)
-        .into_iter()
-        .filter(|(id, (wanted, _))| held.get(id).is_none_or(|(held, _)| wanted > held))
-        .map(|(id, (wanted, fields))| (id, wanted, proposed_content_fields(fields)))
-        .collect()
+/// A licence that a modification's proposed content cites more of than the
+/// declaration's content (summed over their items).
+#[derive(Debug, PartialEq, Eq)]
+struct Increase {
+    id: String,
+    /// What the proposed content cites.
+    wanted: Decimal,
+    /// What the declaration's content cites (and so holds); `None` when it cites none.
+    held: Option<Decimal>,
+    /// The proposed content's fields that cite it.
+    fields: Vec<String>,
 }
 
-fn proposed_content_fields(fields: Vec<String>) -> Vec<String> {
-    fields
+/// The licences `proposed` cites more of than `drawn`.
+fn increases(drawn: &DeclarationContent, proposed: &DeclarationContent) -> Vec<Increase> {
+    let drawn = drawn.licence_quantities();
+    proposed
+        .licence_quantities()
         .into_iter()
-        .map(|field| format!("proposed_content.{field}"))
+        .map(|(id, (wanted, fields))| Increase {
+            held: drawn.get(&id).map(|(held, _)| *held),
+            id,
+            wanted,
+            fields: fields
+                .into_iter()
+                .map(|field| format!("proposed_content.{field}"))
+                .collect(),
+        })
+        .filter(|increase| increase.held.is_none_or(|held| increase.wanted > held))
         .collect()
-}
-
-/// What each licence a content cites is cited for, summed over its items (as electronic
-/// review draws it), with the fields that cite it.
-fn licence_quantities(content: &DeclarationContent) -> BTreeMap<String, (Decimal, Vec<String>)> {
-    let mut quantities = BTreeMap::<String, (Decimal, Vec<String>)>::new();
-    for (i, item) in content.items.iter().enumerate() {
-        for (j, citation) in item.rulings.iter().enumerate() {
-            if citation.kind() != RulingKind::Licence {
-                continue;
-            }
-            let Ok(quantity) = citation.quantity.trim().parse::<Decimal>() else {
-                continue;
-            };
-            let entry = quantities
-                .entry(citation.ruling_id.trim().to_owned())
-                .or_default();
-            entry.0 += quantity;
-            entry.1.push(format!("items[{i}].rulings[{j}].quantity"));
-        }
-    }
-    quantities
 }
 
 /// The hand-off that brings a declaration's licence draws back to what its content
 /// (`drawn`) cites, after a modification asking for more (`proposed`) was reserved at
 /// approval and not applied; none when the modification asks for no more.
 fn restore(number: &str, drawn: &DeclarationContent, proposed: &DeclarationContent) -> Option<Job> {
-    let held = licence_quantities(drawn);
     let mut kept = Vec::new();
     let mut returned = Vec::new();
-    for (id, _, _) in increases(drawn, proposed) {
-        match held.get(&id) {
-            Some((quantity, _)) => kept.push((id, quantity.normalize().to_string())),
+    for Increase { id, held, .. } in increases(drawn, proposed) {
+        match held {
+            Some(quantity) => kept.push((id, quantity.normalize().to_string())),
             None => returned.push(id),
         }
     }
@@ -627,20 +617,21 @@ mod tests {
         // L1 cited twice (300 in all) and now 450; L2 cited for less; L3 new.
         let drawn = citing(&[("L1", "100"), ("L1", "200"), ("L2", "10")]);
         let proposed = citing(&[("L1", "450.000"), ("L2", "5"), ("L3", "7")]);
-        let added: Vec<(String, Decimal, Vec<String>)> = increases(&drawn, &proposed);
         assert_eq!(
-            added,
+            increases(&drawn, &proposed),
             [
-                (
-                    "L1".to_owned(),
-                    Decimal::new(450, 0),
-                    vec!["proposed_content.items[0].rulings[0].quantity".to_owned()]
-                ),
-                (
-                    "L3".to_owned(),
-                    Decimal::new(7, 0),
-                    vec!["proposed_content.items[2].rulings[0].quantity".to_owned()]
-                ),
+                Increase {
+                    id: "L1".to_owned(),
+                    wanted: Decimal::new(450, 0),
+                    held: Some(Decimal::new(300, 0)),
+                    fields: vec!["proposed_content.items[0].rulings[0].quantity".to_owned()]
+                },
+                Increase {
+                    id: "L3".to_owned(),
+                    wanted: Decimal::new(7, 0),
+                    held: None,
+                    fields: vec!["proposed_content.items[2].rulings[0].quantity".to_owned()]
+                },
             ]
         );
         assert_eq!(

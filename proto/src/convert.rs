@@ -1,9 +1,13 @@
-//! Conversions between wire types and the `time` types the platforms use.
+//! Conversions between wire types and the `time` types the platforms use, and what the
+//! platforms read alike off a wire message.
+
+use std::collections::BTreeMap;
 
 use prost_types::Timestamp;
+use rust_decimal::Decimal;
 use time::{Date, Month, OffsetDateTime};
 
-use crate::common::{CreditClass, Date as ProtoDate};
+use crate::common::{CreditClass, Date as ProtoDate, DeclarationContent, RulingKind};
 
 impl From<Date> for ProtoDate {
     fn from(date: Date) -> Self {
@@ -91,6 +95,31 @@ impl crate::declaration::Enterprise {
         } else {
             self.credit_class_code.clone()
         }
+    }
+}
+
+impl DeclarationContent {
+    /// What the items cite of each licence, summed per licence (as electronic review
+    /// draws it), with the fields that cite it (`items[i].rulings[j].quantity`). A
+    /// quantity that is not a decimal is left out (the logic checks refuse it).
+    pub fn licence_quantities(&self) -> BTreeMap<String, (Decimal, Vec<String>)> {
+        let mut quantities = BTreeMap::<String, (Decimal, Vec<String>)>::new();
+        for (i, item) in self.items.iter().enumerate() {
+            for (j, citation) in item.rulings.iter().enumerate() {
+                if citation.kind() != RulingKind::Licence {
+                    continue;
+                }
+                let Ok(quantity) = citation.quantity.trim().parse::<Decimal>() else {
+                    continue;
+                };
+                let entry = quantities
+                    .entry(citation.ruling_id.trim().to_owned())
+                    .or_default();
+                entry.0 += quantity;
+                entry.1.push(format!("items[{i}].rulings[{j}].quantity"));
+            }
+        }
+        quantities
     }
 }
 

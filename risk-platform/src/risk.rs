@@ -531,7 +531,7 @@ impl Risk {
                 // A modified declaration still holds what its earlier content drew of
                 // the licences this content cites (it draws in place of it): refused,
                 // it gives that back.
-                let cited = licence_citations(content);
+                let cited = content.licence_quantities();
                 self.give_back_licences(declaration_number, cited.keys().map(String::as_str))
                     .await?;
             }
@@ -600,7 +600,7 @@ impl Risk {
         revision: i32,
         content: &DeclarationContent,
     ) -> Result<()> {
-        let citations = licence_citations(content);
+        let citations = content.licence_quantities();
         let house = customs_common::codes::directly_under_house(&content.declaring_office);
         let mut drawn: Vec<&str> = Vec::with_capacity(citations.len());
         let mut violations = Vec::new();
@@ -747,31 +747,6 @@ impl Risk {
 }
 
 const LICENCE_QUANTITY_EXCEEDED: &str = "LICENCE_QUANTITY_EXCEEDED";
-
-/// Per licence cited: the quantity the declaration's items cite of it in all, and the
-/// fields that cite it. Citations whose quantity does not parse are the logic checks'
-/// to refuse.
-fn licence_citations(
-    content: &DeclarationContent,
-) -> std::collections::BTreeMap<String, (Decimal, Vec<String>)> {
-    let mut citations = std::collections::BTreeMap::<String, (Decimal, Vec<String>)>::new();
-    for (i, item) in content.items.iter().enumerate() {
-        for (j, citation) in item.rulings.iter().enumerate() {
-            if citation.kind() != customs_proto::common::RulingKind::Licence {
-                continue;
-            }
-            let Ok(quantity) = citation.quantity.trim().parse::<Decimal>() else {
-                continue;
-            };
-            let entry = citations
-                .entry(citation.ruling_id.trim().to_owned())
-                .or_default();
-            entry.0 += quantity;
-            entry.1.push(format!("items[{i}].rulings[{j}].quantity"));
-        }
-    }
-    citations
-}
 
 /// The declaration as screening sees it; unit values in CNY at the configured rates.
 pub fn screen_input(
