@@ -141,13 +141,17 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         &context.settings.auth,
         &clients.service_token,
     )?;
+    let (risk, review) = (
+        context.peer(&clients.risk_url)?,
+        context.peer(&clients.review_url)?,
+    );
     let changes = changes::ChangeRequests::new(
         storage::changes::ChangeRepository::new(database.clone()),
         declarations.clone(),
         outbox.clone(),
         changes::LogicChecks {
-            risk: context.peer(&clients.risk_url)?,
-            review: context.peer(&clients.review_url)?,
+            risk: risk.clone(),
+            review: review.clone(),
             credentials: credentials.clone(),
         },
     );
@@ -155,8 +159,8 @@ fn mount(context: &PlatformContext, routes: &mut RoutesBuilder) -> anyhow::Resul
         outbox,
         declarations: declarations.clone(),
         changes: changes.clone(),
-        risk: context.peer(&clients.risk_url)?,
-        review: context.peer(&clients.review_url)?,
+        risk,
+        review,
         field: context.peer(&clients.field_url)?,
         credentials,
     }

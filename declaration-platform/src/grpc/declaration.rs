@@ -141,11 +141,10 @@ fn reporting_house(caller: &Caller, given: &str, violations: &mut Violations) ->
     house
 }
 
-fn note_to_proto(note: &str) -> TimelineNote {
-    Note::parse(note).map_or(TimelineNote::Unspecified, |note| {
-        TimelineNote::from_str_name(&format!("TIMELINE_NOTE_{}", note.as_str()))
-            .unwrap_or(TimelineNote::Unspecified)
-    })
+/// A note's wire value; unspecified for a stage change.
+fn note_to_proto(note: Option<Note>) -> TimelineNote {
+    note.and_then(|note| TimelineNote::from_str_name(&format!("TIMELINE_NOTE_{}", note.as_str())))
+        .unwrap_or(TimelineNote::Unspecified)
 }
 
 fn note_from_proto(note: TimelineNote) -> Option<Note> {
@@ -191,7 +190,7 @@ fn declaration_with_events(
                 house_code: event.house_code,
                 occurred_at: Some(timestamp(event.occurred_at)),
                 reason: event.reason,
-                note: note_to_proto(&event.note) as i32,
+                note: note_to_proto(Note::parse(&event.note)) as i32,
             })
             .collect(),
         version: record.version,
@@ -243,7 +242,7 @@ async fn public_status(
                     occurred_at: Some(timestamp(event.occurred_at)),
                     text_zh: zh.to_owned(),
                     text_en: en.to_owned(),
-                    note: note_to_proto(&event.note) as i32,
+                    note: note_to_proto(note) as i32,
                 })
             })
             .collect(),
@@ -597,12 +596,12 @@ mod tests {
             assert_eq!(stage_from_proto(wire), Some(stage));
         }
         for note in Note::ALL {
-            let wire = note_to_proto(note.as_str());
+            let wire = note_to_proto(Some(note));
             assert_ne!(wire, TimelineNote::Unspecified, "{note:?}");
             assert_eq!(note_from_proto(wire), Some(note));
         }
         assert_eq!(
-            note_to_proto(""),
+            note_to_proto(Note::parse("")),
             TimelineNote::Unspecified,
             "a stage change"
         );
