@@ -650,96 +650,87 @@ impl InstructionIndex {
                 None => read,
             }
         }));
-        // Hits as (rule, last item, lines), in the order first found.
-        let mut hits: Vec<(&'a Rule, usize, LineNos)> = Vec::with_capacity(found.len());
-        // Where each instruction found is in `hits`, by position, or `REFUSED` when its
-        // declaration-level conditions do not hold: one found through several items (or
-        // prefixes) hits once.
-        let mut found_at =
-            FxHashMap::<u32, u32>::with_capacity_and_hasher(found.len(), Default::default());
-        const REFUSED: u32 = u32::MAX;
+        // Every (instruction, item) that fits, as one integer each (see `fit`), so that
+        // one sort of integers orders the hits and brings each one's items together.
+        let mut fits: Vec<u64> = Vec::with_capacity(found.len() + self.unindexed.len());
         for (index, rule) in found {
-            let item = &items[index];
-            if !rule.in_force(input.at) || !self.item_fits(rule, item, origins[index]) {
-                continue;
-            }
-            let at = *found_at.entry(rule.position).or_insert_with(|| {
-                if self.applies(rule, input) {
-                    hits.push((rule, index, LineNos::new()));
-                    hits.len() as u32 - 1
-                } else {
-                    REFUSED
-                }
-            });
-            if let Some((_, last, lines)) = hits.get_mut(at as usize)
-                && (lines.is_empty() || *last != index)
-            {
-                *last = index;
-                lines.push(item.line_no);
+            if rule.in_force(input.at) && self.item_fits(rule, &items[index], origins[index]) {
+                fits.push(fit(rule, index as u32));
             }
         }
         // Instructions indexed by a declaration condition, or not at all: every item is
-        // checked (each instruction is in exactly one index).
-        let mut candidates: Vec<u32> = self.unindexed.clone();
-        for span in [
+        // checked (each instruction is in exactly one index; one that lists an
+        // enterprise or a port twice is found twice, and its fits merge below).
+        let candidates = [
             self.by_enterprise.get(input.enterprise_code.as_str()),
             self.by_port.get(input.port_code.as_str()),
         ]
         .into_iter()
         .flatten()
-        {
-            candidates.extend_from_slice(span.of(&self.flat));
-        }
-        candidates.sort_unstable();
-        candidates.dedup();
-        for position in candidates {
+        .flat_map(|span| span.of(&self.flat))
+        .chain(&self.unindexed);
+        for &position in candidates {
             let rule = &self.rules[position as usize];
-            if !rule.in_force(input.at) || !self.applies(rule, input) {
+            if !rule.in_force(input.at) {
                 continue;
             }
             if !rule.item_conditions() {
-                hits.push((rule, 0, LineNos::new()));
+                fits.push(fit(rule, NO_ITEM));
                 continue;
             }
-            let line_nos: LineNos = items
-                .iter()
-                .zip(&origins)
-                .filter(|&(item, &origin)| self.item_fits(rule, item, origin))
-                .map(|(item, _)| item.line_no)
-                .collect();
-            if !line_nos.is_empty() {
-                hits.push((rule, 0, line_nos));
-            }
+            fits.extend(
+                items
+                    .iter()
+                    .zip(&origins)
+                    .enumerate()
+                    .filter(|&(_, (item, &origin))| self.item_fits(rule, item, origin))
+                    .map(|(index, _)| fit(rule, index as u32)),
+            );
         }
-        // Strongest lane first, then by id (positions are in id order), as one integer
-        // each, `weaker lanes << 62 | position << 30 | place in hits`, so that the sort is
-        // of integers (branch-free for short runs). Fewer than 2^30 hits: the rules of so
-        // many instructions alone would take 40 GiB.
-        debug_assert!(hits.len() < 1 << 30);
-        let mut order: Vec<u64> = hits
-            .iter()
-            .enumerate()
-            .map(|(at, (rule, _, _))| {
-                let weaker = Lane::Red as u64 - rule.lane as u64;
-                weaker << 62 | u64::from(rule.position) << 30 | at as u64
-            })
-            .collect();
-        order.sort_unstable();
-        order
-            .into_iter()
-            .map(|key| {
-                let (rule, _, line_nos) = &mut hits[(key & ((1 << 30) - 1)) as usize];
-                Hit {
-                    names: self.names.clone(),
-                    at: rule.position,
-                    lane: rule.lane,
-                    order_inspection: rule.order_inspection,
-                    line_nos: std::mem::take(line_nos),
+        fits.sort_unstable();
+        // Each instruction's fits, now together and its items in order, make one hit
+        // when its declaration-level conditions hold.
+        let mut hits = Vec::with_capacity(fits.len());
+        for fits in fits.chunk_by(|a, b| a >> 32 == b >> 32) {
+            let rule = &self.rules[(fits[0] >> 32 & POSITION) as usize];
+            if !self.applies(rule, input) {
+                continue;
+            }
+            let mut line_nos = LineNos::new();
+            let mut last = NO_ITEM;
+            for &fit in fits {
+                let index = fit as u32;
+                if index != NO_ITEM && index != last {
+                    line_nos.push(items[index as usize].line_no);
                 }
-            })
-            .collect()
+                last = index;
+            }
+            hits.push(Hit {
+                names: self.names.clone(),
+                at: rule.position,
+                lane: rule.lane,
+                order_inspection: rule.order_inspection,
+                line_nos,
+            });
+        }
+        hits
     }
 }
+
+/// An instruction's fit to an item, as `weaker lanes << 62 | position << 32 | item`:
+/// in integer order, strongest lane first, then by id (positions are in id order), then
+/// by item. Positions fit in 30 bits: the rules of 2^30 instructions alone would take
+/// 32 GiB.
+fn fit(rule: &Rule, item: u32) -> u64 {
+    let weaker = Lane::Red as u64 - rule.lane as u64;
+    debug_assert!(u64::from(rule.position) <= POSITION);
+    weaker << 62 | u64::from(rule.position) << 32 | u64::from(item)
+}
+
+const POSITION: u64 = (1 << 30) - 1;
+
+/// The item of a fit that names none: the instruction has no item condition.
+const NO_ITEM: u32 = u32::MAX;
 
 /// The instructions screening applies: an index built from the database, plus what this
 /// replica issued and revoked since, so that issuing or revoking one instruction does not
