@@ -650,12 +650,13 @@ impl InstructionIndex {
                 None => read,
             }
         }));
-        // Every (instruction, item) that fits, as one integer each (see `fit`), so that
-        // one sort of integers orders the hits and brings each one's items together.
-        let mut fits: Vec<u64> = Vec::with_capacity(found.len() + self.unindexed.len());
+        // Every (instruction, item) that fits, as one integer (see `fit`) with the rule
+        // at hand, so that one sort of integers orders the hits and brings each one's
+        // items together.
+        let mut fits: Vec<(u64, &'a Rule)> = Vec::with_capacity(found.len() + self.unindexed.len());
         for (index, rule) in found {
             if rule.in_force(input.at) && self.item_fits(rule, &items[index], origins[index]) {
-                fits.push(fit(rule, index as u32));
+                fits.push((fit(rule, index as u32), rule));
             }
         }
         // Instructions indexed by a declaration condition, or not at all: every item is
@@ -675,7 +676,7 @@ impl InstructionIndex {
                 continue;
             }
             if !rule.item_conditions() {
-                fits.push(fit(rule, NO_ITEM));
+                fits.push((fit(rule, NO_ITEM), rule));
                 continue;
             }
             fits.extend(
@@ -684,21 +685,21 @@ impl InstructionIndex {
                     .zip(&origins)
                     .enumerate()
                     .filter(|&(_, (item, &origin))| self.item_fits(rule, item, origin))
-                    .map(|(index, _)| fit(rule, index as u32)),
+                    .map(|(index, _)| (fit(rule, index as u32), rule)),
             );
         }
-        fits.sort_unstable();
+        fits.sort_unstable_by_key(|&(fit, _)| fit);
         // Each instruction's fits, now together and its items in order, make one hit
         // when its declaration-level conditions hold.
         let mut hits = Vec::with_capacity(fits.len());
-        for fits in fits.chunk_by(|a, b| a >> 32 == b >> 32) {
-            let rule = &self.rules[(fits[0] >> 32 & POSITION) as usize];
+        for fits in fits.chunk_by(|(a, _), (b, _)| a >> 32 == b >> 32) {
+            let rule = fits[0].1;
             if !self.applies(rule, input) {
                 continue;
             }
             let mut line_nos = LineNos::new();
             let mut last = NO_ITEM;
-            for &fit in fits {
+            for &(fit, _) in fits {
                 let index = fit as u32;
                 if index != NO_ITEM && index != last {
                     line_nos.push(items[index as usize].line_no);
