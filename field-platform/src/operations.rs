@@ -122,7 +122,9 @@ pub struct GateCheck {
     pub gate_id: String,
     pub port_code: String,
     pub vehicle_plate: String,
+    /// Each once: a PASS counts the exits it records against these.
     pub containers: Vec<String>,
+    /// Each once.
     pub declarations: Vec<String>,
 }
 

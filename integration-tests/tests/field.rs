@@ -1025,8 +1025,20 @@ async fn a_declaration_leaves_one_truck_at_a_time_with_its_last_container() {
             async move { gates.get_release(request).await.unwrap().into_inner() }
         };
 
-        let first = gate(channel, &t.gate, "truck-1", &[CONTAINER], &[&number]).await;
-        assert_eq!(first.verdict(), field_pb::GateVerdict::Pass, "{backend:?}");
+        // The gate's readers saw the first truck's container twice: one container.
+        let first = gate(
+            channel,
+            &t.gate,
+            "truck-1",
+            &[CONTAINER, CONTAINER],
+            &[&number],
+        )
+        .await;
+        assert_eq!(
+            first.verdict(),
+            field_pb::GateVerdict::Pass,
+            "{backend:?}: {first:?}"
+        );
         let after_first = release().await;
         assert_eq!(
             (after_first.exited, after_first.exited_container_numbers),

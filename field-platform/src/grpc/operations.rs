@@ -640,13 +640,18 @@ impl GateServiceApi for FieldService {
                 declarations.push(number);
             }
         }
-        for (index, container) in message.container_numbers.iter().enumerate() {
-            if !is_container_number(container) {
+        // A container read twice (the gate's readers see each truck more than once) is
+        // one container: counted twice, its exit would look like a second one.
+        let mut containers = Vec::with_capacity(message.container_numbers.len());
+        for (index, container) in message.container_numbers.into_iter().enumerate() {
+            if !is_container_number(&container) {
                 violations.push(
                     format!("container_numbers[{index}]"),
                     "CONTAINER_NUMBER_INVALID",
                     "an ISO 6346 container number with its check digit",
                 );
+            } else if !containers.contains(&container) {
+                containers.push(container);
             }
         }
         violations.into_result()?;
@@ -655,7 +660,7 @@ impl GateServiceApi for FieldService {
             gate_id: message.gate_id.trim().to_owned(),
             port_code: message.port_code.trim().to_owned(),
             vehicle_plate: message.vehicle_plate.trim().to_owned(),
-            containers: message.container_numbers,
+            containers,
             declarations,
         };
         Ok(Response::new(gate_message(
