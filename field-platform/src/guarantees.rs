@@ -396,7 +396,14 @@ impl Guarantees {
         let references: Vec<String> = if references.is_empty() {
             self.repository.references().await?
         } else {
-            references.iter().map(ToString::to_string).collect()
+            // Each once, in the order given: one named twice is rebuilt and counted once.
+            let mut named: Vec<String> = Vec::with_capacity(references.len());
+            for reference in references.iter().map(ToString::to_string) {
+                if !named.contains(&reference) {
+                    named.push(reference);
+                }
+            }
+            named
         };
         let mut open = 0;
         for reference in &references {

@@ -529,7 +529,7 @@ async fn balances_survive_a_redis_flush_and_a_restart() {
         ("1200.00", "3800.00")
     );
 
-    // Flushed again, then rebuilt explicitly by an admin.
+    // Flushed again, then rebuilt explicitly by an admin who names it twice.
     fixture
         .app
         .redis
@@ -541,7 +541,12 @@ async fn balances_survive_a_redis_flush_and_a_restart() {
     let admin = fixture.app.token(Role::Admin, "5300", None);
     let rebuilt = fixture
         .client()
-        .rebuild_balances(authorized(pb::RebuildBalancesRequest::default(), &admin))
+        .rebuild_balances(authorized(
+            pb::RebuildBalancesRequest {
+                references: vec![guarantee.reference.clone(), guarantee.reference.clone()],
+            },
+            &admin,
+        ))
         .await
         .unwrap()
         .into_inner();
