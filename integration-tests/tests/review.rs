@@ -195,6 +195,40 @@ async fn routing_follows_the_chapter_table_by_value_in_cny_and_a_published_versi
     let violations = status.get_details_bad_request().unwrap().field_violations;
     assert_eq!(violations[0].field, "items[0].declared_value.currency_code");
 
+    // So is a line number given twice, or not positive.
+    let status = routing
+        .route_declaration(authorized(
+            review_pb::RouteDeclarationRequest {
+                items: vec![
+                    item(1, "8471300000", "CNY", "1"),
+                    item(1, "0202300090", "CNY", "1"),
+                    item(0, "0202300090", "CNY", "1"),
+                ],
+                ..Default::default()
+            },
+            &officer,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let violations = status.get_details_bad_request().unwrap().field_violations;
+    assert_eq!(
+        violations
+            .iter()
+            .map(|v| (v.field.as_str(), v.description.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (
+                "items[1].line_no",
+                "line numbers are positive and unique (LINE_NO_INVALID)"
+            ),
+            (
+                "items[2].line_no",
+                "line numbers are positive and unique (LINE_NO_INVALID)"
+            )
+        ]
+    );
+
     // A new table moving chapters 84-85 to Huangpu from a future day.
     let today = OffsetDateTime::now_utc().date();
     let from = today + time::Duration::days(10);
