@@ -1119,6 +1119,35 @@ async fn released_declarations_are_drawn_for_post_clearance_re_review_and_findin
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
+    // A period that ends before it starts is refused, not answered "nothing to draw".
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let status = PostReview::new(channel.clone())
+        .draw_batch(authorized(
+            review_pb::DrawBatchRequest {
+                house_code: "6000".into(),
+                released_after: Some(prost_types::Timestamp {
+                    seconds: now,
+                    nanos: 0,
+                }),
+                released_before: Some(prost_types::Timestamp {
+                    seconds: now - 86_400,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            },
+            &app.token(Role::Officer, "6000", None),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (
+            status.code(),
+            status.get_details_bad_request().unwrap().field_violations[0]
+                .field
+                .as_str()
+        ),
+        (Code::InvalidArgument, "released_before")
+    );
     let mut drawn = Vec::new();
     let mut a_batch = None;
     for house in ["6000", "6700", "6800"] {

@@ -98,6 +98,16 @@ impl PostReviewServiceApi for PostReviewService {
         };
         let after = instant_of("released_after", message.released_after.as_ref())?;
         let before = instant_of("released_before", message.released_before.as_ref())?;
+        if let (Some(after), Some(before)) = (after, before)
+            && after >= before
+        {
+            return Err(Error::invalid(
+                "released_before",
+                "PERIOD_INVALID",
+                "the period's end must be later than its start (released_after)",
+            )
+            .into());
+        }
         let batch = self
             .post_review
             .draw_batch(&caller, &house, max_size, after, before)
