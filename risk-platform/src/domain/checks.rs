@@ -263,6 +263,19 @@ pub fn logic_checks(content: &DeclarationContent, facts: &Facts) -> Vec<FieldVio
         _ => {}
     }
 
+    // Each container once, as on the manifest.
+    let mut containers = std::collections::HashSet::new();
+    for (i, container) in content.container_numbers.iter().enumerate() {
+        if !containers.insert(container.as_str()) {
+            push(
+                &mut v,
+                format!("container_numbers[{i}]"),
+                "CONTAINER_DUPLICATE",
+                format!("{container} is listed twice"),
+            );
+        }
+    }
+
     // The manifest: the bill of lading exists and fits.
     if !content.bill_of_lading.trim().is_empty() {
         match &facts.manifest {
@@ -645,6 +658,10 @@ mod tests {
             (
                 |c, _| c.container_numbers.push("CSQU3054383".into()),
                 "CONTAINER_NOT_ON_MANIFEST",
+            ),
+            (
+                |c, _| c.container_numbers.push("MSKU1234565".into()),
+                "CONTAINER_DUPLICATE",
             ),
             (|c, _| c.items.clear(), "REQUIRED"),
             (|c, _| c.items[1].line_no = 1, "LINE_NO_INVALID"),
