@@ -44,6 +44,33 @@ fn reason(status: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
+/// The field violations, as (field, description), of a routing request refused as
+/// `INVALID_ARGUMENT`.
+async fn route_refused(
+    routing: &mut Routing<Channel>,
+    officer: &str,
+    items: Vec<review_pb::ItemValue>,
+) -> Vec<(String, String)> {
+    let status = routing
+        .route_declaration(authorized(
+            review_pb::RouteDeclarationRequest {
+                items,
+                ..Default::default()
+            },
+            officer,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    status
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| (v.field, v.description))
+        .collect()
+}
+
 fn number(n: u32) -> String {
     format!("530120261{n:09}")
 }
@@ -181,51 +208,31 @@ async fn routing_follows_the_chapter_table_by_value_in_cny_and_a_published_versi
     );
 
     // A currency without a configured rate is a field violation.
-    let status = routing
-        .route_declaration(authorized(
-            review_pb::RouteDeclarationRequest {
-                items: vec![item(1, "8471300000", "XAU", "1")],
-                ..Default::default()
-            },
-            &officer,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument);
-    let violations = status.get_details_bad_request().unwrap().field_violations;
-    assert_eq!(violations[0].field, "items[0].declared_value.currency_code");
+    let refused = route_refused(
+        &mut routing,
+        &officer,
+        vec![item(1, "8471300000", "XAU", "1")],
+    )
+    .await;
+    assert_eq!(refused[0].0, "items[0].declared_value.currency_code");
 
     // So is a line number given twice, or not positive.
-    let status = routing
-        .route_declaration(authorized(
-            review_pb::RouteDeclarationRequest {
-                items: vec![
-                    item(1, "8471300000", "CNY", "1"),
-                    item(1, "0202300090", "CNY", "1"),
-                    item(0, "0202300090", "CNY", "1"),
-                ],
-                ..Default::default()
-            },
-            &officer,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument);
-    let violations = status.get_details_bad_request().unwrap().field_violations;
+    let refused = route_refused(
+        &mut routing,
+        &officer,
+        vec![
+            item(1, "8471300000", "CNY", "1"),
+            item(1, "0202300090", "CNY", "1"),
+            item(0, "0202300090", "CNY", "1"),
+        ],
+    )
+    .await;
+    let unique = "line numbers are positive and unique (LINE_NO_INVALID)";
     assert_eq!(
-        violations
-            .iter()
-            .map(|v| (v.field.as_str(), v.description.as_str()))
-            .collect::<Vec<_>>(),
+        refused,
         [
-            (
-                "items[1].line_no",
-                "line numbers are positive and unique (LINE_NO_INVALID)"
-            ),
-            (
-                "items[2].line_no",
-                "line numbers are positive and unique (LINE_NO_INVALID)"
-            )
+            ("items[1].line_no".to_owned(), unique.to_owned()),
+            ("items[2].line_no".to_owned(), unique.to_owned())
         ]
     );
 
