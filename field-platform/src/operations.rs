@@ -498,6 +498,7 @@ impl Field {
             released_at: OffsetDateTime::now_utc(),
             exited_at: None,
             exit_gate: String::new(),
+            exit_vehicle: String::new(),
         };
         let house = declaration.handling_house.clone();
         let jobs = [report(
@@ -912,6 +913,7 @@ impl Field {
                 .record_gate(
                     &check.request_id,
                     &check.gate_id,
+                    &check.vehicle_plate,
                     &encode(&decided)?,
                     Some(&exits),
                     &reports,
@@ -939,6 +941,7 @@ impl Field {
             .record_gate(
                 &check.request_id,
                 &check.gate_id,
+                &check.vehicle_plate,
                 &encode(&decided)?,
                 None,
                 &[],

@@ -31,6 +31,7 @@ async fn released(repository: &OperationsRepository, number: &str, containers: &
         released_at: OffsetDateTime::now_utc() - Duration::minutes(5),
         exited_at: None,
         exit_gate: String::new(),
+        exit_vehicle: String::new(),
     };
     assert!(
         repository
@@ -88,7 +89,14 @@ async fn a_pass_exits_all_or_nothing_with_its_reports(
     }
     // B leaves alone first.
     let (_, exited_b) = repository
-        .record_gate("r-b", "G2", "pass-b", Some(&whole(&["B"])), &[exited("B")])
+        .record_gate(
+            "r-b",
+            "G2",
+            "粤B12345",
+            "pass-b",
+            Some(&whole(&["B"])),
+            &[exited("B")],
+        )
         .await
         .unwrap();
     assert!(exited_b);
@@ -98,6 +106,7 @@ async fn a_pass_exits_all_or_nothing_with_its_reports(
         .record_gate(
             "r-ab",
             "G1",
+            "粤B12345",
             "pass-ab",
             Some(&both),
             &[exited("A"), exited("B")],
@@ -123,6 +132,7 @@ async fn a_pass_exits_all_or_nothing_with_its_reports(
         .record_gate(
             "r-ac",
             "G1",
+            "粤B12345",
             "pass-ac",
             Some(&both),
             &[exited("A"), exited("C")],
@@ -132,7 +142,13 @@ async fn a_pass_exits_all_or_nothing_with_its_reports(
     assert_eq!((answer.as_str(), exited_ac), ("pass-ac", true));
     for number in ["A", "C"] {
         let facts = repository.release_of(number).await.unwrap().unwrap();
-        assert_eq!(facts.release.exit_gate, "G1");
+        assert_eq!(
+            (
+                facts.release.exit_gate.as_str(),
+                facts.release.exit_vehicle.as_str()
+            ),
+            ("G1", "粤B12345")
+        );
         assert!(facts.release.exited_at.is_some());
     }
     assert_eq!(
@@ -144,6 +160,7 @@ async fn a_pass_exits_all_or_nothing_with_its_reports(
         .record_gate(
             "r-ac",
             "G1",
+            "粤B12345",
             "pass-ac-2",
             Some(&both),
             &[exited("A"), exited("C")],
@@ -172,6 +189,7 @@ async fn containers_leave_one_truck_at_a_time_and_the_declaration_with_its_last(
         .record_gate(
             "r1",
             "G1",
+            "粤B12345",
             "pass-1",
             Some(&truck("MSKU1234565")),
             &[exited("D")],
@@ -192,6 +210,7 @@ async fn containers_leave_one_truck_at_a_time_and_the_declaration_with_its_last(
         .record_gate(
             "r2",
             "G2",
+            "粤B12345",
             "pass-2",
             Some(&truck("MSKU1234565")),
             &[exited("D")],
@@ -205,6 +224,7 @@ async fn containers_leave_one_truck_at_a_time_and_the_declaration_with_its_last(
         .record_gate(
             "r3",
             "G2",
+            "粤B12345",
             "pass-3",
             Some(&truck("TGHU7654321")),
             &[exited("D")],
@@ -220,7 +240,14 @@ async fn containers_leave_one_truck_at_a_time_and_the_declaration_with_its_last(
 
     // Nothing is left to take out.
     let (_, nothing) = repository
-        .record_gate("r4", "G1", "pass-4", Some(&whole(&["D"])), &[exited("D")])
+        .record_gate(
+            "r4",
+            "G1",
+            "粤B12345",
+            "pass-4",
+            Some(&whole(&["D"])),
+            &[exited("D")],
+        )
         .await
         .unwrap();
     assert!(!nothing);

@@ -279,6 +279,7 @@ async fn goods_exit_once(repository: OperationsRepository) {
         released_at: OffsetDateTime::now_utc() - Duration::minutes(5),
         exited_at: None,
         exit_gate: String::new(),
+        exit_vehicle: String::new(),
     };
     assert!(
         repository
@@ -297,12 +298,12 @@ async fn goods_exit_once(repository: OperationsRepository) {
         containers: Vec::new(),
     }];
     let (first, exited) = repository
-        .record_gate("r1", "G1", "pass-1", Some(&numbers), &[])
+        .record_gate("r1", "G1", "粤B12345", "pass-1", Some(&numbers), &[])
         .await
         .unwrap();
     assert_eq!((first.as_str(), exited), ("pass-1", true));
     let (second, exited) = repository
-        .record_gate("r2", "G2", "pass-2", Some(&numbers), &[])
+        .record_gate("r2", "G2", "粤B12345", "pass-2", Some(&numbers), &[])
         .await
         .unwrap();
     assert!(!exited, "the second gate's exit changes nothing");
@@ -312,7 +313,7 @@ async fn goods_exit_once(repository: OperationsRepository) {
     );
     assert_eq!(repository.gate_decision("r2").await.unwrap(), None);
     let (retry, _) = repository
-        .record_gate("r1", "G1", "pass-again", None, &[])
+        .record_gate("r1", "G1", "粤B12345", "pass-again", None, &[])
         .await
         .unwrap();
     assert_eq!(retry, "pass-1", "a retry keeps the first answer");

@@ -1025,6 +1025,30 @@ async fn a_declaration_leaves_one_truck_at_a_time_with_its_last_container() {
             async move { gates.get_release(request).await.unwrap().into_inner() }
         };
 
+        // A check must say which vehicle it presents: its exit is recorded with it.
+        let no_plate = Gates::new(channel.clone())
+            .check_gate(authorized(
+                field_pb::CheckGateRequest {
+                    gate_id: "YT-1".into(),
+                    port_code: PORT.into(),
+                    vehicle_plate: " ".into(),
+                    container_numbers: vec![CONTAINER.into()],
+                    declaration_numbers: vec![number.clone()],
+                    request_id: "truck-0".into(),
+                },
+                &t.gate,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (
+                no_plate.code(),
+                no_plate.get_details_bad_request().unwrap().field_violations[0]
+                    .field
+                    .as_str()
+            ),
+            (Code::InvalidArgument, "vehicle_plate")
+        );
         // The gate's readers saw the first truck's container twice: one container.
         let first = gate(
             channel,
@@ -1063,7 +1087,14 @@ async fn a_declaration_leaves_one_truck_at_a_time_with_its_last_container() {
         assert_eq!(second.verdict(), field_pb::GateVerdict::Pass);
         let after_second = release().await;
         assert!(after_second.exited);
-        assert_eq!(after_second.exit_gate, "YT-truck-2");
+        assert_eq!(
+            (
+                after_second.exit_gate.as_str(),
+                after_second.exit_vehicle_plate.as_str()
+            ),
+            ("YT-truck-2", "粤B12345"),
+            "the gate and the vehicle of the last container's exit"
+        );
         assert_eq!(
             after_second.exited_container_numbers,
             [SECOND, CONTAINER],

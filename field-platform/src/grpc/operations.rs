@@ -153,6 +153,9 @@ fn hold_message(hold: HoldRecord) -> pb::Hold {
     }
 }
 
+/// The longest vehicle plate a gate check takes, in characters.
+const MAX_VEHICLE_PLATE: usize = 20;
+
 fn gate_message(answer: GateAnswer) -> pb::GateDecision {
     pb::GateDecision {
         verdict: if answer.pass {
@@ -611,6 +614,14 @@ impl GateServiceApi for FieldService {
         if message.gate_id.trim().is_empty() {
             violations.push("gate_id", "REQUIRED", "the gate asking");
         }
+        let plate = message.vehicle_plate.trim();
+        if plate.is_empty() || plate.chars().count() > MAX_VEHICLE_PLATE {
+            violations.push(
+                "vehicle_plate",
+                "VEHICLE_PLATE_INVALID",
+                format!("the vehicle presented, 1 to {MAX_VEHICLE_PLATE} characters (its exit is recorded with it)"),
+            );
+        }
         if message.declaration_numbers.is_empty() {
             violations.push(
                 "declaration_numbers",
@@ -659,7 +670,7 @@ impl GateServiceApi for FieldService {
             request_id: message.request_id.trim().to_owned(),
             gate_id: message.gate_id.trim().to_owned(),
             port_code: message.port_code.trim().to_owned(),
-            vehicle_plate: message.vehicle_plate.trim().to_owned(),
+            vehicle_plate: plate.to_owned(),
             containers,
             declarations,
         };
@@ -702,6 +713,7 @@ impl GateServiceApi for FieldService {
             exited: release.exited_at.is_some(),
             exited_at: release.exited_at.map(timestamp),
             exit_gate: release.exit_gate,
+            exit_vehicle_plate: release.exit_vehicle,
             exited_container_numbers: facts.exited_containers,
         }))
     }

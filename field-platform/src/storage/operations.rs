@@ -142,6 +142,8 @@ pub struct ReleaseRecord {
     pub released_at: OffsetDateTime,
     pub exited_at: Option<OffsetDateTime>,
     pub exit_gate: String,
+    /// The vehicle the goods left on (its last container's).
+    pub exit_vehicle: String,
 }
 
 /// A release record with its containers and open holds, as the gate needs it.
@@ -586,13 +588,14 @@ impl OperationsRepository {
             OffsetDateTime,
             Option<OffsetDateTime>,
             String,
+            String,
             Option<String>,
             Option<bool>,
         );
         let rows: Vec<Row> = on_reader!(&self.database, pool => {
             let mut query = sqlx::QueryBuilder::new(
                 "SELECT r.declaration_number, r.port_code, r.integrated_mode, r.released_at, r.exited_at, r.exit_gate,
-                     c.container_number, c.exited_at IS NOT NULL
+                     r.exit_vehicle, c.container_number, c.exited_at IS NOT NULL
                  FROM releases r LEFT JOIN release_containers c ON c.declaration_number = r.declaration_number
                  WHERE r.declaration_number IN (",
             );
@@ -611,6 +614,7 @@ impl OperationsRepository {
             released_at,
             exited_at,
             exit_gate,
+            exit_vehicle,
             container,
             container_exited,
         ) in rows
@@ -623,6 +627,7 @@ impl OperationsRepository {
                     released_at,
                     exited_at,
                     exit_gate,
+                    exit_vehicle,
                 },
                 containers: Vec::new(),
                 exited_containers: Vec::new(),
@@ -667,7 +672,8 @@ impl OperationsRepository {
         }))
     }
 
-    /// Records a gate's decision. For a PASS, records `exits` in the same transaction,
+    /// Records a gate's decision, with the gate and the vehicle presented. For a PASS,
+    /// records `exits` (through that gate, on that vehicle) in the same transaction,
     /// and only if none of those goods has left meanwhile (two gates racing: one wins,
     /// the other's transaction changes nothing and it gets `false`): each container
     /// presented, or all a declaration has left when none is, and the declaration
@@ -679,6 +685,7 @@ impl OperationsRepository {
         &self,
         request_id: &str,
         gate_id: &str,
+        vehicle_plate: &str,
         decision: &str,
         exits: Option<&[Exit]>,
         reports: &[Job],
@@ -702,6 +709,7 @@ impl OperationsRepository {
                 if !named.is_empty() {
                     let mut query = sqlx::QueryBuilder::new("UPDATE release_containers SET exited_at = ");
                     query.push_bind(now).push(", exit_gate = ").push_bind(gate_id);
+                    query.push(", exit_vehicle = ").push_bind(vehicle_plate);
                     query.push(" WHERE exited_at IS NULL AND (declaration_number, container_number) IN (VALUES ");
                     for (i, (number, container)) in named.iter().enumerate() {
                         query.push(if i == 0 { "(" } else { ", (" });
@@ -720,6 +728,7 @@ impl OperationsRepository {
                 if exited && !whole.is_empty() {
                     let mut query = sqlx::QueryBuilder::new("UPDATE release_containers SET exited_at = ");
                     query.push_bind(now).push(", exit_gate = ").push_bind(gate_id);
+                    query.push(", exit_vehicle = ").push_bind(vehicle_plate);
                     query.push(" WHERE exited_at IS NULL AND declaration_number IN (");
                     let mut list = query.separated(", ");
                     for number in &whole {
@@ -732,6 +741,7 @@ impl OperationsRepository {
                     // A declaration leaves with its last container.
                     let mut query = sqlx::QueryBuilder::new("UPDATE releases SET exited_at = ");
                     query.push_bind(now).push(", exit_gate = ").push_bind(gate_id);
+                    query.push(", exit_vehicle = ").push_bind(vehicle_plate);
                     query.push(
                         " WHERE exited_at IS NULL AND NOT EXISTS (SELECT 1 FROM release_containers c
                              WHERE c.declaration_number = releases.declaration_number AND c.exited_at IS NULL)
@@ -748,11 +758,13 @@ impl OperationsRepository {
             }
             if exited {
                 let inserted = sqlx::query(
-                    "INSERT INTO gate_checks (request_id, gate_id, decision, decided_at) VALUES ($1, $2, $3, $4)
+                    "INSERT INTO gate_checks (request_id, gate_id, vehicle_plate, decision, decided_at)
+                     VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (request_id) DO NOTHING",
                 )
                 .bind(request_id)
                 .bind(gate_id)
+                .bind(vehicle_plate)
                 .bind(decision)
                 .bind(now)
                 .execute(&mut *tx)
