@@ -1246,6 +1246,7 @@ async fn a_modification_that_fails_the_logic_checks_is_refused_before_it_is_file
 /// The story's parties on a bill, computers sent to review in Shenzhen (YELLOW), and a
 /// 500 kg frozen-beef licence issued at Guangzhou for the story's trader.
 struct LicenceCase {
+    bill: String,
     officer: String,
     broker: String,
     /// A reviewer at Shenzhen.
@@ -1262,11 +1263,23 @@ impl LicenceCase {
         let guangzhou = app.token(Role::Officer, "5100", None);
         let licence = story::beef_licence(channel, &guangzhou, "licence-500", "500").await;
         Self {
+            bill: bill.to_owned(),
             officer,
             broker: app.token(Role::Broker, "5300", Some(story::BROKER)),
             li: app.token(Role::Reviewer, "5300", None),
             licence,
         }
+    }
+
+    /// The story's declaration on the case's bill, citing `kg` of its licence (see
+    /// `citing_licence`).
+    fn citing(&self, hs_code: &str, kg: &str) -> customs_proto::common::DeclarationContent {
+        citing_licence(&self.bill, &self.licence, hs_code, kg)
+    }
+
+    /// What is left of the case's licence, as its officer reads it.
+    async fn remaining(&self, channel: &Channel) -> String {
+        licence_remaining(channel, &self.officer, &self.licence).await
     }
 }
 
@@ -1362,35 +1375,34 @@ async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew()
     for backend in BACKENDS {
         let app = TestApp::spawn(backend).await.unwrap();
         let channel = &app.channel;
+        let case = LicenceCase::new(&app, "BL-REVISION-1").await;
         let LicenceCase {
             officer,
             broker,
             li,
             licence,
-        } = LicenceCase::new(&app, "BL-REVISION-1").await;
-        story::instruct(channel, &officer, "parts-red", "8473", Lane::Red).await;
-        let remaining = async || licence_remaining(channel, &officer, &licence).await;
+            ..
+        } = &case;
+        story::instruct(channel, officer, "parts-red", "8473", Lane::Red).await;
         // Computers on line 1, beef citing the licence on line 2.
-        let content =
-            |hs_code: &str, kg: &str| citing_licence("BL-REVISION-1", &licence, hs_code, kg);
         let first = under_review(
             channel,
-            (&broker, &officer),
+            (broker, officer),
             "revision-0",
-            content("8471300000", "300"),
+            case.citing("8471300000", "300"),
         )
         .await;
         let number = first.declaration_number.clone();
         assert_eq!(first.lane(), Lane::Yellow);
-        assert_eq!(remaining().await, "200", "{backend:?}");
+        assert_eq!(case.remaining(channel).await, "200", "{backend:?}");
 
         let modify = async |request_id: &str, kg: &str| {
             story::request_modification(
                 channel,
-                &broker,
+                broker,
                 request_id,
                 &number,
-                content("8473300000", kg),
+                case.citing("8473300000", kg),
                 &format!("parts, not computers; {kg} kg of beef"),
             )
             .await
@@ -1411,11 +1423,11 @@ async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew()
             "{backend:?}: {fields:?}"
         );
         let change = modify("revision-1", "450").await.unwrap();
-        let modification = claim_change_request(channel, &li, &change.change_request_id).await;
-        story::approve_change(channel, &modification.task_id, &li)
+        let modification = claim_change_request(channel, li, &change.change_request_id).await;
+        story::approve_change(channel, &modification.task_id, li)
             .await
             .unwrap();
-        let modified = story::reach_where(channel, &officer, &number, "screened again", |d| {
+        let modified = story::reach_where(channel, officer, &number, "screened again", |d| {
             d.stage() == DeclarationStage::UnderReview && d.lane() == Lane::Red
         })
         .await;
@@ -1428,26 +1440,26 @@ async fn an_approved_modification_is_screened_again_and_draws_its_licence_anew()
         assert_eq!(decisions.len(), 2, "{decisions:?}");
         assert_ne!(decisions[0], decisions[1], "a decision of its own");
         assert_eq!(
-            remaining().await,
+            case.remaining(channel).await,
             "50",
             "{backend:?}: 450 drawn in place of 300"
         );
         // Reviewed again at Shenzhen: a task of its own, the first one closed.
-        let again = claim_eventually(channel, &li).await;
+        let again = claim_eventually(channel, li).await;
         assert_eq!(
             (again.declaration_number.as_str(), again.kind()),
             (number.as_str(), review_pb::TaskKind::DeclarationReview)
         );
 
         // Cancelled: what the new content drew comes back.
-        story::request_cancellation(channel, &broker, "revision-cancel", &number).await;
-        let cancellation = claim_eventually(channel, &li).await;
-        story::approve_change(channel, &cancellation.task_id, &li)
+        story::request_cancellation(channel, broker, "revision-cancel", &number).await;
+        let cancellation = claim_eventually(channel, li).await;
+        story::approve_change(channel, &cancellation.task_id, li)
             .await
             .unwrap();
-        story::reach(channel, &officer, &number, DeclarationStage::Cancelled).await;
+        story::reach(channel, officer, &number, DeclarationStage::Cancelled).await;
         assert_eq!(
-            licence_remaining_becomes(channel, &officer, &licence, "500").await,
+            licence_remaining_becomes(channel, officer, licence, "500").await,
             "500",
             "{backend:?}"
         );
@@ -1463,48 +1475,53 @@ async fn a_modification_keeps_its_licence_draw_through_its_revision() {
     for backend in BACKENDS {
         let app = TestApp::spawn(backend).await.unwrap();
         let channel = &app.channel;
+        let case = LicenceCase::new(&app, "BL-KEEP-1").await;
         let LicenceCase {
             officer,
             broker,
             li,
-            licence,
-        } = LicenceCase::new(&app, "BL-KEEP-1").await;
-        story::instruct(channel, &officer, "parts-red", "8473", Lane::Red).await;
-        let remaining = async || licence_remaining(channel, &officer, &licence).await;
-        let content = |hs_code: &str, kg: &str| citing_licence("BL-KEEP-1", &licence, hs_code, kg);
+            ..
+        } = &case;
+        story::instruct(channel, officer, "parts-red", "8473", Lane::Red).await;
         let parties = (broker.as_str(), officer.as_str());
-        let number = under_review(channel, parties, "keep-0", content("8471300000", "300"))
+        let number = under_review(channel, parties, "keep-0", case.citing("8471300000", "300"))
             .await
             .declaration_number;
-        under_review(channel, parties, "keep-other", content("8471300000", "200")).await;
-        assert_eq!(remaining().await, "0", "{backend:?}");
+        under_review(
+            channel,
+            parties,
+            "keep-other",
+            case.citing("8471300000", "200"),
+        )
+        .await;
+        assert_eq!(case.remaining(channel).await, "0", "{backend:?}");
 
         let change = story::request_modification(
             channel,
-            &broker,
+            broker,
             "keep-1",
             &number,
-            content("8473300000", "300"),
+            case.citing("8473300000", "300"),
             "parts, not computers",
         )
         .await
         .unwrap();
-        let task = claim_change_request(channel, &li, &change.change_request_id).await;
-        story::approve_change(channel, &task.task_id, &li)
+        let task = claim_change_request(channel, li, &change.change_request_id).await;
+        story::approve_change(channel, &task.task_id, li)
             .await
             .unwrap();
         // Declarations wanting the 300 kg while the revision goes through electronic
         // review: each is refused there, as none is ever free.
         let mut grabs = Vec::new();
         for n in 0..3 {
-            let grab = content("8471300000", "300");
+            let grab = case.citing("8471300000", "300");
             grabs.push(
-                story::submit(channel, &broker, &format!("keep-grab-{n}"), grab)
+                story::submit(channel, broker, &format!("keep-grab-{n}"), grab)
                     .await
                     .declaration_number,
             );
         }
-        let revised = story::reach_where(channel, &officer, &number, "screened again", |d| {
+        let revised = story::reach_where(channel, officer, &number, "screened again", |d| {
             d.stage() == DeclarationStage::Refused
                 || d.stage() == DeclarationStage::UnderReview
                     && d.events
@@ -1520,7 +1537,7 @@ async fn a_modification_keeps_its_licence_draw_through_its_revision() {
             "{backend:?}: the revision was refused"
         );
         for grab in &grabs {
-            let refused = story::reach_where(channel, &officer, grab, "electronic review", |d| {
+            let refused = story::reach_where(channel, officer, grab, "electronic review", |d| {
                 d.stage() != DeclarationStage::Submitted
             })
             .await;
@@ -1541,7 +1558,7 @@ async fn a_modification_keeps_its_licence_draw_through_its_revision() {
         );
         assert_eq!(revised.content.unwrap().items[0].hs_code, "8473300000");
         assert_eq!(
-            remaining().await,
+            case.remaining(channel).await,
             "0",
             "{backend:?}: still its 300 and the other's 200"
         );
@@ -1558,32 +1575,29 @@ async fn a_refused_revision_gives_back_the_licence_it_held() {
     for backend in BACKENDS {
         let app = TestApp::spawn(backend).await.unwrap();
         let channel = &app.channel;
+        let case = LicenceCase::new(&app, "BL-GIVE-1").await;
         let LicenceCase {
             officer,
             broker,
             licence,
             ..
-        } = LicenceCase::new(&app, "BL-GIVE-1").await;
+        } = &case;
         let number = under_review(
             channel,
-            (&broker, &officer),
+            (broker, officer),
             "give-0",
-            citing_licence("BL-GIVE-1", &licence, "8471300000", "300"),
+            case.citing("8471300000", "300"),
         )
         .await
         .declaration_number;
-        assert_eq!(
-            licence_remaining(channel, &officer, &licence).await,
-            "200",
-            "{backend:?}"
-        );
+        assert_eq!(case.remaining(channel).await, "200", "{backend:?}");
 
         let refused = RiskServiceClient::new(channel.clone())
             .screen_declaration(authorized(
                 risk_pb::ScreenDeclarationRequest {
                     request_id: format!("{number}:r1"),
                     declaration_number: number.clone(),
-                    content: Some(citing_licence("BL-NOWHERE", &licence, "8471300000", "300")),
+                    content: Some(citing_licence("BL-NOWHERE", licence, "8471300000", "300")),
                     revision: 1,
                     ..Default::default()
                 },
@@ -1597,7 +1611,7 @@ async fn a_refused_revision_gives_back_the_licence_it_held() {
             "{backend:?}: {refused:?}"
         );
         assert_eq!(
-            licence_remaining(channel, &officer, &licence).await,
+            case.remaining(channel).await,
             "500",
             "{backend:?}: its 300 kg given back"
         );
@@ -1614,27 +1628,31 @@ async fn a_modification_that_no_longer_passes_its_checks_cannot_be_approved() {
     for backend in BACKENDS {
         let app = TestApp::spawn(backend).await.unwrap();
         let channel = &app.channel;
+        let case = LicenceCase::new(&app, "BL-STALE-1").await;
         let LicenceCase {
             officer,
             broker,
             li,
-            licence,
-        } = LicenceCase::new(&app, "BL-STALE-1").await;
-        let remaining = async || licence_remaining(channel, &officer, &licence).await;
-        let content = |kg: &str| citing_licence("BL-STALE-1", &licence, "8471300000", kg);
-        let number = under_review(channel, (&broker, &officer), "stale-0", content("300"))
-            .await
-            .declaration_number;
-        assert_eq!(remaining().await, "200", "{backend:?}");
+            ..
+        } = &case;
+        let number = under_review(
+            channel,
+            (broker, officer),
+            "stale-0",
+            case.citing("8471300000", "300"),
+        )
+        .await
+        .declaration_number;
+        assert_eq!(case.remaining(channel).await, "200", "{backend:?}");
 
         // 450 kg passes when asked for (200 left plus the 300 held)...
         let modify = async || {
             story::request_modification(
                 channel,
-                &broker,
+                broker,
                 "stale-450",
                 &number,
-                content("450"),
+                case.citing("8471300000", "450"),
                 "450 kg of beef",
             )
             .await
@@ -1643,11 +1661,17 @@ async fn a_modification_that_no_longer_passes_its_checks_cannot_be_approved() {
         let change = modify().await;
         assert_eq!(change.state(), pb::ChangeRequestState::Pending);
         // ...but another declaration draws the 200 before the sub-centre decides.
-        under_review(channel, (&broker, &officer), "stale-other", content("200")).await;
-        assert_eq!(remaining().await, "0");
+        under_review(
+            channel,
+            (broker, officer),
+            "stale-other",
+            case.citing("8471300000", "200"),
+        )
+        .await;
+        assert_eq!(case.remaining(channel).await, "0");
 
-        let task = claim_change_request(channel, &li, &change.change_request_id).await;
-        let refused = story::approve_change(channel, &task.task_id, &li)
+        let task = claim_change_request(channel, li, &change.change_request_id).await;
+        let refused = story::approve_change(channel, &task.task_id, li)
             .await
             .unwrap_err();
         assert_eq!(
@@ -1666,7 +1690,7 @@ async fn a_modification_that_no_longer_passes_its_checks_cannot_be_approved() {
         reject_change(
             channel,
             &task.task_id,
-            &li,
+            li,
             "the licence no longer covers 450 kg",
         )
         .await;
@@ -1679,7 +1703,7 @@ async fn a_modification_that_no_longer_passes_its_checks_cannot_be_approved() {
             decided = modify().await;
         }
         assert_eq!(decided.state(), pb::ChangeRequestState::Rejected);
-        let kept = story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
+        let kept = story::reach(channel, officer, &number, DeclarationStage::UnderReview).await;
         assert_eq!(kept.content.unwrap().items[1].quantity, "300");
         assert_eq!(
             kept.events
@@ -1689,7 +1713,7 @@ async fn a_modification_that_no_longer_passes_its_checks_cannot_be_approved() {
             1,
             "not screened again"
         );
-        assert_eq!(remaining().await, "0", "its 300 kg still held");
+        assert_eq!(case.remaining(channel).await, "0", "its 300 kg still held");
         // Its review goes on at Shenzhen (Li claimed it while looking for the change
         // request).
         let open: Vec<_> = Reviews::new(channel.clone())
@@ -1700,7 +1724,7 @@ async fn a_modification_that_no_longer_passes_its_checks_cannot_be_approved() {
                     state: review_pb::TaskState::Claimed as i32,
                     ..Default::default()
                 },
-                &li,
+                li,
             ))
             .await
             .unwrap()
@@ -1726,29 +1750,38 @@ async fn approving_a_modification_reserves_the_licence_quantity_it_adds() {
     for backend in BACKENDS {
         let app = TestApp::spawn(backend).await.unwrap();
         let channel = &app.channel;
+        let case = LicenceCase::new(&app, "BL-RESERVE-1").await;
         let LicenceCase {
             officer,
             broker,
             li,
             licence,
-        } = LicenceCase::new(&app, "BL-RESERVE-1").await;
-        let remaining = async || licence_remaining(channel, &officer, &licence).await;
-        let content = |kg: &str| citing_licence("BL-RESERVE-1", &licence, "8471300000", kg);
-        let number = under_review(channel, (&broker, &officer), "reserve-0", content("300"))
-            .await
-            .declaration_number;
-        assert_eq!(remaining().await, "200", "{backend:?}");
+            ..
+        } = &case;
+        let number = under_review(
+            channel,
+            (broker, officer),
+            "reserve-0",
+            case.citing("8471300000", "300"),
+        )
+        .await
+        .declaration_number;
+        assert_eq!(case.remaining(channel).await, "200", "{backend:?}");
         let change = story::request_modification(
             channel,
-            &broker,
+            broker,
             "reserve-450",
             &number,
-            content("450"),
+            case.citing("8471300000", "450"),
             "450 kg of beef",
         )
         .await
         .unwrap();
-        assert_eq!(remaining().await, "200", "asking reserves nothing");
+        assert_eq!(
+            case.remaining(channel).await,
+            "200",
+            "asking reserves nothing"
+        );
 
         // The check the sub-centre's approval makes first (as the review platform calls
         // it), twice: the 150 kg more are reserved once.
@@ -1764,24 +1797,24 @@ async fn approving_a_modification_reserves_the_licence_quantity_it_adds() {
                 .await
                 .unwrap();
             assert_eq!(
-                remaining().await,
+                case.remaining(channel).await,
                 "50",
                 "{backend:?}: 450 held in place of 300"
             );
         }
         // The declaration itself is as it was until the approval is recorded.
-        let before = story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
+        let before = story::reach(channel, officer, &number, DeclarationStage::UnderReview).await;
         assert_eq!(before.content.unwrap().items[1].quantity, "300");
 
         // Rejected instead: the 150 kg come back, the 300 stay held.
-        let task = claim_change_request(channel, &li, &change.change_request_id).await;
-        reject_change(channel, &task.task_id, &li, "300 kg it is").await;
+        let task = claim_change_request(channel, li, &change.change_request_id).await;
+        reject_change(channel, &task.task_id, li, "300 kg it is").await;
         assert_eq!(
-            licence_remaining_becomes(channel, &officer, &licence, "200").await,
+            licence_remaining_becomes(channel, officer, licence, "200").await,
             "200",
             "{backend:?}: the reservation given back"
         );
-        let kept = story::reach(channel, &officer, &number, DeclarationStage::UnderReview).await;
+        let kept = story::reach(channel, officer, &number, DeclarationStage::UnderReview).await;
         assert_eq!(kept.content.unwrap().items[1].quantity, "300");
     }
 }
