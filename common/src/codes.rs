@@ -13,6 +13,26 @@ pub const HOUSES: [(&str, &str, &str); 7] = [
     ("6800", "江门海关", "Jiangmen Customs"),
 ];
 
+/// The line numbers of a request's items: each positive and unique among them.
+#[derive(Debug, Default)]
+pub struct LineNumbers(std::collections::HashSet<i32>);
+
+impl LineNumbers {
+    /// Takes the next item's `line_no`, given at `field`: refused when it is not
+    /// positive or an earlier item has it.
+    pub fn take(&mut self, field: &str, line_no: i32) -> Result<(), FieldViolation> {
+        if line_no > 0 && self.0.insert(line_no) {
+            Ok(())
+        } else {
+            Err(FieldViolation::new(
+                field,
+                "LINE_NO_INVALID",
+                "line numbers are positive and unique",
+            ))
+        }
+    }
+}
+
 /// One of the seven houses, by its code or any of its offices' codes.
 pub fn house(code: &str) -> Option<(&'static str, &'static str, &'static str)> {
     let house = directly_under_house(code);

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use customs_common::{
     Error, Violations,
     auth::Caller,
-    codes::{parse_declaration_number, parse_hs_code},
+    codes::{LineNumbers, parse_declaration_number, parse_hs_code},
     day::today,
     money::{parse_amount, parse_currency},
 };
@@ -50,18 +50,12 @@ pub fn routed_items(
         );
     }
     let mut routed = Vec::with_capacity(items.len());
-    let mut line_nos = std::collections::HashSet::with_capacity(items.len());
+    let mut line_nos = LineNumbers::default();
     for (index, item) in items.iter().enumerate() {
         let field = format!("items[{index}]");
         // As the declaration's logic checks require: an item's sum would otherwise be
         // reported under another's line.
-        if item.line_no <= 0 || !line_nos.insert(item.line_no) {
-            violations.push(
-                format!("{field}.line_no"),
-                "LINE_NO_INVALID",
-                "line numbers are positive and unique",
-            );
-        }
+        violations.keep(line_nos.take(&format!("{field}.line_no"), item.line_no));
         let hs_code = violations.keep(parse_hs_code(&format!("{field}.hs_code"), &item.hs_code));
         let value = item.declared_value.clone().unwrap_or_default();
         let currency = violations.keep(parse_currency(

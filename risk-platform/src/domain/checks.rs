@@ -6,7 +6,9 @@
 use std::{collections::HashMap, str::FromStr};
 
 use customs_common::{
-    codes::{directly_under_house, parse_country, parse_enterprise_code, parse_hs_code},
+    codes::{
+        LineNumbers, directly_under_house, parse_country, parse_enterprise_code, parse_hs_code,
+    },
     day::day_number,
     error::FieldViolation,
     money::parse_currency,
@@ -334,17 +336,12 @@ pub fn logic_checks(content: &DeclarationContent, facts: &Facts) -> Vec<FieldVio
     let total_amount = positive_decimal("total_value.amount", &total.amount, &mut v);
     let mut sum = Decimal::ZERO;
     let mut sum_complete = true;
-    let mut line_nos = std::collections::HashSet::new();
+    let mut line_nos = LineNumbers::default();
     let declarant = content.enterprise_code.as_str();
     for (i, item) in content.items.iter().enumerate() {
         let field = |name: &str| format!("items[{i}].{name}");
-        if item.line_no <= 0 || !line_nos.insert(item.line_no) {
-            push(
-                &mut v,
-                field("line_no"),
-                "LINE_NO_INVALID",
-                "line numbers are positive and unique",
-            );
+        if let Err(violation) = line_nos.take(&field("line_no"), item.line_no) {
+            v.push(violation);
         }
         let hs_ok = parse_hs_code(&field("hs_code"), &item.hs_code)
             .map_err(|e| v.push(e))
