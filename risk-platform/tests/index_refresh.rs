@@ -131,8 +131,8 @@ async fn hits(replica: &Risk) -> Vec<String> {
     let index = replica.current_index().await.unwrap();
     index
         .screen(&beef())
-        .into_iter()
-        .map(|hit| hit.instruction_id().to_owned())
+        .iter()
+        .map(|hit| hit.instruction_id.to_owned())
         .collect()
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use customs_common::testing::TestDatabase;
 use risk_platform::{
-    domain::screening::{Conditions, Decision, Instruction, Lane, SamplingRates},
+    domain::screening::{Conditions, Decision, Hits, Instruction, Lane, SamplingRates},
     storage::{
         migrations,
         risk::{DecisionRecord, Parameters, RiskRepository},
@@ -160,7 +160,7 @@ async fn a_declaration_is_decided_once_per_revision(repository: RiskRepository) 
         revision,
         decision: Decision {
             lane,
-            hits: vec![],
+            hits: Hits::default(),
             draw: Decimal::new(5, 1),
             sampled: None,
             inspection_ordered: false,

@@ -70,12 +70,12 @@ fn decision_message(
         lane: lane_to_proto(decision.lane) as i32,
         hits: decision
             .hits
-            .into_iter()
+            .iter()
             .map(|hit| pb::InstructionHit {
-                instruction_id: hit.instruction_id().to_owned(),
+                instruction_id: hit.instruction_id.to_owned(),
                 lane: lane_to_proto(hit.lane) as i32,
-                reason: hit.reason().to_owned(),
-                line_nos: hit.line_nos.into_vec(),
+                reason: hit.reason.to_owned(),
+                line_nos: hit.line_nos.to_vec(),
             })
             .collect(),
         sampling: Some(pb::SamplingDraw {
