@@ -231,6 +231,10 @@ impl Database {
         .with_context(|| format!("running the {} migrations", migrations.platform))
     }
 
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self {
             Self::Postgres(_) => "postgres",

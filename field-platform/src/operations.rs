@@ -137,6 +137,30 @@ pub struct GateAnswer {
     pub decided_at_ms: i64,
 }
 
+/// The answer for the holds found (none: PASS).
+fn gate_answer(found: &[GateHold]) -> GateAnswer {
+    GateAnswer {
+        pass: found.is_empty(),
+        holds: found
+            .iter()
+            .map(|h| {
+                (
+                    h.reason.as_str().to_owned(),
+                    h.declaration_number.clone(),
+                    h.container_number.clone(),
+                    h.details.clone(),
+                )
+            })
+            .collect(),
+        decided_at_ms: customs_common::outbox::now_millis(),
+    }
+}
+
+/// How many times a gate check reads the release records when they change between its
+/// reading them and its recording a PASS (a hold raised, or another gate letting the
+/// goods out, meanwhile).
+const GATE_ATTEMPTS: usize = 3;
+
 #[derive(Debug, Clone)]
 pub struct FieldConfig {
     pub tariff: Arc<Tariff>,
@@ -820,7 +844,8 @@ impl Field {
     // The gate.
 
     /// PASS or HOLD from the release records alone; a PASS records the exit, never
-    /// twice for the same goods. A retried request id gets the first answer.
+    /// twice for the same goods, and never while a hold is open on them. A retried
+    /// request id gets the first answer.
     pub async fn check_gate(&self, check: &GateCheck) -> Result<GateAnswer> {
         let decode = |stored: &str| {
             serde_json::from_str::<GateAnswer>(stored).map_err(|e| {
@@ -830,13 +855,107 @@ impl Field {
                 ))
             })
         };
+        let encode = |answer: &GateAnswer| {
+            serde_json::to_string(answer).map_err(|e| Error::internal(anyhow::anyhow!(e)))
+        };
+        let presented = Presented {
+            port_code: &check.port_code,
+            port_is_land: self
+                .config
+                .ports
+                .get(&check.port_code)
+                .copied()
+                .unwrap_or(false),
+            containers: &check.containers,
+            declarations: &check.declarations,
+        };
+        let reports: Vec<Job> = check
+            .declarations
+            .iter()
+            .map(|number| {
+                let house = customs_common::codes::directly_under_house(&check.port_code);
+                report(
+                    number,
+                    DeclarationStage::Exited,
+                    &house,
+                    &format!("exit through gate {}", check.gate_id),
+                )
+            })
+            .collect();
         // A retry is evaluated again, but recording keeps the first answer (and undoes
-        // any exit of this attempt), so it gets the first answer back.
+        // any exit of this attempt), so it gets the first answer back. A PASS is
+        // recorded only if, when it commits, none of the goods has left and no hold is
+        // open on them; when something changed between reading the records and
+        // recording, they are read again, so that the answer names what changed.
+        let mut held = None;
+        for _ in 0..GATE_ATTEMPTS {
+            let releases = self.gate_releases(&check.declarations).await?;
+            let found = gate::check(
+                &presented,
+                &releases,
+                today(),
+                self.config.land_port_integrated_from,
+            );
+            if !found.is_empty() {
+                held = Some(found);
+                break;
+            }
+            let exits = gate::exits(&presented, &releases);
+            let (stored, exited) = self
+                .repository
+                .record_gate(
+                    &check.request_id,
+                    &check.gate_id,
+                    &check.vehicle_plate,
+                    &encode(&gate_answer(&[]))?,
+                    Some(&exits),
+                    &reports,
+                )
+                .await?;
+            if exited {
+                self.outbox.wake();
+                tracing::info!(gate = %check.gate_id, vehicle = %check.vehicle_plate, declarations = ?check.declarations, containers = ?check.containers, "gate: PASS, exit recorded");
+                return decode(&stored);
+            }
+            if let Some(first) = self.repository.gate_decision(&check.request_id).await? {
+                // This request's retry won the race with itself: the first answer stands.
+                return decode(&first);
+            }
+            tracing::debug!(gate = %check.gate_id, declarations = ?check.declarations, "gate: the release records changed while checking; reading them again");
+        }
+        // Still changing after every attempt: another gate is letting the goods out.
+        let found = held.unwrap_or_else(|| {
+            vec![GateHold {
+                reason: HoldReason::AlreadyExited,
+                declaration_number: check.declarations.join(","),
+                container_number: String::new(),
+                details: "the goods left through another gate a moment ago".into(),
+            }]
+        });
+        let decided = gate_answer(&found);
+        let (stored, _) = self
+            .repository
+            .record_gate(
+                &check.request_id,
+                &check.gate_id,
+                &check.vehicle_plate,
+                &encode(&decided)?,
+                None,
+                &[],
+            )
+            .await?;
+        tracing::info!(gate = %check.gate_id, vehicle = %check.vehicle_plate, holds = ?decided.holds, "gate: HOLD");
+        decode(&stored)
+    }
+
+    /// What the release records say of the declarations presented, with their open
+    /// holds.
+    async fn gate_releases(&self, numbers: &[String]) -> Result<HashMap<String, ReleaseFacts>> {
         let (facts, holds) = tokio::try_join!(
-            self.repository.gate_facts(&check.declarations),
-            self.repository.open_holds(&check.declarations)
+            self.repository.gate_facts(numbers),
+            self.repository.open_holds(numbers)
         )?;
-        let releases: HashMap<String, ReleaseFacts> = facts
+        Ok(facts
             .into_iter()
             .map(|(number, fact)| {
                 let open_holds = holds
@@ -856,99 +975,7 @@ impl Field {
                     },
                 )
             })
-            .collect();
-        let presented = Presented {
-            port_code: &check.port_code,
-            port_is_land: self
-                .config
-                .ports
-                .get(&check.port_code)
-                .copied()
-                .unwrap_or(false),
-            containers: &check.containers,
-            declarations: &check.declarations,
-        };
-        let found = gate::check(
-            &presented,
-            &releases,
-            today(),
-            self.config.land_port_integrated_from,
-        );
-        let exits = gate::exits(&presented, &releases);
-        let answer = |found: &[GateHold]| GateAnswer {
-            pass: found.is_empty(),
-            holds: found
-                .iter()
-                .map(|h| {
-                    (
-                        h.reason.as_str().to_owned(),
-                        h.declaration_number.clone(),
-                        h.container_number.clone(),
-                        h.details.clone(),
-                    )
-                })
-                .collect(),
-            decided_at_ms: customs_common::outbox::now_millis(),
-        };
-        let mut decided = answer(&found);
-        let encode = |answer: &GateAnswer| {
-            serde_json::to_string(answer).map_err(|e| Error::internal(anyhow::anyhow!(e)))
-        };
-        if decided.pass {
-            let reports: Vec<Job> = check
-                .declarations
-                .iter()
-                .map(|number| {
-                    let house = customs_common::codes::directly_under_house(&check.port_code);
-                    report(
-                        number,
-                        DeclarationStage::Exited,
-                        &house,
-                        &format!("exit through gate {}", check.gate_id),
-                    )
-                })
-                .collect();
-            let (stored, exited) = self
-                .repository
-                .record_gate(
-                    &check.request_id,
-                    &check.gate_id,
-                    &check.vehicle_plate,
-                    &encode(&decided)?,
-                    Some(&exits),
-                    &reports,
-                )
-                .await?;
-            if exited {
-                self.outbox.wake();
-                tracing::info!(gate = %check.gate_id, vehicle = %check.vehicle_plate, declarations = ?check.declarations, containers = ?check.containers, "gate: PASS, exit recorded");
-                return decode(&stored);
-            }
-            if let Some(first) = self.repository.gate_decision(&check.request_id).await? {
-                // This request's retry won the race with itself: the first answer stands.
-                return decode(&first);
-            }
-            // Another gate let the goods out meanwhile.
-            decided = answer(&[GateHold {
-                reason: HoldReason::AlreadyExited,
-                declaration_number: check.declarations.join(","),
-                container_number: String::new(),
-                details: "the goods left through another gate a moment ago".into(),
-            }]);
-        }
-        let (stored, _) = self
-            .repository
-            .record_gate(
-                &check.request_id,
-                &check.gate_id,
-                &check.vehicle_plate,
-                &encode(&decided)?,
-                None,
-                &[],
-            )
-            .await?;
-        tracing::info!(gate = %check.gate_id, vehicle = %check.vehicle_plate, holds = ?decided.holds, "gate: HOLD");
-        decode(&stored)
+            .collect())
     }
 
     /// Delivers the outbox's hand-offs until the process stops.

@@ -1,6 +1,7 @@
 //! Recording gate exits on PostgreSQL and SQLite: a PASS exits every declaration of the
 //! check and queues one report per declaration, all or nothing; containers leave one
-//! truck at a time, and a declaration with its last.
+//! truck at a time, and a declaration with its last; nothing leaves while a hold is open
+//! on it, even one raised after the gate read the records.
 
 use customs_common::testing::TestDatabase;
 use customs_proto::common::DeclarationStage;
@@ -9,7 +10,7 @@ use field_platform::{
     outbox::{Job, Outbox, outbox, report},
     storage::{
         migrations,
-        operations::{OperationsRepository, ReleaseRecord},
+        operations::{EventRecord, HoldRecord, OperationsRepository, ReleaseRecord},
     },
 };
 use time::{Duration, OffsetDateTime};
@@ -253,8 +254,98 @@ async fn containers_leave_one_truck_at_a_time_and_the_declaration_with_its_last(
     assert!(!nothing);
 }
 
+/// A seal reported broken on `number`'s smart lock, raising its hold.
+async fn seal_broken(repository: &OperationsRepository, number: &str) -> String {
+    let event = EventRecord {
+        declaration_number: number.into(),
+        device_id: "LOCK-1".into(),
+        kind: "SEAL_BROKEN".into(),
+        latitude: Some(22.5),
+        longitude: Some(113.9),
+        at_site: String::new(),
+        occurred_at: OffsetDateTime::now_utc(),
+    };
+    let hold = HoldRecord {
+        id: format!("H-{number}"),
+        declaration_number: number.into(),
+        reason: "SEAL_BROKEN".into(),
+        details: "the lock reported its seal broken".into(),
+        raised_at: OffsetDateTime::now_utc(),
+        open: true,
+        lifted_at: None,
+        lifted_by: String::new(),
+        lift_reason: String::new(),
+    };
+    repository.record_event(&event, Some(&hold)).await.unwrap();
+    hold.id
+}
+
+/// The gate read the records before the hold was raised and answers PASS: recording
+/// it lets nothing out, whether the truck carries the containers or the declaration
+/// leaves whole, and once the hold is lifted the goods leave.
+async fn nothing_leaves_while_a_hold_is_open_on_it(
+    (repository, outbox): (OperationsRepository, Outbox),
+) {
+    released(&repository, "E", &["MSKU1234565", "TGHU7654321"]).await;
+    released(&repository, "F", &[]).await;
+    let hold_e = seal_broken(&repository, "E").await;
+    let hold_f = seal_broken(&repository, "F").await;
+    let container = |containers: &[&str]| {
+        vec![Exit {
+            declaration_number: "E".into(),
+            containers: containers.iter().map(|c| c.to_string()).collect(),
+        }]
+    };
+    let attempts = [
+        ("r-e1", container(&["MSKU1234565"]), vec![exited("E")]),
+        ("r-e", whole(&["E"]), vec![exited("E")]),
+        ("r-f", whole(&["F"]), vec![exited("F")]),
+        ("r-ef", whole(&["E", "F"]), vec![exited("E"), exited("F")]),
+    ];
+    for (request, exits, reports) in &attempts {
+        let (_, exited) = repository
+            .record_gate(request, "G1", "粤B12345", "pass", Some(exits), reports)
+            .await
+            .unwrap();
+        assert!(!exited, "{request} let goods out under an open hold");
+        assert_eq!(repository.gate_decision(request).await.unwrap(), None);
+    }
+    for number in ["E", "F"] {
+        let facts = repository.release_of(number).await.unwrap().unwrap();
+        assert_eq!(
+            (facts.release.exited_at, facts.exited_containers.len()),
+            (None, 0),
+            "{number}"
+        );
+    }
+    assert_eq!(outbox.pending().await.unwrap(), 0, "no report queued");
+    // Lifted, the holds no longer stop the goods: the first truck takes its container,
+    // then F leaves whole.
+    for hold in [hold_e, hold_f] {
+        repository
+            .lift_hold(&hold, "officer@5316", "lock replaced, goods checked")
+            .await
+            .unwrap()
+            .expect("the hold is open");
+    }
+    for (request, exits, reports) in [&attempts[0], &attempts[2]] {
+        let (_, exited) = repository
+            .record_gate(request, "G1", "粤B12345", "pass", Some(exits), reports)
+            .await
+            .unwrap();
+        assert!(exited, "{request}");
+    }
+    let facts = repository.release_of("E").await.unwrap().unwrap();
+    assert_eq!(
+        (facts.release.exited_at, facts.exited_containers),
+        (None, vec!["MSKU1234565".to_owned()])
+    );
+    assert_eq!(queued(&outbox).await, vec![exited("F")]);
+}
+
 customs_common::database_suite!(
     setup;
     a_pass_exits_all_or_nothing_with_its_reports,
     containers_leave_one_truck_at_a_time_and_the_declaration_with_its_last,
+    nothing_leaves_while_a_hold_is_open_on_it,
 );

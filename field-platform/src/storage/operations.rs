@@ -26,10 +26,36 @@ macro_rules! insert_jobs {
 }
 pub(crate) use insert_jobs;
 
+/// On PostgreSQL, makes the transaction `$tx` wait for any other that raises a hold on,
+/// or records an exit of, one of the declarations `$numbers` (sorted, so that two
+/// transactions take them in one order), until it ends. A gate's PASS reads whether a
+/// hold is open inside its transaction, and a hold raised by a transaction that
+/// committed after that read began would not be seen: taking the declaration's lock
+/// first, each makes the other's statements see it committed. On SQLite the one writer
+/// connection runs one transaction at a time already.
+macro_rules! lock_declarations {
+    ($tx:expr, $postgres:expr, $numbers:expr) => {
+        if $postgres {
+            for number in $numbers {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind(number)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+        }
+    };
+}
+pub(crate) use lock_declarations;
+
 /// Raises `$hold` in the transaction `$tx`, unless one of its reason is open already
-/// for the declaration.
+/// for the declaration; `$postgres` as `lock_declarations!`.
 macro_rules! insert_hold {
-    ($tx:expr, $hold:expr) => {
+    ($tx:expr, $postgres:expr, $hold:expr) => {{
+        $crate::storage::operations::lock_declarations!(
+            $tx,
+            $postgres,
+            [$hold.declaration_number.as_str()]
+        );
         sqlx::query(
             "INSERT INTO holds (id, declaration_number, reason, details, raised_at, open)
              VALUES ($1, $2, $3, $4, $5, TRUE)
@@ -42,9 +68,21 @@ macro_rules! insert_hold {
         .bind($hold.raised_at)
         .execute(&mut *$tx)
         .await?
-    };
+    }};
 }
 pub(crate) use insert_hold;
+
+/// The condition, on a row of `$table` with a `declaration_number`, that no hold is
+/// open on its declaration.
+macro_rules! no_open_hold {
+    ($table:literal) => {
+        concat!(
+            " AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.open AND h.declaration_number = ",
+            $table,
+            ".declaration_number)"
+        )
+    };
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TaxBillRecord {
@@ -452,6 +490,7 @@ impl OperationsRepository {
         event: &EventRecord,
         hold: Option<&HoldRecord>,
     ) -> Result<RecordedEvent> {
+        let postgres = self.database.is_postgres();
         Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let stored = sqlx::query(
@@ -476,7 +515,7 @@ impl OperationsRepository {
             }
             let mut raised = None;
             if let Some(hold) = hold {
-                let inserted = insert_hold!(tx, hold).rows_affected();
+                let inserted = insert_hold!(tx, postgres, hold).rows_affected();
                 if inserted == 1 {
                     raised = Some(hold.clone());
                 }
@@ -675,7 +714,8 @@ impl OperationsRepository {
     /// Records a gate's decision, with the gate and the vehicle presented. For a PASS,
     /// records `exits` (through that gate, on that vehicle) in the same transaction,
     /// and only if none of those goods has left meanwhile (two gates racing: one wins,
-    /// the other's transaction changes nothing and it gets `false`): each container
+    /// the other's transaction changes nothing and it gets `false`) and no hold is open
+    /// on them (one raised since the gate read the records: likewise): each container
     /// presented, or all a declaration has left when none is, and the declaration
     /// itself once none of its containers remains, queuing its report from `reports`
     /// (the `EXITED` report of each declaration presented, by key). Returns the
@@ -692,11 +732,19 @@ impl OperationsRepository {
     ) -> Result<(String, bool)> {
         let reports = Encoded::all(reports)?;
         let now = OffsetDateTime::now_utc();
+        let postgres = self.database.is_postgres();
         let exited = on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let mut exited = true;
             let mut left: Vec<String> = Vec::new();
             if let Some(exits) = exits {
+                // No hold raised meanwhile: each exit below is only of goods on which no
+                // hold is open, read after the declarations' locks are taken.
+                let mut numbers: Vec<&str> =
+                    exits.iter().map(|exit| exit.declaration_number.as_str()).collect();
+                numbers.sort_unstable();
+                numbers.dedup();
+                lock_declarations!(tx, postgres, numbers);
                 // The containers on the vehicle: each leaves once.
                 let named: Vec<(&str, &str)> = exits
                     .iter()
@@ -715,7 +763,7 @@ impl OperationsRepository {
                         query.push(if i == 0 { "(" } else { ", (" });
                         query.push_bind(*number).push(", ").push_bind(*container).push(")");
                     }
-                    query.push(")");
+                    query.push(")").push(no_open_hold!("release_containers"));
                     let updated = query.build().execute(&mut *tx).await?.rows_affected();
                     exited = updated == named.len() as u64;
                 }
@@ -734,7 +782,7 @@ impl OperationsRepository {
                     for number in &whole {
                         list.push_bind(*number);
                     }
-                    query.push(")");
+                    query.push(")").push(no_open_hold!("release_containers"));
                     query.build().execute(&mut *tx).await?;
                 }
                 if exited {
@@ -751,7 +799,10 @@ impl OperationsRepository {
                     for exit in exits {
                         list.push_bind(exit.declaration_number.as_str());
                     }
-                    query.push(") RETURNING declaration_number");
+                    query
+                        .push(")")
+                        .push(no_open_hold!("releases"))
+                        .push(" RETURNING declaration_number");
                     left = query.build_query_scalar().fetch_all(&mut *tx).await?;
                     exited = whole.iter().all(|number| left.iter().any(|l| l == number));
                 }

@@ -177,6 +177,7 @@ impl TransitRepository {
     /// Takes a step; `false` when the transit is not (or no longer) in `advance.from`.
     pub async fn advance(&self, number: &str, advance: &Advance<'_>) -> Result<bool> {
         let note = Encoded::of(advance.note)?;
+        let postgres = self.database.is_postgres();
         Ok(on_pool!(&self.database, pool => {
             let mut tx = pool.begin().await?;
             let moved = sqlx::query(
@@ -200,7 +201,7 @@ impl TransitRepository {
             }
             insert_step!(tx, number, advance.step);
             if let Some(hold) = advance.hold {
-                insert_hold!(tx, hold);
+                insert_hold!(tx, postgres, hold);
             }
             insert_jobs!(tx, [&note]);
             tx.commit().await?;
