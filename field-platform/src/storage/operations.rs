@@ -26,36 +26,53 @@ macro_rules! insert_jobs {
 }
 pub(crate) use insert_jobs;
 
-/// On PostgreSQL, makes the transaction `$tx` wait for any other that raises a hold on,
-/// or records an exit of, one of the declarations `$numbers` (sorted, so that two
-/// transactions take them in one order), until it ends. A gate's PASS reads whether a
-/// hold is open inside its transaction, and a hold raised by a transaction that
-/// committed after that read began would not be seen: taking the declaration's lock
-/// first, each makes the other's statements see it committed. On SQLite the one writer
-/// connection runs one transaction at a time already.
-macro_rules! lock_declarations {
-    ($tx:expr, $postgres:expr, $numbers:expr) => {
-        if $postgres {
-            for number in $numbers {
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                    .bind(number)
-                    .execute(&mut *$tx)
-                    .await?;
-            }
-        }
-    };
+/// Raising a hold on a declaration and recording its exit wait for each other, on
+/// PostgreSQL, through a transaction-scoped advisory lock keyed by the declaration
+/// number (`declaration_lock`). A gate's PASS checks that no hold is open inside its
+/// transaction, and under read committed a hold whose transaction commits after that
+/// check's statement began would not be seen: with the lock taken first, each sees the
+/// other committed. On SQLite the one writer connection runs one transaction at a time
+/// already.
+///
+/// The lock's key: FNV-1a of the declaration number, the same in every replica.
+pub(crate) fn declaration_lock(number: &str) -> i64 {
+    let hash = number
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    i64::from_ne_bytes(hash.to_ne_bytes())
 }
-pub(crate) use lock_declarations;
+
+/// On PostgreSQL, `BEGIN` and the locks of the declarations `numbers` (in one order, so
+/// that two transactions cannot wait for each other) in one round trip; `None` on
+/// SQLite.
+fn begin_locking<'a>(postgres: bool, numbers: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut keys: Vec<i64> = numbers.into_iter().map(declaration_lock).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    (postgres && !keys.is_empty()).then(|| {
+        let locks: String = keys
+            .iter()
+            .map(|key| format!("; SELECT pg_advisory_xact_lock({key})"))
+            .collect();
+        format!("BEGIN{locks}")
+    })
+}
 
 /// Raises `$hold` in the transaction `$tx`, unless one of its reason is open already
-/// for the declaration; `$postgres` as `lock_declarations!`.
+/// for the declaration; on PostgreSQL, under the declaration's lock (see
+/// `declaration_lock`).
 macro_rules! insert_hold {
     ($tx:expr, $postgres:expr, $hold:expr) => {{
-        $crate::storage::operations::lock_declarations!(
-            $tx,
-            $postgres,
-            [$hold.declaration_number.as_str()]
-        );
+        if $postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind($crate::storage::operations::declaration_lock(
+                    &$hold.declaration_number,
+                ))
+                .execute(&mut *$tx)
+                .await?;
+        }
         sqlx::query(
             "INSERT INTO holds (id, declaration_number, reason, details, raised_at, open)
              VALUES ($1, $2, $3, $4, $5, TRUE)
@@ -732,19 +749,24 @@ impl OperationsRepository {
     ) -> Result<(String, bool)> {
         let reports = Encoded::all(reports)?;
         let now = OffsetDateTime::now_utc();
-        let postgres = self.database.is_postgres();
+        // Each exit below is only of goods on which no hold is open, read after the
+        // declarations' locks are taken.
+        let locking = begin_locking(
+            self.database.is_postgres(),
+            exits
+                .into_iter()
+                .flatten()
+                .map(|exit| exit.declaration_number.as_str()),
+        );
         let exited = on_pool!(&self.database, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = match &locking {
+                // Integers that Rust formatted: nothing a caller sent.
+                Some(statement) => pool.begin_with(sqlx::AssertSqlSafe(statement.clone())).await?,
+                None => pool.begin().await?,
+            };
             let mut exited = true;
             let mut left: Vec<String> = Vec::new();
             if let Some(exits) = exits {
-                // No hold raised meanwhile: each exit below is only of goods on which no
-                // hold is open, read after the declarations' locks are taken.
-                let mut numbers: Vec<&str> =
-                    exits.iter().map(|exit| exit.declaration_number.as_str()).collect();
-                numbers.sort_unstable();
-                numbers.dedup();
-                lock_declarations!(tx, postgres, numbers);
                 // The containers on the vehicle: each leaves once.
                 let named: Vec<(&str, &str)> = exits
                     .iter()
@@ -838,5 +860,28 @@ impl OperationsRepository {
         });
         let stored = self.gate_decision(request_id).await?;
         Ok((stored.unwrap_or_else(|| decision.to_owned()), exited))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every replica, of every version, must key a declaration's lock alike: FNV-1a's
+    /// published values.
+    #[test]
+    fn a_declarations_lock_key_is_fnv_1a_of_its_number() {
+        assert_eq!(declaration_lock(""), 0xcbf2_9ce4_8422_2325_u64 as i64);
+        assert_eq!(declaration_lock("a"), 0xaf63_dc4c_8601_ec8c_u64 as i64);
+        assert_eq!(
+            begin_locking(true, ["b", "a", "a"]),
+            Some(format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({}); SELECT pg_advisory_xact_lock({})",
+                declaration_lock("a").min(declaration_lock("b")),
+                declaration_lock("a").max(declaration_lock("b"))
+            ))
+        );
+        assert_eq!(begin_locking(false, ["a"]), None);
+        assert_eq!(begin_locking(true, []), None);
     }
 }
