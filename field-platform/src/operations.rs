@@ -869,18 +869,12 @@ impl Field {
             containers: &check.containers,
             declarations: &check.declarations,
         };
+        let house = customs_common::codes::directly_under_house(&check.port_code);
+        let reason = format!("exit through gate {}", check.gate_id);
         let reports: Vec<Job> = check
             .declarations
             .iter()
-            .map(|number| {
-                let house = customs_common::codes::directly_under_house(&check.port_code);
-                report(
-                    number,
-                    DeclarationStage::Exited,
-                    &house,
-                    &format!("exit through gate {}", check.gate_id),
-                )
-            })
+            .map(|number| report(number, DeclarationStage::Exited, &house, &reason))
             .collect();
         // A retry is evaluated again, but recording keeps the first answer (and undoes
         // any exit of this attempt), so it gets the first answer back. A PASS is
@@ -923,7 +917,8 @@ impl Field {
             }
             tracing::debug!(gate = %check.gate_id, declarations = ?check.declarations, "gate: the release records changed while checking; reading them again");
         }
-        // Still changing after every attempt: another gate is letting the goods out.
+        // The holds found; or, when the records still changed under every attempt to
+        // record a PASS, another gate letting the goods out.
         let found = held.unwrap_or_else(|| {
             vec![GateHold {
                 reason: HoldReason::AlreadyExited,

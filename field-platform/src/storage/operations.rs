@@ -48,10 +48,13 @@ pub(crate) fn declaration_lock(number: &str) -> i64 {
 /// that two transactions cannot wait for each other) in one round trip; `None` on
 /// SQLite.
 fn begin_locking<'a>(postgres: bool, numbers: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    if !postgres {
+        return None;
+    }
     let mut keys: Vec<i64> = numbers.into_iter().map(declaration_lock).collect();
     keys.sort_unstable();
     keys.dedup();
-    (postgres && !keys.is_empty()).then(|| {
+    (!keys.is_empty()).then(|| {
         let locks: String = keys
             .iter()
             .map(|key| format!("; SELECT pg_advisory_xact_lock({key})"))
