@@ -180,7 +180,14 @@ impl Database {
                 .connect_with(
                     options
                         .clone()
-                        .pragma("wal_autocheckpoint", WAL_CHECKPOINT_BACKSTOP_PAGES),
+                        .pragma("wal_autocheckpoint", WAL_CHECKPOINT_BACKSTOP_PAGES)
+                        // A statement inside a transaction keeps the pages it changes
+                        // in a statement journal, so that it can be undone alone; past
+                        // 64 KiB (a batch of submissions, say) SQLite spills that
+                        // journal to a fresh file in /var/tmp, created, written,
+                        // deleted and closed on the writer's thread each time. In
+                        // memory instead: it never outlives its statement.
+                        .pragma("temp_store", "MEMORY"),
                 )
                 .await
                 .context("opening the SQLite database")?;
@@ -290,6 +297,11 @@ mod tests {
         };
         assert_eq!(pragma("cache_size").await, -65_536);
         assert_eq!(pragma("wal_autocheckpoint").await, 10_000);
+        assert_eq!(
+            pragma("temp_store").await,
+            2,
+            "statement journals in memory"
+        );
 
         // Two MiB committed land in the log; the commit does not copy them (the
         // backstop is far), the background connection does within a tick or two.
