@@ -265,8 +265,9 @@ mod tests {
     use super::*;
 
     /// The embedded database's settings that the gate's and submissions' latencies
-    /// rest on: one connection, a large page cache, commits that leave checkpoints to
-    /// the background connection, which copies the log back into the file.
+    /// rest on: one connection, a large page cache, statement journals in memory, the
+    /// build's SQLite options, commits that leave checkpoints to the background
+    /// connection, which copies the log back into the file.
     #[tokio::test]
     async fn sqlite_checkpoints_in_the_background() {
         let path = std::env::temp_dir().join(format!("customs_db_{}.db", uuid::Uuid::new_v4()));
@@ -302,6 +303,20 @@ mod tests {
             2,
             "statement journals in memory"
         );
+        // The build's SQLite options (`.cargo/config.toml`).
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "one page cache per connection, not one behind a global mutex: {options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(options.iter().any(|o| o == "USE_ALLOCA"), "{options:?}");
 
         // Two MiB committed land in the log; the commit does not copy them (the
         // backstop is far), the background connection does within a tick or two.
