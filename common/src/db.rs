@@ -9,7 +9,7 @@ use std::{str::FromStr, time::Duration};
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
 use sqlx::{
-    ConnectOptions as _, Connection as _, PgPool, SqlitePool,
+    ConnectOptions as _, Connection as _, Execute as _, PgPool, Row as _, SqlitePool,
     migrate::Migrator,
     postgres::PgPoolOptions,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
@@ -60,6 +60,60 @@ pub struct Sqlite {
     /// Read-only connections (`query_only`); the writer itself for an in-memory
     /// database, which other connections cannot see.
     pub readers: SqlitePool,
+}
+
+impl Sqlite {
+    /// Runs `statements` (separated by `;`, their `$n` parameters numbered across all
+    /// of them) as one transaction on the writer, in a single hand-off to its thread:
+    /// `BEGIN IMMEDIATE`, the statements and `COMMIT` run there back to back. A
+    /// transaction of separate statements holds the one writer across a round trip to
+    /// a Tokio task between each two of them, which under load waits for a busy
+    /// worker; this one holds it only while SQLite works. The statements cannot hand
+    /// their results to Rust on the way, only to each other in SQL (`changes()` is what
+    /// the statement before changed); the last of them is a `SELECT` of one integer,
+    /// the transaction's answer, which this returns. (SQLite's count of rows changed
+    /// is no answer: it reports each `BEGIN` and `COMMIT` with the count of whichever
+    /// statement changed rows last, on this or an earlier transaction.)
+    ///
+    /// It runs to its end even if the caller stops waiting: a transaction cut off
+    /// between its statements would stay open on the writer. When a statement fails,
+    /// what the ones before it did is rolled back before the error is returned.
+    pub async fn transaction_in_one_step(
+        &self,
+        mut statements: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> Result<i64, sqlx::Error> {
+        let arguments = statements.take_arguments().map_err(sqlx::Error::Encode)?;
+        let sql = format!("BEGIN IMMEDIATE;\n{};\nCOMMIT", statements.sql().as_str());
+        let writer = self.writer.clone();
+        tokio::spawn(async move {
+            let mut connection = writer.acquire().await?;
+            let query = match arguments {
+                Some(arguments) => sqlx::query_with(sqlx::AssertSqlSafe(sql), arguments),
+                None => sqlx::query(sqlx::AssertSqlSafe(sql)),
+            };
+            // Every row, so that every statement runs (a fetch of one row stops at it).
+            match query.fetch_all(&mut *connection).await {
+                Ok(rows) => match rows.as_slice() {
+                    [answer] => answer.try_get(0),
+                    _ => Err(sqlx::Error::Protocol(format!(
+                        "a one-step transaction answered {} rows, not one",
+                        rows.len()
+                    ))),
+                },
+                Err(error) => {
+                    // A connection that cannot roll back (nor tell that BEGIN never
+                    // ran) is closed instead, which rolls back; the pool opens another.
+                    if let Err(rollback) = sqlx::query("ROLLBACK").execute(&mut *connection).await {
+                        tracing::warn!(%error, %rollback, "a one-step transaction failed and did not roll back; closing the writer connection");
+                        connection.close_on_drop();
+                    }
+                    Err(error)
+                }
+            }
+        })
+        .await
+        .map_err(|_| sqlx::Error::WorkerCrashed)?
+    }
 }
 
 /// Connections that only read, beside the one that writes. WAL lets them read while
@@ -263,6 +317,85 @@ impl Database {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A one-step transaction keeps all its statements or, when one fails, none of
+    /// them, and leaves the writer outside any transaction either way; it runs to its
+    /// end even when its caller stops waiting for it.
+    #[tokio::test]
+    async fn a_one_step_transaction_is_all_or_nothing() {
+        let database = Database::connect_url("sqlite::memory:", 1).await.unwrap();
+        let Database::Sqlite(sqlite) = &database else {
+            panic!("an SQLite URL opens SQLite")
+        };
+        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+            .execute(&sqlite.writer)
+            .await
+            .unwrap();
+        let ids = || async {
+            sqlx::query_scalar::<_, i64>("SELECT id FROM t ORDER BY id")
+                .fetch_all(&sqlite.writer)
+                .await
+                .unwrap()
+        };
+
+        // Parameters are numbered across the statements; `changes()` is the count of
+        // the statement before.
+        let changed = sqlite
+            .transaction_in_one_step(
+                sqlx::query(
+                    "INSERT INTO t VALUES ($1, $2);
+                     INSERT INTO t SELECT $1 + 1, $2 WHERE changes() = 1;
+                     INSERT INTO t SELECT $1 + 2, $2 WHERE changes() = 0;
+                     SELECT count(*) FROM t",
+                )
+                .bind(1_i64)
+                .bind("a"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(changed, 2);
+        assert_eq!(ids().await, [1, 2]);
+
+        // The second statement fails (a duplicate key): the first one's row goes too.
+        let failed = sqlite
+            .transaction_in_one_step(sqlx::query(
+                "INSERT INTO t VALUES (3, 'c'); INSERT INTO t VALUES (1, 'again'); SELECT 0",
+            ))
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(ids().await, [1, 2]);
+        let mut tx = sqlite
+            .writer
+            .begin()
+            .await
+            .expect("no transaction left open");
+        sqlx::query("INSERT INTO t VALUES (4, 'd')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        // A caller that gives up at once: its future dropped after the first poll
+        // (the test's runtime has one thread, so the transaction has not run by then).
+        let abandoned = tokio::select! {
+            biased;
+            _ = sqlite.transaction_in_one_step(sqlx::query(
+                "INSERT INTO t VALUES (5, 'e'); INSERT INTO t VALUES (6, 'f'); SELECT 0",
+            )) => false,
+            () = std::future::ready(()) => true,
+        };
+        assert!(abandoned, "the caller stopped waiting");
+        let mut kept = Vec::new();
+        for _ in 0..50 {
+            kept = ids().await;
+            if kept.len() == 5 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(kept, [1, 2, 4, 5, 6]);
+        database.close().await;
+    }
 
     /// The embedded database's settings that the gate's and submissions' latencies
     /// rest on: one connection, a large page cache, statement journals in memory, the

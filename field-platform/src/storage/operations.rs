@@ -752,6 +752,23 @@ impl OperationsRepository {
     ) -> Result<(String, bool)> {
         let reports = Encoded::all(reports)?;
         let now = OffsetDateTime::now_utc();
+        if let (Database::Sqlite(sqlite), Some(exits)) = (&self.database, exits) {
+            // The same in one hand-off to the writer's thread.
+            let mut statements = exit_in_one_step(
+                request_id,
+                gate_id,
+                vehicle_plate,
+                decision,
+                exits,
+                &reports,
+                now,
+            );
+            if sqlite.transaction_in_one_step(statements.build()).await? > 0 {
+                return Ok((decision.to_owned(), true));
+            }
+            let stored = self.gate_decision(request_id).await?;
+            return Ok((stored.unwrap_or_else(|| decision.to_owned()), false));
+        }
         // Each exit below is only of goods on which no hold is open, read after the
         // declarations' locks are taken.
         let locking = begin_locking(
@@ -770,15 +787,8 @@ impl OperationsRepository {
             let mut exited = true;
             let mut left: Vec<String> = Vec::new();
             if let Some(exits) = exits {
+                let (named, whole) = split(exits);
                 // The containers on the vehicle: each leaves once.
-                let named: Vec<(&str, &str)> = exits
-                    .iter()
-                    .flat_map(|exit| {
-                        exit.containers
-                            .iter()
-                            .map(|c| (exit.declaration_number.as_str(), c.as_str()))
-                    })
-                    .collect();
                 if !named.is_empty() {
                     let mut query = sqlx::QueryBuilder::new("UPDATE release_containers SET exited_at = ");
                     query.push_bind(now).push(", exit_gate = ").push_bind(gate_id);
@@ -793,11 +803,6 @@ impl OperationsRepository {
                     exited = updated == named.len() as u64;
                 }
                 // Declarations presented without their containers: all they have left.
-                let whole: Vec<&str> = exits
-                    .iter()
-                    .filter(|exit| exit.containers.is_empty())
-                    .map(|exit| exit.declaration_number.as_str())
-                    .collect();
                 if exited && !whole.is_empty() {
                     let mut query = sqlx::QueryBuilder::new("UPDATE release_containers SET exited_at = ");
                     query.push_bind(now).push(", exit_gate = ").push_bind(gate_id);
@@ -864,6 +869,173 @@ impl OperationsRepository {
         let stored = self.gate_decision(request_id).await?;
         Ok((stored.unwrap_or_else(|| decision.to_owned()), exited))
     }
+}
+
+/// The containers named on the vehicle, by declaration, and the declarations presented
+/// without any (which take all they have left).
+fn split(exits: &[Exit]) -> (Vec<(&str, &str)>, Vec<&str>) {
+    let named = exits
+        .iter()
+        .flat_map(|exit| {
+            exit.containers
+                .iter()
+                .map(|c| (exit.declaration_number.as_str(), c.as_str()))
+        })
+        .collect();
+    let whole = exits
+        .iter()
+        .filter(|exit| exit.containers.is_empty())
+        .map(|exit| exit.declaration_number.as_str())
+        .collect();
+    (named, whole)
+}
+
+/// [`OperationsRepository::record_gate`]'s PASS on SQLite, as statements for one hand-off
+/// to the writer's thread (`Sqlite::transaction_in_one_step`). They cannot look at
+/// each other's results from Rust, so the conditions under which the transaction
+/// there rolls back are checked first instead, by the statement that stores the
+/// decision: no decision yet for the request id, every container named still in the
+/// port, every declaration presented whole still released and not gone, no hold open
+/// on any of them. Each statement after it writes only if that statement stored this
+/// attempt's decision (its request id at this attempt's time, to the nanosecond); the
+/// last one answers whether it did, and so whether the exit was recorded.
+fn exit_in_one_step<'a>(
+    request_id: &'a str,
+    gate_id: &'a str,
+    vehicle_plate: &'a str,
+    decision: &'a str,
+    exits: &'a [Exit],
+    reports: &'a [Encoded],
+    now: OffsetDateTime,
+) -> sqlx::QueryBuilder<sqlx::Sqlite> {
+    let (named, whole) = split(exits);
+    let mut query = sqlx::QueryBuilder::new(
+        "INSERT INTO gate_checks (request_id, gate_id, vehicle_plate, decision, decided_at) SELECT ",
+    );
+    query.push_bind(request_id).push(", ").push_bind(gate_id);
+    query
+        .push(", ")
+        .push_bind(vehicle_plate)
+        .push(", ")
+        .push_bind(decision);
+    query.push(", ").push_bind(now);
+    query.push(" WHERE NOT EXISTS (SELECT 1 FROM gate_checks WHERE request_id = ");
+    query.push_bind(request_id).push(")");
+    let push_named = |query: &mut sqlx::QueryBuilder<sqlx::Sqlite>| {
+        query.push("(declaration_number, container_number) IN (VALUES ");
+        for (i, (number, container)) in named.iter().enumerate() {
+            query.push(if i == 0 { "(" } else { ", (" });
+            query
+                .push_bind(*number)
+                .push(", ")
+                .push_bind(*container)
+                .push(")");
+        }
+        query.push(")");
+    };
+    let presented: Vec<&str> = exits
+        .iter()
+        .map(|exit| exit.declaration_number.as_str())
+        .collect();
+    let push_list = |query: &mut sqlx::QueryBuilder<sqlx::Sqlite>, numbers: &[&str]| {
+        let mut list = query.separated(", ");
+        for number in numbers {
+            list.push_bind(*number);
+        }
+    };
+    if !named.is_empty() {
+        query.push(" AND (SELECT count(*) FROM release_containers WHERE exited_at IS NULL AND ");
+        push_named(&mut query);
+        query.push(no_open_hold!("release_containers")).push(") = ");
+        query.push_bind(named.len() as i64);
+    }
+    if !whole.is_empty() {
+        query.push(" AND NOT EXISTS (SELECT 1 FROM (VALUES ");
+        for (i, number) in whole.iter().enumerate() {
+            query
+                .push(if i == 0 { "(" } else { ", (" })
+                .push_bind(*number)
+                .push(")");
+        }
+        query.push(
+            ") w WHERE NOT EXISTS (SELECT 1 FROM releases
+                 WHERE releases.declaration_number = w.column1 AND exited_at IS NULL",
+        );
+        query.push(no_open_hold!("releases")).push("))");
+    }
+    let this_attempt = |query: &mut sqlx::QueryBuilder<sqlx::Sqlite>| {
+        query.push(" AND EXISTS (SELECT 1 FROM gate_checks WHERE request_id = ");
+        query
+            .push_bind(request_id)
+            .push(" AND decided_at = ")
+            .push_bind(now)
+            .push(")");
+    };
+    let set_exit = |query: &mut sqlx::QueryBuilder<sqlx::Sqlite>, table: &str| {
+        query.push(format_args!(";\nUPDATE {table} SET exited_at = "));
+        query
+            .push_bind(now)
+            .push(", exit_gate = ")
+            .push_bind(gate_id);
+        query.push(", exit_vehicle = ").push_bind(vehicle_plate);
+        query.push(" WHERE exited_at IS NULL AND ");
+    };
+    // The containers on the vehicle, then all that those presented whole have left.
+    if !named.is_empty() {
+        set_exit(&mut query, "release_containers");
+        push_named(&mut query);
+        this_attempt(&mut query);
+    }
+    if !whole.is_empty() {
+        set_exit(&mut query, "release_containers");
+        query.push("declaration_number IN (");
+        push_list(&mut query, &whole);
+        query.push(")");
+        this_attempt(&mut query);
+    }
+    // A declaration leaves with its last container.
+    set_exit(&mut query, "releases");
+    query.push(
+        "NOT EXISTS (SELECT 1 FROM release_containers c
+             WHERE c.declaration_number = releases.declaration_number AND c.exited_at IS NULL)
+           AND declaration_number IN (",
+    );
+    push_list(&mut query, &presented);
+    query.push(")");
+    this_attempt(&mut query);
+    // The `EXITED` report of each declaration that left.
+    if !reports.is_empty() {
+        query.push(
+            ";\nINSERT INTO field_outbox (kind, job_key, payload, created_at, next_attempt_at) SELECT * FROM (VALUES ",
+        );
+        let due = customs_common::outbox::now_millis();
+        for (i, job) in reports.iter().enumerate() {
+            query.push(if i == 0 { "(" } else { ", (" });
+            query
+                .push_bind(job.kind)
+                .push(", ")
+                .push_bind(job.key.as_str());
+            query
+                .push(", ")
+                .push_bind(job.payload.as_str())
+                .push(", ")
+                .push_bind(now);
+            query.push(", ").push_bind(due).push(")");
+        }
+        query
+            .push(") WHERE column2 IN (SELECT declaration_number FROM releases WHERE exited_at = ");
+        query.push_bind(now).push(" AND declaration_number IN (");
+        push_list(&mut query, &presented);
+        query.push("))");
+        this_attempt(&mut query);
+    }
+    // Whether this attempt's decision was stored, and so the exit recorded.
+    query.push(";\nSELECT count(*) FROM gate_checks WHERE request_id = ");
+    query
+        .push_bind(request_id)
+        .push(" AND decided_at = ")
+        .push_bind(now);
+    query
 }
 
 #[cfg(test)]
