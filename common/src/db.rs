@@ -78,6 +78,11 @@ impl Sqlite {
     /// It runs to its end even if the caller stops waiting: a transaction cut off
     /// between its statements would stay open on the writer. When a statement fails,
     /// what the ones before it did is rolled back before the error is returned.
+    ///
+    /// sqlx-sqlite runs a string of statements in a prepared query; sqlx calls that
+    /// deprecated (launchbadge/sqlx#3108) and offers `raw_sql`, which takes no
+    /// parameters. Should a release drop it, this fails on every call, and the SQLite
+    /// runs of the gate and declaration repository suites with it.
     pub async fn transaction_in_one_step(
         &self,
         mut statements: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
