@@ -63,8 +63,9 @@ pub struct Sqlite {
 }
 
 impl Sqlite {
-    /// Runs `statements` (separated by `;`, their `$n` parameters numbered across all
-    /// of them) as one transaction on the writer, in a single hand-off to its thread:
+    /// Runs `statements` (separated by `;`, their parameters numbered across all of
+    /// them: `$n`, or `?` in order) as one transaction on the writer, in a single
+    /// hand-off to its thread:
     /// `BEGIN IMMEDIATE`, the statements and `COMMIT` run there back to back. A
     /// transaction of separate statements holds the one writer across a round trip to
     /// a Tokio task between each two of them, which under load waits for a busy
