@@ -65,11 +65,10 @@ pub struct Sqlite {
 impl Sqlite {
     /// Runs `statements` (separated by `;`, their parameters numbered across all of
     /// them: `$n`, or `?` in order) as one transaction on the writer, in a single
-    /// hand-off to its thread:
-    /// `BEGIN IMMEDIATE`, the statements and `COMMIT` run there back to back. A
-    /// transaction of separate statements holds the one writer across a round trip to
-    /// a Tokio task between each two of them, which under load waits for a busy
-    /// worker; this one holds it only while SQLite works. The statements cannot hand
+    /// hand-off to its thread: `BEGIN IMMEDIATE`, the statements and `COMMIT` run
+    /// there back to back. A transaction of separate statements holds the one writer
+    /// across a round trip to a Tokio task between each two of them, which under load
+    /// waits for a busy worker; this one holds it only while SQLite works. The statements cannot hand
     /// their results to Rust on the way, only to each other in SQL (`changes()` is what
     /// the statement before changed); the last of them is a `SELECT` of one integer,
     /// the transaction's answer, which this returns. (SQLite's count of rows changed

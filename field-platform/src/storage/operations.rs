@@ -963,13 +963,19 @@ fn exit_in_one_step<'a>(
         );
         query.push(no_open_hold!("releases")).push("))");
     }
-    let this_attempt = |query: &mut sqlx::QueryBuilder<sqlx::Sqlite>| {
-        query.push(" AND EXISTS (SELECT 1 FROM gate_checks WHERE request_id = ");
+    // Whether this attempt stored its decision: the guard of every later statement,
+    // and the answer of the last.
+    let stored_this_attempt = |query: &mut sqlx::QueryBuilder<sqlx::Sqlite>| {
+        query.push("EXISTS (SELECT 1 FROM gate_checks WHERE request_id = ");
         query
             .push_bind(request_id)
             .push(" AND decided_at = ")
             .push_bind(now)
             .push(")");
+    };
+    let this_attempt = |query: &mut sqlx::QueryBuilder<sqlx::Sqlite>| {
+        query.push(" AND ");
+        stored_this_attempt(query);
     };
     let set_exit = |query: &mut sqlx::QueryBuilder<sqlx::Sqlite>, table: &str| {
         query.push(format_args!(";\nUPDATE {table} SET exited_at = "));
@@ -1029,12 +1035,9 @@ fn exit_in_one_step<'a>(
         query.push("))");
         this_attempt(&mut query);
     }
-    // Whether this attempt's decision was stored, and so the exit recorded.
-    query.push(";\nSELECT count(*) FROM gate_checks WHERE request_id = ");
-    query
-        .push_bind(request_id)
-        .push(" AND decided_at = ")
-        .push_bind(now);
+    // The answer: whether the exit was recorded.
+    query.push(";\nSELECT ");
+    stored_this_attempt(&mut query);
     query
 }
 
