@@ -9,15 +9,19 @@ use std::{str::FromStr, time::Duration};
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
 use sqlx::{
-    ConnectOptions as _, Connection as _, Execute as _, PgPool, Row as _, SqlitePool,
+    ConnectOptions as _, Connection as _, Execute as _, PgPool, Row as _,
     migrate::Migrator,
     postgres::PgPoolOptions,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
 
 use time::OffsetDateTime;
 
 use crate::config::DatabaseSettings;
+
+mod connections;
+
+pub use connections::{Connection, Connections, Transaction};
 
 /// Runs `$body` with `$pool` bound to whichever native pool `$database` holds, so a
 /// repository writes its SQL once (in the dialect both accept: `$n` placeholders,
@@ -56,10 +60,10 @@ pub enum Database {
 /// The embedded database: one connection that writes, and a few that only read.
 #[derive(Debug, Clone)]
 pub struct Sqlite {
-    pub writer: SqlitePool,
+    pub writer: Connections,
     /// Read-only connections (`query_only`); the writer itself for an in-memory
     /// database, which other connections cannot see.
-    pub readers: SqlitePool,
+    pub readers: Connections,
 }
 
 impl Sqlite {
@@ -85,8 +89,23 @@ impl Sqlite {
     /// runs of the gate and declaration repository suites with it.
     pub async fn transaction_in_one_step(
         &self,
-        mut statements: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+        statements: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
     ) -> Result<i64, sqlx::Error> {
+        match self.transaction_in_one_step_rows(statements).await?[..] {
+            [answer] => Ok(answer),
+            ref rows => Err(sqlx::Error::Protocol(format!(
+                "a one-step transaction answered {} rows, not one",
+                rows.len()
+            ))),
+        }
+    }
+
+    /// As `transaction_in_one_step`, answering with the first column of every row
+    /// that the statements return (their `SELECT`s and `RETURNING`s), in order.
+    pub async fn transaction_in_one_step_rows(
+        &self,
+        mut statements: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> Result<Vec<i64>, sqlx::Error> {
         let arguments = statements.take_arguments().map_err(sqlx::Error::Encode)?;
         let sql = format!("BEGIN IMMEDIATE;\n{};\nCOMMIT", statements.sql().as_str());
         let writer = self.writer.clone();
@@ -98,20 +117,9 @@ impl Sqlite {
             };
             // Every row, so that every statement runs (a fetch of one row stops at it).
             match query.fetch_all(&mut *connection).await {
-                Ok(rows) => match rows.as_slice() {
-                    [answer] => answer.try_get(0),
-                    _ => Err(sqlx::Error::Protocol(format!(
-                        "a one-step transaction answered {} rows, not one",
-                        rows.len()
-                    ))),
-                },
+                Ok(rows) => rows.iter().map(|row| row.try_get(0)).collect(),
                 Err(error) => {
-                    // A connection that cannot roll back (nor tell that BEGIN never
-                    // ran) is closed instead, which rolls back; the pool opens another.
-                    if let Err(rollback) = sqlx::query("ROLLBACK").execute(&mut *connection).await {
-                        tracing::warn!(%error, %rollback, "a one-step transaction failed and did not roll back; closing the writer connection");
-                        connection.close_on_drop();
-                    }
+                    writer.roll_back(&mut connection).await;
                     Err(error)
                 }
             }
@@ -123,7 +131,7 @@ impl Sqlite {
 
 /// Connections that only read, beside the one that writes. WAL lets them read while
 /// it writes; more than the cores would only wait for each other.
-const SQLITE_READERS: u32 = 4;
+const SQLITE_READERS: usize = 4;
 
 /// A platform's migrations for both backends, embedded with `sqlx::migrate!`.
 #[derive(Debug)]
@@ -157,7 +165,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// A PostgreSQL connection idle longer than this is pinged before it is used.
 const PG_TEST_IDLE_AFTER: Duration = Duration::from_secs(30);
 
-fn spawn_checkpointer(options: SqliteConnectOptions, pool: SqlitePool) {
+fn spawn_checkpointer(options: SqliteConnectOptions, writer: Connections) {
     tokio::spawn(async move {
         let mut connection = match options.connect().await {
             Ok(connection) => connection,
@@ -170,7 +178,7 @@ fn spawn_checkpointer(options: SqliteConnectOptions, pool: SqlitePool) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if pool.is_closed() {
+            if writer.is_closed() {
                 break;
             }
             let checkpoint = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
@@ -231,51 +239,44 @@ impl Database {
             // a hundred milliseconds. One connection instead queues every statement in
             // arrival order; reads are microseconds here, and WAL keeps the file
             // readable by other processes meanwhile.
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                // A local file does not drop like a network connection: no ping (a round
-                // trip to the connection's thread) before every statement.
-                .test_before_acquire(false)
-                .connect_with(
-                    options
-                        .clone()
-                        .pragma("wal_autocheckpoint", WAL_CHECKPOINT_BACKSTOP_PAGES)
-                        // A statement inside a transaction keeps the pages it changes
-                        // in a statement journal, so that it can be undone alone; past
-                        // 64 KiB (a batch of submissions, say) SQLite spills that
-                        // journal to a fresh file in /var/tmp, created, written,
-                        // deleted and closed on the writer's thread each time. In
-                        // memory instead: it never outlives its statement.
-                        .pragma("temp_store", "MEMORY"),
-                )
-                .await
-                .context("opening the SQLite database")?;
+            let writer = Connections::open(
+                options
+                    .clone()
+                    .pragma("wal_autocheckpoint", WAL_CHECKPOINT_BACKSTOP_PAGES)
+                    // A statement inside a transaction keeps the pages it changes in a
+                    // statement journal, so that it can be undone alone; past 64 KiB (a
+                    // batch of submissions, say) SQLite spills that journal to a fresh
+                    // file in /var/tmp, created, written, deleted and closed on the
+                    // writer's thread each time. In memory instead: it never outlives
+                    // its statement.
+                    .pragma("temp_store", "MEMORY"),
+                1,
+                "BEGIN IMMEDIATE",
+            )
+            .await
+            .context("opening the SQLite database")?;
             // An in-memory database has no log to copy, nor any other connection.
             if url.contains(":memory:") || url.contains("mode=memory") {
                 return Ok(Self::Sqlite(Sqlite {
-                    readers: pool.clone(),
-                    writer: pool,
+                    readers: writer.clone(),
+                    writer,
                 }));
             }
-            let readers = SqlitePoolOptions::new()
-                .max_connections(SQLITE_READERS)
-                .test_before_acquire(false)
+            let readers = Connections::open(
                 // SQLite's default page cache: a reader empties its cache whenever
                 // another connection has committed since its last read (here, nearly
                 // always), and emptying costs a scan of the whole cache.
-                .connect_with(
-                    options
-                        .clone()
-                        .pragma("query_only", "ON")
-                        .pragma("cache_size", "-2000"),
-                )
-                .await
-                .context("opening the SQLite database for reading")?;
-            spawn_checkpointer(options, pool.clone());
-            Ok(Self::Sqlite(Sqlite {
-                writer: pool,
-                readers,
-            }))
+                options
+                    .clone()
+                    .pragma("query_only", "ON")
+                    .pragma("cache_size", "-2000"),
+                SQLITE_READERS,
+                "BEGIN",
+            )
+            .await
+            .context("opening the SQLite database for reading")?;
+            spawn_checkpointer(options, writer.clone());
+            Ok(Self::Sqlite(Sqlite { writer, readers }))
         } else {
             anyhow::bail!("database url must start with postgres:// or sqlite:")
         }
@@ -291,7 +292,10 @@ impl Database {
             }
             Self::Sqlite(sqlite) => {
                 migrations.sqlite.dangerous_set_table_name(table);
-                migrations.sqlite.run(&sqlite.writer).await
+                migrations
+                    .sqlite
+                    .run(&mut *sqlite.writer.acquire().await?)
+                    .await
             }
         }
         .with_context(|| format!("running the {} migrations", migrations.platform))
@@ -402,6 +406,57 @@ mod tests {
         database.close().await;
     }
 
+    /// A transaction dropped without a commit (an error, or a caller that gave up) is
+    /// rolled back before anyone else uses its connection, also by a caller already
+    /// waiting for it; one that commits keeps its rows.
+    #[tokio::test]
+    async fn a_dropped_transaction_is_rolled_back_before_the_next_user() {
+        let database = Database::connect_url("sqlite::memory:", 1).await.unwrap();
+        let Database::Sqlite(sqlite) = &database else {
+            panic!("an SQLite URL opens SQLite")
+        };
+        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .execute(&sqlite.writer)
+            .await
+            .unwrap();
+        let insert = |id: i64| sqlx::query("INSERT INTO t VALUES ($1)").bind(id);
+
+        let mut committed = sqlite.writer.begin().await.unwrap();
+        insert(1).execute(&mut *committed).await.unwrap();
+        committed.commit().await.unwrap();
+
+        // Dropped, with a caller already queued for the connection.
+        let mut dropped = sqlite.writer.begin().await.unwrap();
+        insert(2).execute(&mut *dropped).await.unwrap();
+        let writer = sqlite.writer.clone();
+        let waiting = tokio::spawn(async move {
+            // Its own transaction: it would fail inside one left open.
+            let mut next = writer.begin().await.unwrap();
+            insert(3).execute(&mut *next).await.unwrap();
+            next.commit().await.unwrap();
+        });
+        tokio::task::yield_now().await;
+        drop(dropped);
+        waiting.await.unwrap();
+
+        // Dropped with no one waiting: the next statement outside a transaction
+        // commits on its own, so it did not join the one left open.
+        let mut dropped = sqlite.writer.begin().await.unwrap();
+        insert(4).execute(&mut *dropped).await.unwrap();
+        drop(dropped);
+        insert(5).execute(&sqlite.writer).await.unwrap();
+        let mut rolled_back = sqlite.writer.begin().await.unwrap();
+        insert(6).execute(&mut *rolled_back).await.unwrap();
+        rolled_back.rollback().await.unwrap();
+
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM t ORDER BY id")
+            .fetch_all(&sqlite.readers)
+            .await
+            .unwrap();
+        assert_eq!(ids, [1, 3, 5]);
+        database.close().await;
+    }
+
     /// The embedded database's settings that the gate's and submissions' latencies
     /// rest on: one connection, a large page cache, statement journals in memory, the
     /// build's SQLite options, commits that leave checkpoints to the background
@@ -419,8 +474,8 @@ mod tests {
         else {
             panic!("an SQLite URL opens SQLite")
         };
-        assert_eq!(pool.options().get_max_connections(), 1);
-        assert_eq!(readers.options().get_max_connections(), SQLITE_READERS);
+        assert_eq!(pool.size(), 1);
+        assert_eq!(readers.size(), SQLITE_READERS);
         assert!(
             sqlx::query("CREATE TABLE r (x INTEGER)")
                 .execute(readers)

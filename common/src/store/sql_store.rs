@@ -2,28 +2,29 @@
 //! `BEGIN IMMEDIATE` transaction, which takes SQLite's write lock up front, so
 //! decisions are serialised exactly as the Redis scripts are.
 
-use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
+use sqlx::{Row, sqlite::SqliteRow};
 
 use super::{
     Balance, DrawOutcome, EarlierDraw, GuaranteeLimits, Refusal, ReleaseOutcome, ReserveOutcome,
     ReserveRequest, StoredDraw, StoredReservation,
 };
 use crate::{
+    db::Connections,
     error::{Error, Result},
     rulings::RulingRecord,
 };
 
 #[derive(Debug, Clone)]
 pub struct SqlStore {
-    pool: SqlitePool,
+    pool: Connections,
 }
 
 impl SqlStore {
     /// Opens the store on `pool`, running its migrations.
-    pub async fn new(pool: SqlitePool) -> anyhow::Result<Self> {
+    pub async fn new(pool: Connections) -> anyhow::Result<Self> {
         let mut migrator = sqlx::migrate!("./migrations/sqlite");
         migrator.dangerous_set_table_name("_sqlx_migrations_shared_store");
-        migrator.run(&pool).await?;
+        migrator.run(&mut *pool.acquire().await?).await?;
         Ok(Self { pool })
     }
 
@@ -32,7 +33,7 @@ impl SqlStore {
         ruling: &RulingRecord,
         draws: &[StoredDraw],
     ) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin().await?;
         let remaining = ruling
             .quantity_granted_milli
             .map(|granted| granted - draws.iter().map(|d| d.quantity_milli).sum::<i64>());
@@ -97,7 +98,7 @@ impl SqlStore {
         quantity_milli: i64,
         earlier: EarlierDraw,
     ) -> Result<DrawOutcome> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin().await?;
         let state: Option<(bool, Option<i64>)> =
             sqlx::query_as("SELECT revoked, remaining_milli FROM shared_ruling WHERE id = ?")
                 .bind(id)
@@ -162,7 +163,7 @@ impl SqlStore {
         declaration_number: &str,
         quantity_milli: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin().await?;
         let deleted = sqlx::query(
             "DELETE FROM shared_ruling_draw WHERE id = ? AND declaration_number = ? AND quantity_milli = ?",
         )
@@ -198,7 +199,7 @@ impl SqlStore {
         limits: &GuaranteeLimits,
         reservations: &[StoredReservation],
     ) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin().await?;
         let reserved: i64 = reservations
             .iter()
             .filter(|r| !r.released)
@@ -249,7 +250,7 @@ impl SqlStore {
     }
 
     pub(super) async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<ReserveOutcome> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin().await?;
         let Some(state) = fetch_state(&mut tx, request.reference).await? else {
             return Ok(ReserveOutcome::NotLoaded);
         };
@@ -311,7 +312,7 @@ impl SqlStore {
         reference: &str,
         declaration_number: &str,
     ) -> Result<ReleaseOutcome> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin().await?;
         let Some(state) = fetch_state(&mut tx, reference).await? else {
             return Ok(ReleaseOutcome::NotLoaded);
         };
@@ -353,7 +354,7 @@ impl SqlStore {
         declaration_number: &str,
         amount_fen: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin().await?;
         let deleted = sqlx::query(
             "DELETE FROM shared_guarantee_reservation
              WHERE reference = ? AND declaration_number = ? AND amount_fen = ? AND released = 0",
