@@ -112,6 +112,48 @@ async fn numbers_follow_site_year_and_direction_without_gaps(f: Fixture) {
         (events.len(), events[0].to_stage.as_str()),
         (1, "SUBMITTED")
     );
+    // A batch holding a request stored before: the first write fails on it and leaves
+    // nothing, the second answers it with the first and numbers the rest without a gap.
+    let again = f
+        .declarations
+        .submit_batch(&[
+            new("f", "5301", '1'),
+            new("c", "5301", '0'),
+            new("g", "5301", '1'),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .map(|(record, created)| (record.declaration_number.as_str(), *created))
+            .collect::<Vec<_>>(),
+        [
+            ("530120261000000004", true),
+            ("530120260000000001", false),
+            ("530120261000000005", true)
+        ]
+    );
+    let mut handed: Vec<String> = f
+        .outbox
+        .claim(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|claimed| match claimed.job {
+            Job::ScreenDeclaration {
+                declaration_number,
+                revision: 0,
+            } => declaration_number,
+            other => panic!("unexpected hand-off {other:?}"),
+        })
+        .collect();
+    handed.sort();
+    assert_eq!(
+        handed,
+        ["530120261000000004", "530120261000000005"],
+        "one hand-off for each new declaration, none for the one stored before"
+    );
 }
 
 async fn transitions_append_events_and_refuse_a_stale_version(f: Fixture) {

@@ -1,6 +1,6 @@
 //! Declarations, their numbering, their lifecycle events, and their hand-offs.
 
-use std::fmt::Write as _;
+use std::{collections::HashMap, fmt::Write as _};
 
 use customs_common::{Error, Result, db::Database, on_pool, on_reader, outbox::Encoded};
 use time::OffsetDateTime;
@@ -243,12 +243,32 @@ impl DeclarationRepository {
         batch: &[NewDeclaration],
     ) -> Result<Vec<(DeclarationRecord, bool)>> {
         let now = customs_common::db::now();
-        // Earlier submissions of the same request ids (one query for the batch), and
-        // duplicates within the batch.
-        let ids: Vec<&str> = batch.iter().map(|new| new.request_id.as_str()).collect();
-        let mut earlier = self.find_by_request_ids(&ids).await?;
+        // Most submissions are new, so the batch is written first without looking for
+        // earlier submissions of its request ids: one stored before fails the write on
+        // its unique key (and nothing of the batch is kept), and the batch is written
+        // again around the earlier declarations, looked up then (one query).
+        match self.write_batch(batch, HashMap::new(), now).await {
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                let ids: Vec<&str> = batch.iter().map(|new| new.request_id.as_str()).collect();
+                let earlier = self.find_by_request_ids(&ids).await?;
+                Ok(self.write_batch(batch, earlier, now).await?)
+            }
+            written => Ok(written?),
+        }
+    }
+
+    /// Numbers and stores the declarations of `batch` not in `earlier` (earlier
+    /// submissions by request id, which answer for themselves), answering each
+    /// declaration of the batch in order; a request repeated in the batch answers with
+    /// its first.
+    async fn write_batch(
+        &self,
+        batch: &[NewDeclaration],
+        mut earlier: HashMap<String, DeclarationRecord>,
+        now: OffsetDateTime,
+    ) -> std::result::Result<Vec<(DeclarationRecord, bool)>, sqlx::Error> {
         let mut answers: Vec<Option<(DeclarationRecord, bool)>> = Vec::with_capacity(batch.len());
-        let mut first_in_batch = std::collections::HashMap::new();
+        let mut first_in_batch = HashMap::new();
         for (i, new) in batch.iter().enumerate() {
             let found = earlier.get(new.request_id.as_str()).cloned();
             if found.is_none() {
@@ -271,9 +291,7 @@ impl DeclarationRepository {
         }
         let numbers = match &self.database {
             Database::Postgres(pool) => submit_groups_postgres(pool, batch, &groups, now).await,
-            Database::Sqlite(sqlite) => {
-                submit_groups_sqlite(&sqlite.writer, batch, &groups, now).await
-            }
+            Database::Sqlite(sqlite) => submit_groups_sqlite(sqlite, batch, &groups, now).await,
         };
         for (i, number) in numbers? {
             let new = &batch[i];
@@ -309,7 +327,7 @@ impl DeclarationRepository {
             .into_iter()
             .map(|answer| {
                 answer.ok_or_else(|| {
-                    Error::internal(anyhow::anyhow!("a batched submission got no answer"))
+                    sqlx::Error::Protocol("a batched submission got no answer".into())
                 })
             })
             .collect()
@@ -319,8 +337,8 @@ impl DeclarationRepository {
     pub async fn find_by_request_ids(
         &self,
         request_ids: &[&str],
-    ) -> Result<std::collections::HashMap<String, DeclarationRecord>> {
-        let mut found = std::collections::HashMap::new();
+    ) -> Result<HashMap<String, DeclarationRecord>> {
+        let mut found = HashMap::new();
         for chunk in request_ids.chunks(500) {
             let rows: Vec<DeclarationRow> = on_reader!(&self.database, pool => {
                 let mut query = sqlx::QueryBuilder::new(format!(
@@ -672,7 +690,7 @@ async fn submit_groups_postgres(
             Some(tx) => query.fetch_all(&mut **tx).await?,
             None => query.fetch_all(pool).await?,
         };
-        let by_request: std::collections::HashMap<String, String> = rows
+        let by_request: HashMap<String, String> = rows
             .into_iter()
             .map(|(number, request_id)| (request_id, number))
             .collect();
@@ -695,92 +713,102 @@ async fn submit_groups_postgres(
     Ok(numbered)
 }
 
-/// Numbers and stores the groups of a batch on SQLite, in one transaction: each
-/// sequence moves once, then three multi-row statements for the whole batch (the
-/// declarations, their first events, their screening hand-offs).
+/// Numbers and stores the groups of a batch on SQLite, as one transaction in one
+/// hand-off to the writer's thread (`Sqlite::transaction_in_one_step_rows`): for each
+/// site, year and direction, the sequence moves by the group's count (its `RETURNING`
+/// row is the group's answer), then the declarations, their first events and their
+/// screening hand-offs are inserted, numbered in SQL from that row the way Rust numbers
+/// them below (`printf('%09d')` of the position in the group). The hand-off's payload
+/// is built in SQL as on PostgreSQL.
 async fn submit_groups_sqlite(
-    pool: &sqlx::SqlitePool,
+    sqlite: &customs_common::db::Sqlite,
     batch: &[NewDeclaration],
     groups: &std::collections::BTreeMap<(String, i32, char), Vec<usize>>,
     now: OffsetDateTime,
 ) -> std::result::Result<Vec<(usize, String)>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let mut numbered = Vec::new();
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    // $1 and $2 are shared (the time, and when the hand-offs fall due); each group then
+    // has five parameters and each of its declarations six, numbered in this order.
+    let mut sql = String::new();
+    let mut next = 3;
+    for members in groups.values() {
+        let [site, year, direction, count, prefix] = std::array::from_fn(|i| next + i);
+        next += 5;
+        let number = format!("${prefix} || printf('%09d', s.last_value - ${count} + v.column1)");
+        let sequence = format!(
+            "declaration_sequences s WHERE s.site = ${site} AND s.year = ${year} AND s.direction = ${direction}"
+        );
+        let (mut declarations, mut events, mut ordinals) =
+            (String::new(), String::new(), String::new());
+        for (position, _) in members.iter().enumerate() {
+            let [request_id, enterprise, broker, house, actor, content] =
+                std::array::from_fn(|i| next + i);
+            next += 6;
+            let comma = if position == 0 { "" } else { ", " };
+            let ord = position + 1;
+            let _ = write!(
+                declarations,
+                "{comma}({ord}, ${request_id}, ${enterprise}, ${broker}, ${house}, ${content})"
+            );
+            let _ = write!(events, "{comma}({ord}, ${actor}, ${house})");
+            let _ = write!(ordinals, "{comma}({ord})");
+        }
+        let _ = write!(
+            sql,
+            "INSERT INTO declaration_sequences (site, year, direction, last_value) VALUES (${site}, ${year}, ${direction}, ${count})
+             ON CONFLICT (site, year, direction) DO UPDATE SET last_value = declaration_sequences.last_value + ${count}
+             RETURNING last_value;
+             INSERT INTO declarations (declaration_number, request_id, enterprise_code, broker_code,
+                 declaring_office, stage, handling_house, content, submitted_at, updated_at)
+             SELECT {number}, v.column2, v.column3, v.column4, ${site}, 'SUBMITTED', v.column5, v.column6, $1, $1
+             FROM (VALUES {declarations}) v, {sequence};
+             INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at)
+             SELECT {number}, '', 'SUBMITTED', v.column2, v.column3, 'declared', $1
+             FROM (VALUES {events}) v, {sequence};
+             INSERT INTO outbox (kind, job_key, payload, created_at, next_attempt_at)
+             SELECT 'screen_declaration', n, json_object('kind', 'screen_declaration', 'declaration_number', n), $1, $2
+             FROM (SELECT {number} AS n FROM (VALUES {ordinals}) v, {sequence} ORDER BY v.column1);\n"
+        );
+    }
+    // Placeholders that Rust numbered: nothing a caller sent.
+    let mut statements = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now)
+        .bind(now_millis());
     for ((site, year, direction), members) in groups {
+        statements = statements
+            .bind(site.as_str())
+            .bind(*year)
+            .bind(direction.to_string())
+            .bind(members.len() as i64)
+            .bind(format!("{site}{year:04}{direction}"));
+        for &i in members {
+            let new = &batch[i];
+            statements = statements
+                .bind(new.request_id.as_str())
+                .bind(new.enterprise_code.as_str())
+                .bind(new.broker_code.as_str())
+                .bind(new.handling_house.as_str())
+                .bind(new.actor.as_str())
+                .bind(new.content.as_slice());
+        }
+    }
+    let lasts = sqlite.transaction_in_one_step_rows(statements).await?;
+    if lasts.len() != groups.len() {
+        return Err(sqlx::Error::Protocol(format!(
+            "a batch of {} sequences moved {}",
+            groups.len(),
+            lasts.len()
+        )));
+    }
+    let mut numbered = Vec::new();
+    for (((site, year, direction), members), last) in groups.iter().zip(lasts) {
         let count = members.len() as i64;
-        let last: i64 = sqlx::query_scalar(
-            "INSERT INTO declaration_sequences (site, year, direction, last_value) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (site, year, direction) DO UPDATE SET last_value = declaration_sequences.last_value + $4
-             RETURNING last_value",
-        )
-        .bind(site)
-        .bind(year)
-        .bind(direction.to_string())
-        .bind(count)
-        .fetch_one(&mut *tx)
-        .await?;
         for (offset, &i) in members.iter().enumerate() {
             let sequence = last - count + 1 + offset as i64;
             numbered.push((i, format!("{site}{year:04}{direction}{sequence:09}")));
         }
     }
-    if !numbered.is_empty() {
-        // Three multi-row statements for the whole batch, not three per declaration.
-        let mut declarations = sqlx::QueryBuilder::new(
-            "INSERT INTO declarations (declaration_number, request_id, enterprise_code, broker_code, \
-             declaring_office, stage, handling_house, content, submitted_at, updated_at) ",
-        );
-        declarations.push_values(&numbered, |mut row, (i, number)| {
-            let new = &batch[*i];
-            row.push_bind(number.as_str())
-                .push_bind(new.request_id.as_str())
-                .push_bind(new.enterprise_code.as_str())
-                .push_bind(new.broker_code.as_str())
-                .push_bind(new.declaring_office.as_str())
-                .push_bind(Stage::Submitted.as_str())
-                .push_bind(new.handling_house.as_str())
-                .push_bind(new.content.as_slice())
-                .push_bind(now)
-                .push_bind(now);
-        });
-        declarations.build().execute(&mut *tx).await?;
-        let mut events = sqlx::QueryBuilder::new(
-            "INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at) ",
-        );
-        events.push_values(&numbered, |mut row, (i, number)| {
-            let new = &batch[*i];
-            row.push_bind(number.as_str())
-                .push_bind("")
-                .push_bind(Stage::Submitted.as_str())
-                .push_bind(new.actor.as_str())
-                .push_bind(new.handling_house.as_str())
-                .push_bind("declared")
-                .push_bind(now);
-        });
-        events.build().execute(&mut *tx).await?;
-        let jobs = numbered
-            .iter()
-            .map(|(_, number)| {
-                Encoded::of(&Job::ScreenDeclaration {
-                    declaration_number: number.clone(),
-                    revision: 0,
-                })
-            })
-            .collect::<Result<Vec<_>>>()
-            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-        let mut outbox = sqlx::QueryBuilder::new(
-            "INSERT INTO outbox (kind, job_key, payload, created_at, next_attempt_at) ",
-        );
-        let due = now_millis();
-        outbox.push_values(&jobs, |mut row, job| {
-            row.push_bind(job.kind)
-                .push_bind(job.key.as_str())
-                .push_bind(job.payload.as_str())
-                .push_bind(now)
-                .push_bind(due);
-        });
-        outbox.build().execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
     Ok(numbered)
 }
