@@ -152,20 +152,21 @@ pub fn now() -> OffsetDateTime {
 
 /// SQLite runs a checkpoint (copying the write-ahead log back into the database file,
 /// with its fsyncs) inside whichever commit grows the log past 1,000 pages, and that
-/// request waits milliseconds for it. A connection of its own does it forty times a
-/// second instead, PASSIVE (it neither waits for nor blocks the writer). The log only
+/// request waits milliseconds for it. A connection of its own does it a hundred times
+/// a second instead, PASSIVE (it neither waits for nor blocks the writer). The log only
 /// starts over once it is wholly copied when a transaction begins, which under steady
 /// writes seldom happens: a commit still checkpoints past this many pages (40 MiB), a
-/// backstop that keeps the file bounded, and it then finds at most a fortieth of a
+/// backstop that keeps the file bounded, and it then finds at most a hundredth of a
 /// second's pages left to copy. The writer's commits still stall while a checkpoint
 /// syncs the file (the filesystem's journal), for longer the more it copies, so the
 /// shorter the interval the shorter the stalls: at an offered 2,500 gate checks a
 /// second the p99 was 27 ms checkpointing every second, 18–24 ms every 300 ms,
-/// 7.8–8.7 ms every 100 ms, 4.1–4.7 ms every 50 ms and 2.8–3.4 ms every 25 ms
+/// 7.8–8.7 ms every 100 ms, 4.1–4.7 ms every 50 ms and 2.8–3.4 ms every 25 ms; at
+/// 3,000 a second, 5.7–8.0 ms every 25 ms and 3.2–4.0 ms every 10 ms
 /// (docs/benchmarks.md, seventeenth session). An idle log costs a check that finds
 /// nothing to copy.
 const WAL_CHECKPOINT_BACKSTOP_PAGES: &str = "10000";
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(25);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(10);
 
 /// A PostgreSQL connection idle longer than this is pinged before it is used.
 const PG_TEST_IDLE_AFTER: Duration = Duration::from_secs(30);
