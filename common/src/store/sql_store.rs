@@ -33,7 +33,7 @@ impl SqlStore {
         ruling: &RulingRecord,
         draws: &[StoredDraw],
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let remaining = ruling
             .quantity_granted_milli
             .map(|granted| granted - draws.iter().map(|d| d.quantity_milli).sum::<i64>());
@@ -98,7 +98,7 @@ impl SqlStore {
         quantity_milli: i64,
         earlier: EarlierDraw,
     ) -> Result<DrawOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let state: Option<(bool, Option<i64>)> =
             sqlx::query_as("SELECT revoked, remaining_milli FROM shared_ruling WHERE id = ?")
                 .bind(id)
@@ -163,7 +163,7 @@ impl SqlStore {
         declaration_number: &str,
         quantity_milli: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let deleted = sqlx::query(
             "DELETE FROM shared_ruling_draw WHERE id = ? AND declaration_number = ? AND quantity_milli = ?",
         )
@@ -199,7 +199,7 @@ impl SqlStore {
         limits: &GuaranteeLimits,
         reservations: &[StoredReservation],
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let reserved: i64 = reservations
             .iter()
             .filter(|r| !r.released)
@@ -250,7 +250,7 @@ impl SqlStore {
     }
 
     pub(super) async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<ReserveOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let Some(state) = fetch_state(&mut tx, request.reference).await? else {
             return Ok(ReserveOutcome::NotLoaded);
         };
@@ -312,7 +312,7 @@ impl SqlStore {
         reference: &str,
         declaration_number: &str,
     ) -> Result<ReleaseOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let Some(state) = fetch_state(&mut tx, reference).await? else {
             return Ok(ReleaseOutcome::NotLoaded);
         };
@@ -354,7 +354,7 @@ impl SqlStore {
         declaration_number: &str,
         amount_fen: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let deleted = sqlx::query(
             "DELETE FROM shared_guarantee_reservation
              WHERE reference = ? AND declaration_number = ? AND amount_fen = ? AND released = 0",
