@@ -333,19 +333,24 @@ impl Database {
 mod tests {
     use super::*;
 
+    /// An in-memory embedded database holding one table, created by `table`.
+    async fn in_memory_with(table: &'static str) -> (Database, Sqlite) {
+        let database = Database::connect_url("sqlite::memory:", 1).await.unwrap();
+        let Database::Sqlite(sqlite) = &database else {
+            panic!("an SQLite URL opens SQLite")
+        };
+        let sqlite = sqlite.clone();
+        sqlx::query(table).execute(&sqlite.writer).await.unwrap();
+        (database, sqlite)
+    }
+
     /// A one-step transaction keeps all its statements or, when one fails, none of
     /// them, and leaves the writer outside any transaction either way; it runs to its
     /// end even when its caller stops waiting for it.
     #[tokio::test]
     async fn a_one_step_transaction_is_all_or_nothing() {
-        let database = Database::connect_url("sqlite::memory:", 1).await.unwrap();
-        let Database::Sqlite(sqlite) = &database else {
-            panic!("an SQLite URL opens SQLite")
-        };
-        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-            .execute(&sqlite.writer)
-            .await
-            .unwrap();
+        let (database, sqlite) =
+            in_memory_with("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)").await;
         let ids = || async {
             sqlx::query_scalar::<_, i64>("SELECT id FROM t ORDER BY id")
                 .fetch_all(&sqlite.writer)
@@ -417,14 +422,7 @@ mod tests {
     /// waiting for it; one that commits keeps its rows.
     #[tokio::test]
     async fn a_dropped_transaction_is_rolled_back_before_the_next_user() {
-        let database = Database::connect_url("sqlite::memory:", 1).await.unwrap();
-        let Database::Sqlite(sqlite) = &database else {
-            panic!("an SQLite URL opens SQLite")
-        };
-        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY)")
-            .execute(&sqlite.writer)
-            .await
-            .unwrap();
+        let (database, sqlite) = in_memory_with("CREATE TABLE t (id INTEGER PRIMARY KEY)").await;
         let insert = |id: i64| sqlx::query("INSERT INTO t VALUES ($1)").bind(id);
 
         let mut committed = sqlite.writer.begin().await.unwrap();
