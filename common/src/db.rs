@@ -20,8 +20,11 @@ use time::OffsetDateTime;
 use crate::config::DatabaseSettings;
 
 mod connections;
+mod one_step;
 
 pub use connections::{Connection, Connections, Transaction};
+use one_step::OneSteps;
+pub use one_step::{OneStep, Param, Value};
 
 /// Runs `$body` with `$pool` bound to whichever native pool `$database` holds, so a
 /// repository writes its SQL once (in the dialect both accept: `$n` placeholders,
@@ -64,44 +67,39 @@ pub struct Sqlite {
     /// Read-only connections (`query_only`); the writer itself for an in-memory
     /// database, which other connections cannot see.
     pub readers: Connections,
+    /// One-step transactions waiting for the writer, run in groups.
+    one_steps: OneSteps,
 }
 
 impl Sqlite {
-    /// Runs `statements` (separated by `;`, their parameters numbered across all of
-    /// them: `$n`, or `?` in order) as one transaction on the writer, in a single
-    /// hand-off to its thread: `BEGIN IMMEDIATE`, the statements and `COMMIT` run
-    /// there back to back. A transaction of separate statements holds the one writer
-    /// across a round trip to a Tokio task between each two of them, which under load
-    /// waits for a busy worker; this one holds it only while SQLite works. The statements cannot hand
-    /// their results to Rust on the way, only to each other in SQL (`changes()` is what
-    /// the statement before changed); the last of them is a `SELECT` of one integer,
-    /// the transaction's answer, which this returns. (SQLite's count of rows changed
-    /// is no answer: it reports each `BEGIN` and `COMMIT` with the count of whichever
-    /// statement changed rows last, on this or an earlier transaction.)
+    /// Runs `step` as one transaction on the writer, in a single hand-off to its
+    /// thread, together with the other one-step transactions waiting for the writer
+    /// meanwhile (one `BEGIN IMMEDIATE`, one `COMMIT`: see [`OneStep`] and
+    /// `db/one_step.rs`), and returns its answer. A transaction of separate statements
+    /// holds the one writer across a round trip to a Tokio task between each two of
+    /// them, which under load waits for a busy worker; this one holds it only while
+    /// SQLite works. (SQLite's count of rows changed is no answer: it reports each
+    /// `BEGIN` and `COMMIT` with the count of whichever statement changed rows last,
+    /// on this or an earlier transaction.)
     ///
     /// It runs to its end even if the caller stops waiting: a transaction cut off
     /// between its statements would stay open on the writer. When a statement fails,
-    /// what the ones before it did is rolled back before the error is returned.
+    /// what the ones before it did is rolled back before the error is returned, and
+    /// the other transactions of its group are run again without it.
     ///
     /// sqlx-sqlite runs a string of statements in a prepared query; sqlx calls that
     /// deprecated (launchbadge/sqlx#3108) and offers `raw_sql`, which takes no
     /// parameters. Should a release drop it, this fails on every call, and the SQLite
     /// runs of the gate and declaration repository suites with it.
-    pub async fn transaction_in_one_step(
-        &self,
-        statements: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    ) -> Result<i64, sqlx::Error> {
-        match self.transaction_in_one_step_rows(statements).await?[..] {
-            [answer] => Ok(answer),
-            ref rows => Err(sqlx::Error::Protocol(format!(
-                "a one-step transaction answered {} rows, not one",
-                rows.len()
-            ))),
-        }
+    pub async fn one_step(&self, step: OneStep) -> Result<i64, sqlx::Error> {
+        self.one_steps.run(step).await
     }
 
-    /// As `transaction_in_one_step`, answering with the first column of every row
-    /// that the statements return (their `SELECT`s and `RETURNING`s), in order.
+    /// Runs `statements` (separated by `;`, their parameters numbered across all of
+    /// them: `$n`, or `?` in order) as one transaction on the writer in a single
+    /// hand-off, on its own rather than in a group, as [`Sqlite::one_step`] does
+    /// otherwise; answers with the first column of every row that the statements
+    /// return (their `SELECT`s and `RETURNING`s), in order.
     pub async fn transaction_in_one_step_rows(
         &self,
         mut statements: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
@@ -265,6 +263,8 @@ impl Database {
             if url.contains(":memory:") || url.contains("mode=memory") {
                 return Ok(Self::Sqlite(Sqlite {
                     readers: writer.clone(),
+                    one_steps: OneSteps::spawn(writer.clone())
+                        .context("starting the SQLite writer's thread")?,
                     writer,
                 }));
             }
@@ -282,7 +282,12 @@ impl Database {
             .await
             .context("opening the SQLite database for reading")?;
             spawn_checkpointer(options, writer.clone());
-            Ok(Self::Sqlite(Sqlite { writer, readers }))
+            Ok(Self::Sqlite(Sqlite {
+                one_steps: OneSteps::spawn(writer.clone())
+                    .context("starting the SQLite writer's thread")?,
+                writer,
+                readers,
+            }))
         } else {
             anyhow::bail!("database url must start with postgres:// or sqlite:")
         }
@@ -358,27 +363,20 @@ mod tests {
                 .unwrap()
         };
 
-        // Parameters are numbered across the statements; `changes()` is the count of
-        // the statement before.
-        let changed = sqlite
-            .transaction_in_one_step(
-                sqlx::query(
-                    "INSERT INTO t VALUES ($1, $2);
-                     INSERT INTO t SELECT $1 + 1, $2 WHERE changes() = 1;
-                     INSERT INTO t SELECT $1 + 2, $2 WHERE changes() = 0;
-                     SELECT count(*) FROM t",
-                )
-                .bind(1_i64)
-                .bind("a"),
-            )
-            .await
-            .unwrap();
-        assert_eq!(changed, 2);
+        // A value placed twice; `changes()` is the count of the statement before.
+        let mut step = OneStep::new("INSERT INTO t VALUES (");
+        let id = step.bind(1_i64);
+        step.push_param(id).push(", ").push_bind("a");
+        step.push(");\nINSERT INTO t SELECT ").push_param(id);
+        step.push(" + 1, 'b' WHERE changes() = 1;\nINSERT INTO t SELECT ")
+            .push_param(id)
+            .push(" + 2, 'c' WHERE changes() = 0;\nSELECT count(*) FROM t");
+        assert_eq!(sqlite.one_step(step).await.unwrap(), 2);
         assert_eq!(ids().await, [1, 2]);
 
         // The second statement fails (a duplicate key): the first one's row goes too.
         let failed = sqlite
-            .transaction_in_one_step(sqlx::query(
+            .one_step(OneStep::new(
                 "INSERT INTO t VALUES (3, 'c'); INSERT INTO t VALUES (1, 'again'); SELECT 0",
             ))
             .await;
@@ -399,7 +397,7 @@ mod tests {
         // (the test's runtime has one thread, so the transaction has not run by then).
         let abandoned = tokio::select! {
             biased;
-            _ = sqlite.transaction_in_one_step(sqlx::query(
+            _ = sqlite.one_step(OneStep::new(
                 "INSERT INTO t VALUES (5, 'e'); INSERT INTO t VALUES (6, 'f'); SELECT 0",
             )) => false,
             () = std::future::ready(()) => true,
@@ -414,6 +412,52 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(kept, [1, 2, 4, 5, 6]);
+        database.close().await;
+    }
+
+    /// One-step transactions waiting together run as one group, each with its own
+    /// answer; one that fails fails alone, and the others keep what they wrote.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_step_transactions_waiting_together_commit_together_and_fail_alone() {
+        let (database, sqlite) =
+            in_memory_with("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)").await;
+        let insert = |id: i64| {
+            let mut step = OneStep::new("INSERT INTO t VALUES (");
+            step.push_bind(id).push(", ").push_bind(format!("v{id}"));
+            step.push(");\nSELECT ").push_bind(id * 10);
+            step
+        };
+        sqlx::query("INSERT INTO t VALUES (99, 'before')")
+            .execute(&sqlite.writer)
+            .await
+            .unwrap();
+        // The writer held, so that all of them queue behind it and go as one group.
+        let held = sqlite.writer.acquire().await.unwrap();
+        let mut steps = Vec::new();
+        for id in 1..=20_i64 {
+            // 99 again: its duplicate key fails it, and it alone.
+            let step = insert(if id == 14 { 99 } else { id });
+            let sqlite = sqlite.clone();
+            steps.push(tokio::spawn(async move { sqlite.one_step(step).await }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(held);
+        let mut answers = Vec::new();
+        for step in steps {
+            answers.push(step.await.unwrap().ok());
+        }
+        let expected: Vec<Option<i64>> = (1..=20).map(|id| (id != 14).then_some(id * 10)).collect();
+        assert_eq!(answers, expected);
+        let stored: Vec<(i64, String)> = sqlx::query_as("SELECT id, v FROM t ORDER BY id")
+            .fetch_all(&sqlite.writer)
+            .await
+            .unwrap();
+        let mut kept: Vec<(i64, String)> = (1..=20)
+            .filter(|id| *id != 14)
+            .map(|id| (id, format!("v{id}")))
+            .collect();
+        kept.push((99, "before".into()));
+        assert_eq!(stored, kept);
         database.close().await;
     }
 
@@ -474,6 +518,7 @@ mod tests {
         let Database::Sqlite(Sqlite {
             writer: pool,
             readers,
+            ..
         }) = &database
         else {
             panic!("an SQLite URL opens SQLite")

@@ -2,7 +2,12 @@
 
 use std::{collections::HashMap, fmt::Write as _};
 
-use customs_common::{Error, Result, db::Database, on_pool, on_reader, outbox::Encoded};
+use customs_common::{
+    Error, Result,
+    db::{Database, OneStep},
+    on_pool, on_reader,
+    outbox::Encoded,
+};
 use time::OffsetDateTime;
 
 use crate::{
@@ -551,36 +556,37 @@ impl DeclarationRepository {
             // only if it moved the row (`changes()` is the update's count), then how
             // many events were written.
             Database::Sqlite(sqlite) if jobs.is_empty() && decisions.is_empty() => {
-                let mut sql = format!(
-                    "{TRANSITION_UPDATE};
-                     INSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at)
-                     SELECT * FROM (VALUES "
+                let mut one = OneStep::default();
+                let update = [
+                    one.bind(last.to.as_str()),
+                    one.bind(now),
+                    one.bind(lane),
+                    one.bind(review_sub_centre),
+                    one.bind(last.house_code.as_str()),
+                    one.bind(number),
+                    one.bind(version),
+                    one.bind(content),
+                    one.bind(steps.len() as i64),
+                ];
+                let (number, now) = (update[5], update[1]);
+                one.push_numbered(TRANSITION_UPDATE, &update);
+                one.push(
+                    ";\nINSERT INTO declaration_events (declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at)
+                     SELECT * FROM (VALUES ",
                 );
-                for i in 0..steps.len() {
-                    let p = 10 + 5 * i;
-                    let comma = if i == 0 { "" } else { ", " };
-                    let _ = write!(
-                        sql,
-                        "{comma}($6, ${p}, ${}, ${}, ${}, ${}, $2)",
-                        p + 1,
-                        p + 2,
-                        p + 3,
-                        p + 4
-                    );
+                for (i, (step, from)) in steps.iter().zip(froms).enumerate() {
+                    one.push(if i == 0 { "(" } else { ", (" })
+                        .push_param(number);
+                    one.push(", ").push_bind(from.as_str());
+                    one.push(", ").push_bind(step.to.as_str());
+                    one.push(", ").push_bind(step.actor.as_str());
+                    one.push(", ").push_bind(step.house_code.as_str());
+                    one.push(", ").push_bind(step.reason.as_str());
+                    one.push(", ").push_param(now).push(")");
                 }
                 // The events written: none when the update found the row moved on.
-                sql.push_str(") WHERE changes() = 1;\nSELECT changes()");
-                // Placeholders that Rust numbered: nothing a caller sent.
-                let mut statements = bind_update!(sqlx::query(sqlx::AssertSqlSafe(sql)));
-                for (step, from) in steps.iter().zip(froms) {
-                    statements = statements
-                        .bind(from.as_str())
-                        .bind(step.to.as_str())
-                        .bind(step.actor.as_str())
-                        .bind(step.house_code.as_str())
-                        .bind(step.reason.as_str());
-                }
-                sqlite.transaction_in_one_step(statements).await? > 0
+                one.push(") WHERE changes() = 1;\nSELECT changes()");
+                sqlite.one_step(one).await? > 0
             }
             Database::Sqlite(sqlite) => {
                 let mut tx = sqlite.writer.begin().await?;

@@ -3,7 +3,12 @@
 
 use std::collections::HashMap;
 
-use customs_common::{Error, Result, db::Database, on_pool, on_reader, outbox::Encoded};
+use customs_common::{
+    Error, Result,
+    db::{Database, OneStep, Param},
+    on_pool, on_reader,
+    outbox::Encoded,
+};
 use time::{Date, OffsetDateTime};
 
 use crate::{
@@ -752,36 +757,42 @@ impl OperationsRepository {
     ) -> Result<(String, bool)> {
         let reports = Encoded::all(reports)?;
         let now = OffsetDateTime::now_utc();
-        if let (Database::Sqlite(sqlite), Some(exits)) = (&self.database, exits) {
+        let pool = match &self.database {
+            Database::Postgres(pool) => pool,
             // The same in one hand-off to the writer's thread.
-            let mut statements = exit_in_one_step(
-                request_id,
-                gate_id,
-                vehicle_plate,
-                decision,
-                exits,
-                &reports,
-                now,
-            );
-            if sqlite.transaction_in_one_step(statements.build()).await? > 0 {
-                return Ok((decision.to_owned(), true));
+            Database::Sqlite(sqlite) => {
+                let step = gate_in_one_step(
+                    request_id,
+                    gate_id,
+                    vehicle_plate,
+                    decision,
+                    exits,
+                    &reports,
+                    now,
+                );
+                if sqlite.one_step(step).await? > 0 {
+                    return Ok((decision.to_owned(), true));
+                }
+                let stored = self.gate_decision(request_id).await?;
+                return Ok((stored.unwrap_or_else(|| decision.to_owned()), false));
             }
-            let stored = self.gate_decision(request_id).await?;
-            return Ok((stored.unwrap_or_else(|| decision.to_owned()), false));
-        }
+        };
         // Each exit below is only of goods on which no hold is open, read after the
         // declarations' locks are taken.
         let locking = begin_locking(
-            self.database.is_postgres(),
+            true,
             exits
                 .into_iter()
                 .flatten()
                 .map(|exit| exit.declaration_number.as_str()),
         );
-        let exited = on_pool!(&self.database, pool => {
+        let exited = {
             let mut tx = match &locking {
                 // Integers that Rust formatted: nothing a caller sent.
-                Some(statement) => pool.begin_with(sqlx::AssertSqlSafe(statement.clone())).await?,
+                Some(statement) => {
+                    pool.begin_with(sqlx::AssertSqlSafe(statement.clone()))
+                        .await?
+                }
                 None => pool.begin().await?,
             };
             let mut exited = true;
@@ -790,13 +801,21 @@ impl OperationsRepository {
                 let (named, whole) = split(exits);
                 // The containers on the vehicle: each leaves once.
                 if !named.is_empty() {
-                    let mut query = sqlx::QueryBuilder::new("UPDATE release_containers SET exited_at = ");
-                    query.push_bind(now).push(", exit_gate = ").push_bind(gate_id);
+                    let mut query =
+                        sqlx::QueryBuilder::new("UPDATE release_containers SET exited_at = ");
+                    query
+                        .push_bind(now)
+                        .push(", exit_gate = ")
+                        .push_bind(gate_id);
                     query.push(", exit_vehicle = ").push_bind(vehicle_plate);
                     query.push(" WHERE exited_at IS NULL AND (declaration_number, container_number) IN (VALUES ");
                     for (i, (number, container)) in named.iter().enumerate() {
                         query.push(if i == 0 { "(" } else { ", (" });
-                        query.push_bind(*number).push(", ").push_bind(*container).push(")");
+                        query
+                            .push_bind(*number)
+                            .push(", ")
+                            .push_bind(*container)
+                            .push(")");
                     }
                     query.push(")").push(no_open_hold!("release_containers"));
                     let updated = query.build().execute(&mut *tx).await?.rows_affected();
@@ -804,8 +823,12 @@ impl OperationsRepository {
                 }
                 // Declarations presented without their containers: all they have left.
                 if exited && !whole.is_empty() {
-                    let mut query = sqlx::QueryBuilder::new("UPDATE release_containers SET exited_at = ");
-                    query.push_bind(now).push(", exit_gate = ").push_bind(gate_id);
+                    let mut query =
+                        sqlx::QueryBuilder::new("UPDATE release_containers SET exited_at = ");
+                    query
+                        .push_bind(now)
+                        .push(", exit_gate = ")
+                        .push_bind(gate_id);
                     query.push(", exit_vehicle = ").push_bind(vehicle_plate);
                     query.push(" WHERE exited_at IS NULL AND declaration_number IN (");
                     let mut list = query.separated(", ");
@@ -818,7 +841,10 @@ impl OperationsRepository {
                 if exited {
                     // A declaration leaves with its last container.
                     let mut query = sqlx::QueryBuilder::new("UPDATE releases SET exited_at = ");
-                    query.push_bind(now).push(", exit_gate = ").push_bind(gate_id);
+                    query
+                        .push_bind(now)
+                        .push(", exit_gate = ")
+                        .push_bind(gate_id);
                     query.push(", exit_vehicle = ").push_bind(vehicle_plate);
                     query.push(
                         " WHERE exited_at IS NULL AND NOT EXISTS (SELECT 1 FROM release_containers c
@@ -865,7 +891,7 @@ impl OperationsRepository {
                 tx.rollback().await?;
             }
             exited
-        });
+        };
         let stored = self.gate_decision(request_id).await?;
         Ok((stored.unwrap_or_else(|| decision.to_owned()), exited))
     }
@@ -890,155 +916,168 @@ fn split(exits: &[Exit]) -> (Vec<(&str, &str)>, Vec<&str>) {
     (named, whole)
 }
 
-/// [`OperationsRepository::record_gate`]'s PASS on SQLite, as statements for one hand-off
-/// to the writer's thread (`Sqlite::transaction_in_one_step`). They cannot look at
-/// each other's results from Rust, so the conditions under which the transaction
-/// there rolls back are checked first instead, by the statement that stores the
-/// decision: no decision yet for the request id, every container named still in the
-/// port, every declaration presented whole still released and not gone, no hold open
-/// on any of them. Each statement after it writes only if that statement stored this
-/// attempt's decision (its request id at this attempt's time, to the nanosecond); the
-/// last one answers whether it did, and so whether the exit was recorded.
-fn exit_in_one_step<'a>(
-    request_id: &'a str,
-    gate_id: &'a str,
-    vehicle_plate: &'a str,
-    decision: &'a str,
-    exits: &'a [Exit],
-    reports: &'a [Encoded],
+/// [`OperationsRepository::record_gate`] on SQLite, as statements for one hand-off to
+/// the writer's thread (`Sqlite::one_step`); for a HOLD (no `exits`), only the
+/// decision, unless one is stored for the request id. They cannot look at each other's
+/// results from Rust, so the conditions under which the transaction there rolls back
+/// are checked first instead, by the statement that stores the decision: no decision
+/// yet for the request id, every container named still in the port, every
+/// declaration presented whole still released and not gone, no hold open on any of
+/// them. Each statement after it writes only if that statement stored this attempt's
+/// decision (its request id at this attempt's time, to the nanosecond); the last one
+/// answers whether it did, and so whether the exit was recorded. Run in a group with
+/// other gates' checks, each sees what the checks before it in the group did: of two
+/// trucks with the same container, the second finds it gone.
+fn gate_in_one_step(
+    request_id: &str,
+    gate_id: &str,
+    vehicle_plate: &str,
+    decision: &str,
+    exits: Option<&[Exit]>,
+    reports: &[Encoded],
     now: OffsetDateTime,
-) -> sqlx::QueryBuilder<sqlx::Sqlite> {
-    let (named, whole) = split(exits);
-    let mut query = sqlx::QueryBuilder::new(
+) -> OneStep {
+    let mut step = OneStep::new(
         "INSERT INTO gate_checks (request_id, gate_id, vehicle_plate, decision, decided_at) SELECT ",
     );
-    query.push_bind(request_id).push(", ").push_bind(gate_id);
-    query
-        .push(", ")
-        .push_bind(vehicle_plate)
+    let request = step.bind(request_id);
+    let gate = step.bind(gate_id);
+    let vehicle = step.bind(vehicle_plate);
+    let at = step.bind(now);
+    step.push_param(request).push(", ").push_param(gate);
+    step.push(", ")
+        .push_param(vehicle)
         .push(", ")
         .push_bind(decision);
-    query.push(", ").push_bind(now);
-    query.push(" WHERE NOT EXISTS (SELECT 1 FROM gate_checks WHERE request_id = ");
-    query.push_bind(request_id).push(")");
-    let push_named = |query: &mut sqlx::QueryBuilder<sqlx::Sqlite>| {
-        query.push("(declaration_number, container_number) IN (VALUES ");
+    step.push(", ").push_param(at);
+    step.push(" WHERE NOT EXISTS (SELECT 1 FROM gate_checks WHERE request_id = ");
+    step.push_param(request).push(")");
+    // Whether this attempt stored its decision: the guard of every later statement,
+    // and the answer of the last.
+    let stored_this_attempt = |step: &mut OneStep| {
+        step.push("EXISTS (SELECT 1 FROM gate_checks WHERE request_id = ");
+        step.push_param(request)
+            .push(" AND decided_at = ")
+            .push_param(at)
+            .push(")");
+    };
+    if let Some(exits) = exits {
+        exit_statements(
+            &mut step,
+            exits,
+            reports,
+            [gate, vehicle, at],
+            stored_this_attempt,
+        );
+    }
+    // The answer: whether the exit was recorded.
+    step.push(";\nSELECT ");
+    stored_this_attempt(&mut step);
+    step
+}
+
+/// `gate_in_one_step`'s conditions of a PASS, and its writes: of each container, of
+/// each declaration that leaves, of their reports.
+fn exit_statements(
+    step: &mut OneStep,
+    exits: &[Exit],
+    reports: &[Encoded],
+    [gate, vehicle, at]: [Param; 3],
+    stored_this_attempt: impl Fn(&mut OneStep),
+) {
+    let (named, whole) = split(exits);
+    let named: Vec<(Param, Param)> = named
+        .iter()
+        .map(|(number, container)| (step.bind(*number), step.bind(*container)))
+        .collect();
+    let push_named = |step: &mut OneStep| {
+        step.push("(declaration_number, container_number) IN (VALUES ");
         for (i, (number, container)) in named.iter().enumerate() {
-            query.push(if i == 0 { "(" } else { ", (" });
-            query
-                .push_bind(*number)
+            step.push(if i == 0 { "(" } else { ", (" });
+            step.push_param(*number)
                 .push(", ")
-                .push_bind(*container)
+                .push_param(*container)
                 .push(")");
         }
-        query.push(")");
+        step.push(")");
     };
     let presented: Vec<&str> = exits
         .iter()
         .map(|exit| exit.declaration_number.as_str())
         .collect();
-    let push_list = |query: &mut sqlx::QueryBuilder<sqlx::Sqlite>, numbers: &[&str]| {
-        let mut list = query.separated(", ");
-        for number in numbers {
-            list.push_bind(*number);
-        }
-    };
     if !named.is_empty() {
-        query.push(" AND (SELECT count(*) FROM release_containers WHERE exited_at IS NULL AND ");
-        push_named(&mut query);
-        query.push(no_open_hold!("release_containers")).push(") = ");
-        query.push_bind(named.len() as i64);
+        step.push(" AND (SELECT count(*) FROM release_containers WHERE exited_at IS NULL AND ");
+        push_named(step);
+        step.push(no_open_hold!("release_containers")).push(") = ");
+        step.push_bind(named.len() as i64);
     }
     if !whole.is_empty() {
-        query.push(" AND NOT EXISTS (SELECT 1 FROM (VALUES ");
+        step.push(" AND NOT EXISTS (SELECT 1 FROM (VALUES ");
         for (i, number) in whole.iter().enumerate() {
-            query
-                .push(if i == 0 { "(" } else { ", (" })
+            step.push(if i == 0 { "(" } else { ", (" })
                 .push_bind(*number)
                 .push(")");
         }
-        query.push(
+        step.push(
             ") w WHERE NOT EXISTS (SELECT 1 FROM releases
                  WHERE releases.declaration_number = w.column1 AND exited_at IS NULL",
         );
-        query.push(no_open_hold!("releases")).push("))");
+        step.push(no_open_hold!("releases")).push("))");
     }
-    // Whether this attempt stored its decision: the guard of every later statement,
-    // and the answer of the last.
-    let stored_this_attempt = |query: &mut sqlx::QueryBuilder<sqlx::Sqlite>| {
-        query.push("EXISTS (SELECT 1 FROM gate_checks WHERE request_id = ");
-        query
-            .push_bind(request_id)
-            .push(" AND decided_at = ")
-            .push_bind(now)
-            .push(")");
+    let this_attempt = |step: &mut OneStep| {
+        step.push(" AND ");
+        stored_this_attempt(step);
     };
-    let this_attempt = |query: &mut sqlx::QueryBuilder<sqlx::Sqlite>| {
-        query.push(" AND ");
-        stored_this_attempt(query);
-    };
-    let set_exit = |query: &mut sqlx::QueryBuilder<sqlx::Sqlite>, table: &str| {
-        query.push(format_args!(";\nUPDATE {table} SET exited_at = "));
-        query
-            .push_bind(now)
-            .push(", exit_gate = ")
-            .push_bind(gate_id);
-        query.push(", exit_vehicle = ").push_bind(vehicle_plate);
-        query.push(" WHERE exited_at IS NULL AND ");
+    let set_exit = |step: &mut OneStep, table: &str| {
+        step.push(format_args!(";\nUPDATE {table} SET exited_at = "));
+        step.push_param(at).push(", exit_gate = ").push_param(gate);
+        step.push(", exit_vehicle = ").push_param(vehicle);
+        step.push(" WHERE exited_at IS NULL AND ");
     };
     // The containers on the vehicle, then all that those presented whole have left.
     if !named.is_empty() {
-        set_exit(&mut query, "release_containers");
-        push_named(&mut query);
-        this_attempt(&mut query);
+        set_exit(step, "release_containers");
+        push_named(step);
+        this_attempt(step);
     }
     if !whole.is_empty() {
-        set_exit(&mut query, "release_containers");
-        query.push("declaration_number IN (");
-        push_list(&mut query, &whole);
-        query.push(")");
-        this_attempt(&mut query);
+        set_exit(step, "release_containers");
+        step.push("declaration_number IN (")
+            .push_binds(whole.iter().copied())
+            .push(")");
+        this_attempt(step);
     }
     // A declaration leaves with its last container.
-    set_exit(&mut query, "releases");
-    query.push(
+    set_exit(step, "releases");
+    step.push(
         "NOT EXISTS (SELECT 1 FROM release_containers c
              WHERE c.declaration_number = releases.declaration_number AND c.exited_at IS NULL)
            AND declaration_number IN (",
     );
-    push_list(&mut query, &presented);
-    query.push(")");
-    this_attempt(&mut query);
+    step.push_binds(presented.iter().copied()).push(")");
+    this_attempt(step);
     // The `EXITED` report of each declaration that left.
     if !reports.is_empty() {
-        query.push(
+        step.push(
             ";\nINSERT INTO field_outbox (kind, job_key, payload, created_at, next_attempt_at) SELECT * FROM (VALUES ",
         );
         let due = customs_common::outbox::now_millis();
         for (i, job) in reports.iter().enumerate() {
-            query.push(if i == 0 { "(" } else { ", (" });
-            query
-                .push_bind(job.kind)
+            step.push(if i == 0 { "(" } else { ", (" });
+            step.push_bind(job.kind)
                 .push(", ")
                 .push_bind(job.key.as_str());
-            query
-                .push(", ")
+            step.push(", ")
                 .push_bind(job.payload.as_str())
                 .push(", ")
-                .push_bind(now);
-            query.push(", ").push_bind(due).push(")");
+                .push_param(at);
+            step.push(", ").push_bind(due).push(")");
         }
-        query
-            .push(") WHERE column2 IN (SELECT declaration_number FROM releases WHERE exited_at = ");
-        query.push_bind(now).push(" AND declaration_number IN (");
-        push_list(&mut query, &presented);
-        query.push("))");
-        this_attempt(&mut query);
+        step.push(") WHERE column2 IN (SELECT declaration_number FROM releases WHERE exited_at = ");
+        step.push_param(at).push(" AND declaration_number IN (");
+        step.push_binds(presented.iter().copied()).push("))");
+        this_attempt(step);
     }
-    // The answer: whether the exit was recorded.
-    query.push(";\nSELECT ");
-    stored_this_attempt(&mut query);
-    query
 }
 
 #[cfg(test)]

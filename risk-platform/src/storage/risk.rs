@@ -1,10 +1,17 @@
 //! Control instructions, risk parameters and screening decisions.
 
-use customs_common::{Error, Result, db::Database, on_pool, on_reader};
+use customs_common::{
+    Error, Result,
+    db::{Database, OneStep},
+    on_pool, on_reader,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::domain::screening::{Conditions, Decision, Instruction, Lane, SamplingRates};
+
+const INSERT_DECISION: &str = "INSERT INTO screening_decisions (decision_id, declaration_number, revision, decision, parameters_version, credit_class, decided_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (declaration_number, revision) DO NOTHING";
 
 fn json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::internal(anyhow::anyhow!(e)))
@@ -283,23 +290,39 @@ impl RiskRepository {
 
     /// Stores the decision for a declaration once; returns the one stored.
     pub async fn insert_decision(&self, record: &DecisionRecord) -> Result<DecisionRecord> {
-        let inserted = on_pool!(&self.database, pool => {
-            sqlx::query(
-                "INSERT INTO screening_decisions (decision_id, declaration_number, revision, decision, parameters_version, credit_class, decided_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (declaration_number, revision) DO NOTHING",
-            )
-            .bind(&record.decision_id)
-            .bind(&record.declaration_number)
-            .bind(record.revision)
-            .bind(json(&record.decision)?)
-            .bind(record.parameters_version)
-            .bind(&record.credit_class)
-            .bind(record.decided_at)
-            .execute(pool)
-            .await?
-            .rows_affected()
-                == 1
-        });
+        let decision = json(&record.decision)?;
+        let inserted = match &self.database {
+            Database::Postgres(pool) => {
+                sqlx::query(INSERT_DECISION)
+                    .bind(&record.decision_id)
+                    .bind(&record.declaration_number)
+                    .bind(record.revision)
+                    .bind(&decision)
+                    .bind(record.parameters_version)
+                    .bind(&record.credit_class)
+                    .bind(record.decided_at)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+                    == 1
+            }
+            // With the other writes waiting for the writer meanwhile (`OneStep`).
+            Database::Sqlite(sqlite) => {
+                let mut step = OneStep::default();
+                let params = [
+                    step.bind(&record.decision_id),
+                    step.bind(&record.declaration_number),
+                    step.bind(record.revision),
+                    step.bind(decision),
+                    step.bind(record.parameters_version),
+                    step.bind(&record.credit_class),
+                    step.bind(record.decided_at),
+                ];
+                step.push_numbered(INSERT_DECISION, &params)
+                    .push(";\nSELECT changes()");
+                sqlite.one_step(step).await? == 1
+            }
+        };
         if inserted {
             return Ok(record.clone());
         }
