@@ -786,6 +786,18 @@ impl OperationsRepository {
                 .flatten()
                 .map(|exit| exit.declaration_number.as_str()),
         );
+        // `UPDATE` of `table`'s rows still in the port, setting their exit; which
+        // rows, the condition pushed next says.
+        let set_exit = |table: &str| {
+            let mut query = sqlx::QueryBuilder::new(format!("UPDATE {table} SET exited_at = "));
+            query
+                .push_bind(now)
+                .push(", exit_gate = ")
+                .push_bind(gate_id);
+            query.push(", exit_vehicle = ").push_bind(vehicle_plate);
+            query.push(" WHERE exited_at IS NULL AND ");
+            query
+        };
         let exited = {
             let mut tx = match &locking {
                 // Integers that Rust formatted: nothing a caller sent.
@@ -801,14 +813,8 @@ impl OperationsRepository {
                 let (named, whole) = split(exits);
                 // The containers on the vehicle: each leaves once.
                 if !named.is_empty() {
-                    let mut query =
-                        sqlx::QueryBuilder::new("UPDATE release_containers SET exited_at = ");
-                    query
-                        .push_bind(now)
-                        .push(", exit_gate = ")
-                        .push_bind(gate_id);
-                    query.push(", exit_vehicle = ").push_bind(vehicle_plate);
-                    query.push(" WHERE exited_at IS NULL AND (declaration_number, container_number) IN (VALUES ");
+                    let mut query = set_exit("release_containers");
+                    query.push("(declaration_number, container_number) IN (VALUES ");
                     for (i, (number, container)) in named.iter().enumerate() {
                         query.push(if i == 0 { "(" } else { ", (" });
                         query
@@ -823,14 +829,8 @@ impl OperationsRepository {
                 }
                 // Declarations presented without their containers: all they have left.
                 if exited && !whole.is_empty() {
-                    let mut query =
-                        sqlx::QueryBuilder::new("UPDATE release_containers SET exited_at = ");
-                    query
-                        .push_bind(now)
-                        .push(", exit_gate = ")
-                        .push_bind(gate_id);
-                    query.push(", exit_vehicle = ").push_bind(vehicle_plate);
-                    query.push(" WHERE exited_at IS NULL AND declaration_number IN (");
+                    let mut query = set_exit("release_containers");
+                    query.push("declaration_number IN (");
                     let mut list = query.separated(", ");
                     for number in &whole {
                         list.push_bind(*number);
@@ -840,14 +840,9 @@ impl OperationsRepository {
                 }
                 if exited {
                     // A declaration leaves with its last container.
-                    let mut query = sqlx::QueryBuilder::new("UPDATE releases SET exited_at = ");
-                    query
-                        .push_bind(now)
-                        .push(", exit_gate = ")
-                        .push_bind(gate_id);
-                    query.push(", exit_vehicle = ").push_bind(vehicle_plate);
+                    let mut query = set_exit("releases");
                     query.push(
-                        " WHERE exited_at IS NULL AND NOT EXISTS (SELECT 1 FROM release_containers c
+                        "NOT EXISTS (SELECT 1 FROM release_containers c
                              WHERE c.declaration_number = releases.declaration_number AND c.exited_at IS NULL)
                            AND declaration_number IN (",
                     );
@@ -970,7 +965,7 @@ fn gate_in_one_step(
             stored_this_attempt,
         );
     }
-    // The answer: whether the exit was recorded.
+    // The answer: whether this attempt's decision (and a PASS's exit) was recorded.
     step.push(";\nSELECT ");
     stored_this_attempt(&mut step);
     step
