@@ -72,10 +72,10 @@ pub struct Sqlite {
 }
 
 impl Sqlite {
-    /// Runs `step` as one transaction on the writer, in a single hand-off to its
-    /// thread, together with the other one-step transactions waiting for the writer
-    /// meanwhile (one `BEGIN IMMEDIATE`, one `COMMIT`: see [`OneStep`] and
-    /// `db/one_step.rs`), and returns its answer. A transaction of separate statements
+    /// Runs `step` as one transaction on the writer, its statements in a single
+    /// hand-off to the writer's thread, together with the other one-step transactions
+    /// waiting for the writer meanwhile (each in a savepoint of one `BEGIN IMMEDIATE`
+    /// … `COMMIT`: see [`OneStep`] and `db/one_step.rs`), and returns its answer. A transaction of separate statements
     /// holds the one writer across a round trip to a Tokio task between each two of
     /// them, which under load waits for a busy worker; this one holds it only while
     /// SQLite works. (SQLite's count of rows changed is no answer: it reports each
@@ -84,8 +84,8 @@ impl Sqlite {
     ///
     /// It runs to its end even if the caller stops waiting: a transaction cut off
     /// between its statements would stay open on the writer. When a statement fails,
-    /// what the ones before it did is rolled back before the error is returned, and
-    /// the other transactions of its group are run again without it.
+    /// what the ones before it did is rolled back (to its savepoint) before the error
+    /// is returned, and the other transactions of its group keep what they did.
     ///
     /// sqlx-sqlite runs a string of statements in a prepared query; sqlx calls that
     /// deprecated (launchbadge/sqlx#3108) and offers `raw_sql`, which takes no
@@ -259,12 +259,13 @@ impl Database {
             )
             .await
             .context("opening the SQLite database")?;
+            let one_steps =
+                OneSteps::spawn(writer.clone()).context("starting the SQLite writer's thread")?;
             // An in-memory database has no log to copy, nor any other connection.
             if url.contains(":memory:") || url.contains("mode=memory") {
                 return Ok(Self::Sqlite(Sqlite {
                     readers: writer.clone(),
-                    one_steps: OneSteps::spawn(writer.clone())
-                        .context("starting the SQLite writer's thread")?,
+                    one_steps,
                     writer,
                 }));
             }
@@ -283,10 +284,9 @@ impl Database {
             .context("opening the SQLite database for reading")?;
             spawn_checkpointer(options, writer.clone());
             Ok(Self::Sqlite(Sqlite {
-                one_steps: OneSteps::spawn(writer.clone())
-                    .context("starting the SQLite writer's thread")?,
                 writer,
                 readers,
+                one_steps,
             }))
         } else {
             anyhow::bail!("database url must start with postgres:// or sqlite:")
