@@ -166,6 +166,19 @@ pub fn now() -> OffsetDateTime {
 const WAL_CHECKPOINT_BACKSTOP_PAGES: &str = "10000";
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(10);
 
+/// The writer's page cache, in KiB as SQLite's negative `cache_size` takes it: four
+/// times SQLite's default, and an eighth of the 64 MiB it was until the nineteenth
+/// session. Splitting a b-tree page in the middle of an index (request ids, job keys:
+/// most inserts) parks a page under a temporary number, the page of the 1 GiB lock
+/// byte (262,145), while SQLite puts the new siblings in order; the cache then holds
+/// that as the highest page number it has seen, and the commit, dropping cached pages
+/// past the end of the file, scans its whole hash table instead of the slots past the
+/// end. At 64 MiB (16,384 slots, some 9,000 pages) that scan was 10–15 % of the writer
+/// thread's samples under load; at 8 MiB it is 4 %, for a few more reads of pages the
+/// cache no longer holds (docs/benchmarks.md, nineteenth session). Readers keep
+/// SQLite's default: they empty theirs at every read after a commit anyway.
+const WRITER_CACHE_KIB: &str = "-8192";
+
 /// A PostgreSQL connection idle longer than this is pinged before it is used.
 const PG_TEST_IDLE_AFTER: Duration = Duration::from_secs(30);
 
@@ -234,9 +247,7 @@ impl Database {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
-                // 64 MiB of page cache (the default is 2 MiB), so that the one
-                // connection finds most pages it reads in memory as the file grows.
-                .pragma("cache_size", "-65536")
+                .pragma("cache_size", WRITER_CACHE_KIB)
                 .foreign_keys(true);
             // SQLite lets one connection write at a time and makes the others sleep and
             // retry (1, 2, 5, 10 … 100 ms), which under load turns into tail latencies of
@@ -538,7 +549,7 @@ mod tests {
                 .await
                 .unwrap()
         };
-        assert_eq!(pragma("cache_size").await, -65_536);
+        assert_eq!(pragma("cache_size").await, -8_192);
         assert_eq!(pragma("wal_autocheckpoint").await, 10_000);
         assert_eq!(
             pragma("temp_store").await,
