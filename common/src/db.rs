@@ -24,7 +24,7 @@ mod one_step;
 
 pub use connections::{Connection, Connections, Transaction};
 use one_step::OneSteps;
-pub use one_step::{OneStep, Param, Value};
+pub use one_step::{OneStep, Param, Value, WriterError};
 
 /// Runs `$body` with `$pool` bound to whichever native pool `$database` holds, so a
 /// repository writes its SQL once (in the dialect both accept: `$n` placeholders,
@@ -72,12 +72,14 @@ pub struct Sqlite {
 }
 
 impl Sqlite {
-    /// Runs `step` as one transaction on the writer, its statements in a single
-    /// hand-off to the writer's thread, together with the other one-step transactions
-    /// waiting for the writer meanwhile (each in a savepoint of one `BEGIN IMMEDIATE`
-    /// … `COMMIT`: see [`OneStep`] and `db/one_step.rs`), and returns its answer. A transaction of separate statements
-    /// holds the one writer across a round trip to a Tokio task between each two of
-    /// them, which under load waits for a busy worker; this one holds it only while
+    /// Runs `step` as one transaction on the writer, together with the other one-step
+    /// transactions waiting for the writer meanwhile (each in a savepoint of one `BEGIN
+    /// IMMEDIATE` … `COMMIT`), and returns its answer. They are run by a thread of their
+    /// own, on a connection of their own, while it holds the writer's lock (see
+    /// [`OneStep`] and `db/one_step.rs`): a transaction of separate statements through
+    /// sqlx holds the one writer across a round trip to a Tokio task between each two
+    /// of them, which under load waits for a busy worker, and each statement is a
+    /// hand-off to sqlx's connection thread and back; this one holds it only while
     /// SQLite works. (SQLite's count of rows changed is no answer: it reports each
     /// `BEGIN` and `COMMIT` with the count of whichever statement changed rows last,
     /// on this or an earlier transaction.)
@@ -85,21 +87,21 @@ impl Sqlite {
     /// It runs to its end even if the caller stops waiting: a transaction cut off
     /// between its statements would stay open on the writer. When a statement fails,
     /// what the ones before it did is rolled back (to its savepoint) before the error
-    /// is returned, and the other transactions of its group keep what they did.
-    ///
-    /// sqlx-sqlite runs a string of statements in a prepared query; sqlx calls that
-    /// deprecated (launchbadge/sqlx#3108) and offers `raw_sql`, which takes no
-    /// parameters. Should a release drop it, this fails on every call, and the SQLite
-    /// runs of the gate and declaration repository suites with it.
+    /// is returned, as sqlx would return SQLite's (a [`WriterError`]), and the other
+    /// transactions of its group keep what they did.
     pub async fn one_step(&self, step: OneStep) -> Result<i64, sqlx::Error> {
         self.one_steps.run(step).await
     }
 
     /// Runs `statements` (separated by `;`, their parameters numbered across all of
-    /// them: `$n`, or `?` in order) as one transaction on the writer in a single
-    /// hand-off, on its own rather than in a group, as [`Sqlite::one_step`] does
-    /// otherwise; answers with the first column of every row that the statements
-    /// return (their `SELECT`s and `RETURNING`s), in order.
+    /// them: `$n`, or `?` in order) as one transaction on the writer's own connection
+    /// in a single hand-off to its thread; answers with the first column of every row
+    /// that the statements return (their `SELECT`s and `RETURNING`s), in order.
+    ///
+    /// sqlx-sqlite runs a string of statements in a prepared query; sqlx calls that
+    /// deprecated (launchbadge/sqlx#3108) and offers `raw_sql`, which takes no
+    /// parameters. Should a release drop it, this fails on every call, and the SQLite
+    /// runs of the declaration repository suite with it.
     pub async fn transaction_in_one_step_rows(
         &self,
         mut statements: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
@@ -270,10 +272,12 @@ impl Database {
             )
             .await
             .context("opening the SQLite database")?;
-            let one_steps =
-                OneSteps::spawn(writer.clone()).context("starting the SQLite writer's thread")?;
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let one_steps = OneSteps::spawn(writer.clone(), options.get_filename(), in_memory)
+                .await
+                .context("opening the SQLite database for one-step transactions")?;
             // An in-memory database has no log to copy, nor any other connection.
-            if url.contains(":memory:") || url.contains("mode=memory") {
+            if in_memory {
                 return Ok(Self::Sqlite(Sqlite {
                     readers: writer.clone(),
                     one_steps,
@@ -405,7 +409,9 @@ mod tests {
         tx.commit().await.unwrap();
 
         // A caller that gives up at once: its future dropped after the first poll
-        // (the test's runtime has one thread, so the transaction has not run by then).
+        // (the writer held meanwhile, so the transaction has not run by then: the
+        // one-step thread runs it the moment the writer is free).
+        let held = sqlite.writer.acquire().await.unwrap();
         let abandoned = tokio::select! {
             biased;
             _ = sqlite.one_step(OneStep::new(
@@ -414,6 +420,7 @@ mod tests {
             () = std::future::ready(()) => true,
         };
         assert!(abandoned, "the caller stopped waiting");
+        drop(held);
         let mut kept = Vec::new();
         for _ in 0..50 {
             kept = ids().await;

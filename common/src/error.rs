@@ -229,6 +229,9 @@ fn transient(error: &sqlx::Error) -> bool {
             } else if database
                 .try_downcast_ref::<sqlx::sqlite::SqliteError>()
                 .is_some()
+                || database
+                    .try_downcast_ref::<crate::db::WriterError>()
+                    .is_some()
             {
                 // SQLITE_BUSY and SQLITE_LOCKED, with any of their extended codes.
                 database
