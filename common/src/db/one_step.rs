@@ -131,7 +131,7 @@ impl rusqlite::ToSql for Value {
 #[derive(Debug, Clone, Copy)]
 pub struct Param(usize);
 
-/// One transaction for the writer, run in a single hand-off
+/// One transaction for the writer, run whole by the one-step thread
 /// ([`super::Sqlite::one_step`]): statements separated by `;`, the last of them a
 /// `SELECT` of one integer, the transaction's answer; no other statement may return
 /// rows. The statements cannot hand their results to Rust on the way, only to each
@@ -245,8 +245,9 @@ pub(super) struct OneSteps {
 impl OneSteps {
     /// Opens the one-step connection to the database that `writer` writes (`file` as
     /// sqlx names it; for an in-memory database, sqlx's shared in-memory database of
-    /// that name), with the writer's settings, and starts the thread that runs the
-    /// transactions; it ends when every handle is dropped.
+    /// that name, as `sqlite::memory:` opens it: one with a private cache is out of
+    /// reach of any other connection), with the writer's settings, and starts the
+    /// thread that runs the transactions; it ends when every handle is dropped.
     pub(super) async fn spawn(
         writer: Connections,
         file: &Path,

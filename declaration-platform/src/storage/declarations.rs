@@ -552,7 +552,7 @@ impl DeclarationRepository {
                     updated
                 }
             }
-            // Likewise one hand-off to the writer's thread: the update, then its events
+            // Likewise one hand-off to the one-step thread: the update, then its events
             // only if it moved the row (`changes()` is the update's count), then how
             // many events were written.
             Database::Sqlite(sqlite) if jobs.is_empty() && decisions.is_empty() => {

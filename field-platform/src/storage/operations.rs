@@ -759,7 +759,7 @@ impl OperationsRepository {
         let now = OffsetDateTime::now_utc();
         let pool = match &self.database {
             Database::Postgres(pool) => pool,
-            // The same in one hand-off to the writer's thread.
+            // The same in one hand-off to the one-step thread.
             Database::Sqlite(sqlite) => {
                 let step = gate_in_one_step(
                     request_id,
@@ -912,7 +912,7 @@ fn split(exits: &[Exit]) -> (Vec<(&str, &str)>, Vec<&str>) {
 }
 
 /// [`OperationsRepository::record_gate`] on SQLite, as statements for one hand-off to
-/// the writer's thread (`Sqlite::one_step`); for a HOLD (no `exits`), only the
+/// the one-step thread (`Sqlite::one_step`); for a HOLD (no `exits`), only the
 /// decision, unless one is stored for the request id. They cannot look at each other's
 /// results from Rust, so the conditions under which the transaction there rolls back
 /// are checked first instead, by the statement that stores the decision: no decision
