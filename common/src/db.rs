@@ -65,7 +65,9 @@ pub enum Database {
 pub struct Sqlite {
     pub writer: Connections,
     /// Read-only connections (`query_only`); the writer itself for an in-memory
-    /// database, which other connections cannot see.
+    /// database, which has no write-ahead log to read beside a writer (the one-step
+    /// connection reaches it through sqlx's shared cache, and only while it holds the
+    /// writer).
     pub readers: Connections,
     /// One-step transactions waiting for the writer, run in groups.
     one_steps: OneSteps,
