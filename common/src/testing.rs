@@ -90,6 +90,14 @@ impl TestDatabase {
         })
     }
 
+    /// The file of a SQLite test database; `None` for PostgreSQL.
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        match &self.cleanup {
+            Cleanup::RemoveFile(path) => Some(path),
+            Cleanup::DropPostgres { .. } => None,
+        }
+    }
+
     /// The URL a server under test should be configured with.
     pub fn url(&self) -> String {
         match (&self.cleanup, &self.database) {

@@ -597,12 +597,9 @@ mod tests {
     /// sqlx reports SQLite's own.
     #[tokio::test]
     async fn the_one_step_connection_writes_as_the_writer_does() {
-        let path = std::env::temp_dir().join(format!("customs_step_{}.db", uuid::Uuid::new_v4()));
-        let database =
-            crate::db::Database::connect_url(&format!("sqlite://{}?mode=rwc", path.display()), 1)
-                .await
-                .unwrap();
-        let crate::db::Database::Sqlite(sqlite) = &database else {
+        let test = crate::testing::TestDatabase::sqlite().await.unwrap();
+        let path = test.sqlite_file().expect("an SQLite file");
+        let crate::db::Database::Sqlite(sqlite) = &test.database else {
             panic!("an SQLite URL opens SQLite")
         };
         for pragma in WRITER_PRAGMAS {
@@ -643,9 +640,9 @@ mod tests {
         assert_eq!(error.code().as_deref(), Some("1555"));
 
         // SQLite busy, from this connection, is the same transient error as from sqlx's.
-        let holder = rusqlite::Connection::open(&path).unwrap();
+        let holder = rusqlite::Connection::open(path).unwrap();
         holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let blocked = rusqlite::Connection::open(&path).unwrap();
+        let blocked = rusqlite::Connection::open(path).unwrap();
         blocked.busy_timeout(std::time::Duration::ZERO).unwrap();
         let busy = blocked
             .execute_batch("INSERT INTO t (id) VALUES (2)")
@@ -656,7 +653,6 @@ mod tests {
         );
         holder.execute_batch("ROLLBACK").unwrap();
         drop((holder, blocked));
-        database.close().await;
-        let _ = std::fs::remove_file(&path);
+        test.database.close().await;
     }
 }
