@@ -946,18 +946,12 @@ impl Field {
     /// What the release records say of the declarations presented, with their open
     /// holds.
     async fn gate_releases(&self, numbers: &[String]) -> Result<HashMap<String, ReleaseFacts>> {
-        let (facts, holds) = tokio::try_join!(
-            self.repository.gate_facts(numbers),
-            self.repository.open_holds(numbers)
-        )?;
-        Ok(facts
+        Ok(self
+            .repository
+            .gate_facts(numbers)
+            .await?
             .into_iter()
             .map(|(number, fact)| {
-                let open_holds = holds
-                    .iter()
-                    .filter(|(n, _)| *n == number)
-                    .map(|(_, reason)| *reason)
-                    .collect();
                 (
                     number,
                     ReleaseFacts {
@@ -966,7 +960,7 @@ impl Field {
                         containers: fact.containers,
                         exited_containers: fact.exited_containers,
                         exited: fact.release.exited_at.is_some(),
-                        open_holds,
+                        open_holds: fact.open_holds,
                     },
                 )
             })

@@ -6,7 +6,7 @@
 use customs_common::testing::TestDatabase;
 use customs_proto::common::DeclarationStage;
 use field_platform::{
-    domain::gate::Exit,
+    domain::{gate::Exit, transport::HoldReason},
     outbox::{Job, Outbox, outbox, report},
     storage::{
         migrations,
@@ -310,11 +310,18 @@ async fn nothing_leaves_while_a_hold_is_open_on_it(
         assert!(!exited, "{request} let goods out under an open hold");
         assert_eq!(repository.gate_decision(request).await.unwrap(), None);
     }
-    for number in ["E", "F"] {
+    for (number, containers) in [("E", 2), ("F", 0)] {
         let facts = repository.release_of(number).await.unwrap().unwrap();
         assert_eq!(
             (facts.release.exited_at, facts.exited_containers.len()),
             (None, 0),
+            "{number}"
+        );
+        // The gate reads the holds with the release record, in one query that keeps
+        // each container once.
+        assert_eq!(
+            (facts.open_holds, facts.containers.len()),
+            (vec![HoldReason::SealBroken], containers),
             "{number}"
         );
     }
@@ -340,6 +347,7 @@ async fn nothing_leaves_while_a_hold_is_open_on_it(
         (facts.release.exited_at, facts.exited_containers),
         (None, vec!["MSKU1234565".to_owned()])
     );
+    assert_eq!(facts.open_holds, vec![], "lifted holds are not open");
     assert_eq!(queued(&outbox).await, vec![exited("F")]);
 }
 

@@ -216,6 +216,9 @@ pub struct GateFacts {
     pub containers: Vec<String>,
     /// Those of its containers that have left.
     pub exited_containers: Vec<String>,
+    /// The reasons of the holds open on it (a hold stored with a reason this build
+    /// does not know is left out).
+    pub open_holds: Vec<HoldReason>,
 }
 
 #[derive(Debug, Clone)]
@@ -643,7 +646,10 @@ impl OperationsRepository {
         Ok(self.gate_facts(&[number.to_owned()]).await?.remove(number))
     }
 
-    /// Release records (with containers) of the declarations, in one query.
+    /// Release records of the declarations with their containers and open holds, in
+    /// one query: the release rows joined with their containers, then with their open
+    /// holds (a hold on goods not released has no release row to join, and the gate
+    /// holds those for want of a release anyway).
     pub async fn gate_facts(&self, numbers: &[String]) -> Result<HashMap<String, GateFacts>> {
         type Row = (
             String,
@@ -655,11 +661,12 @@ impl OperationsRepository {
             String,
             Option<String>,
             Option<bool>,
+            Option<String>,
         );
         let rows: Vec<Row> = on_reader!(&self.database, pool => {
             let mut query = sqlx::QueryBuilder::new(
                 "SELECT r.declaration_number, r.port_code, r.integrated_mode, r.released_at, r.exited_at, r.exit_gate,
-                     r.exit_vehicle, c.container_number, c.exited_at IS NOT NULL
+                     r.exit_vehicle, c.container_number, c.exited_at IS NOT NULL, CAST(NULL AS TEXT)
                  FROM releases r LEFT JOIN release_containers c ON c.declaration_number = r.declaration_number
                  WHERE r.declaration_number IN (",
             );
@@ -667,7 +674,19 @@ impl OperationsRepository {
             for number in numbers {
                 list.push_bind(number.as_str());
             }
-            query.push(") ORDER BY r.declaration_number, c.container_number");
+            query.push(
+                ")
+                 UNION ALL
+                 SELECT r.declaration_number, r.port_code, r.integrated_mode, r.released_at, r.exited_at, r.exit_gate,
+                     r.exit_vehicle, CAST(NULL AS TEXT), NULL, h.reason
+                 FROM releases r JOIN holds h ON h.declaration_number = r.declaration_number AND h.open
+                 WHERE r.declaration_number IN (",
+            );
+            let mut list = query.separated(", ");
+            for number in numbers {
+                list.push_bind(number.as_str());
+            }
+            query.push(") ORDER BY 1, 8");
             query.build_query_as().fetch_all(pool).await?
         });
         let mut facts: HashMap<String, GateFacts> = HashMap::with_capacity(numbers.len());
@@ -681,6 +700,7 @@ impl OperationsRepository {
             exit_vehicle,
             container,
             container_exited,
+            hold,
         ) in rows
         {
             let fact = facts.entry(number.clone()).or_insert_with(|| GateFacts {
@@ -695,6 +715,7 @@ impl OperationsRepository {
                 },
                 containers: Vec::new(),
                 exited_containers: Vec::new(),
+                open_holds: Vec::new(),
             });
             if let Some(container) = container {
                 if container_exited == Some(true) {
@@ -702,29 +723,11 @@ impl OperationsRepository {
                 }
                 fact.containers.push(container);
             }
+            if let Some(reason) = hold.as_deref().and_then(HoldReason::parse) {
+                fact.open_holds.push(reason);
+            }
         }
         Ok(facts)
-    }
-
-    /// Open holds of the declarations.
-    pub async fn open_holds(&self, numbers: &[String]) -> Result<Vec<(String, HoldReason)>> {
-        let rows: Vec<(String, String)> = on_reader!(&self.database, pool => {
-            let mut query = sqlx::QueryBuilder::new(
-                "SELECT declaration_number, reason FROM holds WHERE open AND declaration_number IN (",
-            );
-            let mut list = query.separated(", ");
-            for number in numbers {
-                list.push_bind(number.as_str());
-            }
-            query.push(")");
-            query.build_query_as().fetch_all(pool).await?
-        });
-        Ok(rows
-            .into_iter()
-            .filter_map(|(number, reason)| {
-                HoldReason::parse(&reason).map(|reason| (number, reason))
-            })
-            .collect())
     }
 
     pub async fn gate_decision(&self, request_id: &str) -> Result<Option<String>> {
