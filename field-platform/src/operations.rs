@@ -993,6 +993,8 @@ async fn deliver(job: Job, peer: &DeclarationPeer, review: Peer) -> Result<Deliv
                 reason: reason.clone(),
                 lane: 0,
                 review_sub_centre: String::new(),
+                // Only whether it was recorded matters here.
+                view: customs_proto::declaration::DeclarationView::Basic as i32,
             };
             let outcome = DeclarationServiceClient::new(peer.channel.clone())
                 .record_transition(peer.credentials.request(request)?)
@@ -1014,6 +1016,7 @@ async fn deliver(job: Job, peer: &DeclarationPeer, review: Peer) -> Result<Deliv
                     .unwrap_or_default() as i32,
                 house_code: house_code.clone(),
                 reason: reason.clone(),
+                view: customs_proto::declaration::DeclarationView::Basic as i32,
             };
             let outcome = DeclarationServiceClient::new(peer.channel.clone())
                 .record_timeline_note(peer.credentials.request(request)?)

@@ -1261,7 +1261,8 @@ async fn a_cited_licence_is_drawn_down_at_acceptance_and_serves_one_declaration(
 /// not move a declaration, decide a change request or record a screening through them
 /// (that would bypass the deciding sub-centre, the field platform's rules, or the
 /// declaration's own screening), and a platform's report the lifecycle does not allow
-/// is refused.
+/// is refused. One it allows answers the declaration whole, or in the BASIC view (what
+/// the platforms' relays ask for) without its content and its events.
 #[tokio::test]
 async fn only_the_platforms_report_transitions_and_change_decisions() {
     let app = TestApp::spawn(Backend::Embedded).await.unwrap();
@@ -1352,6 +1353,53 @@ async fn only_the_platforms_report_transitions_and_change_decisions() {
     assert_eq!(
         (unchanged.stage(), unchanged.events.len()),
         (DeclarationStage::LaneDecided, lane_decided.events.len())
+    );
+    let reported = |to: DeclarationStage, view: pb::DeclarationView| {
+        let request = authorized(
+            pb::RecordTransitionRequest {
+                declaration_number: number.clone(),
+                to_stage: to as i32,
+                house_code: "5300".into(),
+                reason: "by the field platform".into(),
+                view: view as i32,
+                ..Default::default()
+            },
+            &admin,
+        );
+        let mut client = client.clone();
+        async move { client.record_transition(request).await.unwrap().into_inner() }
+    };
+    let basic = reported(DeclarationStage::TaxSecured, pb::DeclarationView::Basic).await;
+    assert_eq!(
+        (
+            basic.declaration_number.as_str(),
+            basic.stage(),
+            basic.version,
+            basic.content.is_none(),
+            basic.events.len()
+        ),
+        (
+            number.as_str(),
+            DeclarationStage::TaxSecured,
+            lane_decided.version + 1,
+            true,
+            0
+        )
+    );
+    let full = reported(DeclarationStage::Released, pb::DeclarationView::Unspecified).await;
+    assert_eq!(
+        (
+            full.stage(),
+            full.content,
+            full.events.len(),
+            full.events.last().map(|event| event.to_stage())
+        ),
+        (
+            DeclarationStage::Released,
+            lane_decided.content,
+            lane_decided.events.len() + 2,
+            Some(DeclarationStage::Released)
+        )
     );
 }
 

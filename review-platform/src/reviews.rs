@@ -17,7 +17,8 @@ use customs_common::{
 use customs_proto::{
     common::DeclarationStage,
     declaration::{
-        CheckChangeRequestRequest, RecordChangeDecisionRequest, RecordTransitionRequest,
+        CheckChangeRequestRequest, DeclarationView, RecordChangeDecisionRequest,
+        RecordTransitionRequest,
         declaration_service_client::DeclarationServiceClient,
     },
     field::{OrderInspectionRequest, inspection_service_client::InspectionServiceClient},
@@ -582,6 +583,8 @@ async fn deliver(
                 reason: reason.clone(),
                 lane: 0,
                 review_sub_centre: review_sub_centre.clone(),
+                // Only whether it was recorded matters here.
+                view: DeclarationView::Basic as i32,
             };
             let outcome = DeclarationServiceClient::new(declaration)
                 .record_transition(credentials.request(request)?)

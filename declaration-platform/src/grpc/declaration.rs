@@ -163,20 +163,28 @@ async fn declaration_message(
     declaration_with_events(record, events)
 }
 
+/// The declaration as a request's `view` asks for it: a BASIC one without its content
+/// and its events (neither read nor decoded), else the whole of it.
+async fn declaration_in_view(
+    declarations: &Declarations,
+    record: DeclarationRecord,
+    view: pb::DeclarationView,
+) -> Result<pb::Declaration, Error> {
+    match view {
+        pb::DeclarationView::Basic => Ok(declaration_basic(record)),
+        pb::DeclarationView::Unspecified | pb::DeclarationView::Full => {
+            declaration_message(declarations, record).await
+        }
+    }
+}
+
 fn declaration_with_events(
     record: DeclarationRecord,
     events: Vec<EventRecord>,
 ) -> Result<pb::Declaration, Error> {
     let content = Declarations::content(&record)?;
     Ok(pb::Declaration {
-        declaration_number: record.declaration_number,
         content: Some(content),
-        stage: stage_to_proto(record.stage) as i32,
-        handling_house: record.handling_house,
-        lane: lane_to_proto(&record.lane) as i32,
-        review_sub_centre: record.review_sub_centre,
-        submitted_at: Some(timestamp(record.submitted_at)),
-        updated_at: Some(timestamp(record.updated_at)),
         events: events
             .into_iter()
             .map(|event| pb::LifecycleEvent {
@@ -193,8 +201,24 @@ fn declaration_with_events(
                 note: note_to_proto(Note::parse(&event.note)) as i32,
             })
             .collect(),
-        version: record.version,
+        ..declaration_basic(record)
     })
+}
+
+/// The declaration without its content and its events.
+fn declaration_basic(record: DeclarationRecord) -> pb::Declaration {
+    pb::Declaration {
+        declaration_number: record.declaration_number,
+        content: None,
+        stage: stage_to_proto(record.stage) as i32,
+        handling_house: record.handling_house,
+        lane: lane_to_proto(&record.lane) as i32,
+        review_sub_centre: record.review_sub_centre,
+        submitted_at: Some(timestamp(record.submitted_at)),
+        updated_at: Some(timestamp(record.updated_at)),
+        events: Vec::new(),
+        version: record.version,
+    }
 }
 
 /// Until `number` changes in this process, or changes may have been missed (the
@@ -542,7 +566,7 @@ impl DeclarationServiceApi for DeclarationService {
             return Err(Error::permission_denied("DECLARATION_NOT_YOURS", "not yours").into());
         }
         Ok(Response::new(
-            declaration_message(&self.declarations, record).await?,
+            declaration_in_view(&self.declarations, record, message.view()).await?,
         ))
     }
 
@@ -578,7 +602,7 @@ impl DeclarationServiceApi for DeclarationService {
         };
         let record = self.declarations.note(&number, note).await?;
         Ok(Response::new(
-            declaration_message(&self.declarations, record).await?,
+            declaration_in_view(&self.declarations, record, message.view()).await?,
         ))
     }
 }
