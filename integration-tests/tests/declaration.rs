@@ -1367,7 +1367,13 @@ async fn only_the_platforms_report_transitions_and_change_decisions() {
             &admin,
         );
         let mut client = client.clone();
-        async move { client.record_transition(request).await.unwrap().into_inner() }
+        async move {
+            client
+                .record_transition(request)
+                .await
+                .unwrap()
+                .into_inner()
+        }
     };
     let basic = reported(DeclarationStage::TaxSecured, pb::DeclarationView::Basic).await;
     assert_eq!(

@@ -18,8 +18,7 @@ use customs_proto::{
     common::DeclarationStage,
     declaration::{
         CheckChangeRequestRequest, DeclarationView, RecordChangeDecisionRequest,
-        RecordTransitionRequest,
-        declaration_service_client::DeclarationServiceClient,
+        RecordTransitionRequest, declaration_service_client::DeclarationServiceClient,
     },
     field::{OrderInspectionRequest, inspection_service_client::InspectionServiceClient},
 };
