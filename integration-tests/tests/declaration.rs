@@ -5,7 +5,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use customs_common::{auth::Role, config::PlatformName};
 use customs_proto::{
-    common::{DeclarationStage, Lane, RulingCitation, RulingKind},
+    common::{DeclarationStage, Lane, RulingCitation, RulingKind, TimelineNote},
     declaration::{
         self as pb, declaration_service_client::DeclarationServiceClient as Declarations,
         manifest_service_client::ManifestServiceClient,
@@ -1405,6 +1405,46 @@ async fn only_the_platforms_report_transitions_and_change_decisions() {
             lane_decided.content,
             lane_decided.events.len() + 2,
             Some(DeclarationStage::Released)
+        )
+    );
+    // A timeline note answers in the view asked for likewise.
+    let noted = |request_id: &str, view: pb::DeclarationView| {
+        let request = authorized(
+            pb::RecordTimelineNoteRequest {
+                request_id: request_id.into(),
+                declaration_number: number.clone(),
+                note: TimelineNote::TransitDeclared as i32,
+                house_code: "5300".into(),
+                reason: "by the field platform".into(),
+                view: view as i32,
+            },
+            &admin,
+        );
+        let mut client = client.clone();
+        async move {
+            client
+                .record_timeline_note(request)
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let basic = noted("note-1", pb::DeclarationView::Basic).await;
+    assert_eq!(
+        (basic.stage(), basic.content.is_none(), basic.events.len()),
+        (DeclarationStage::Released, true, 0)
+    );
+    let full = noted("note-2", pb::DeclarationView::Full).await;
+    assert_eq!(
+        (
+            full.content.is_some(),
+            full.events.len(),
+            full.events.last().map(|event| event.note())
+        ),
+        (
+            true,
+            lane_decided.events.len() + 4,
+            Some(TimelineNote::TransitDeclared)
         )
     );
 }
