@@ -32,7 +32,12 @@ use serde::{Serialize, de::DeserializeOwned};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use crate::{Error, Result, background::Background, db::Database, on_pool};
+use crate::{
+    Error, Result,
+    background::Background,
+    db::{Database, OneStep},
+    on_pool,
+};
 
 /// A kind of hand-off a platform's outbox carries.
 pub trait OutboxJob: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -241,17 +246,33 @@ impl<J: OutboxJob> Outbox<J> {
             return Ok(());
         }
         let now = OffsetDateTime::now_utc();
-        on_pool!(&self.database, pool => {
-            let mut query =
-                sqlx::QueryBuilder::new(format!("UPDATE {} SET done_at = ", self.table));
-            query.push_bind(now).push(", locked_until = NULL WHERE id IN (");
-            let mut list = query.separated(", ");
-            for id in ids {
-                list.push_bind(*id);
+        match &self.database {
+            Database::Postgres(pool) => {
+                let mut query =
+                    sqlx::QueryBuilder::new(format!("UPDATE {} SET done_at = ", self.table));
+                query
+                    .push_bind(now)
+                    .push(", locked_until = NULL WHERE id IN (");
+                let mut list = query.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                query.build().execute(pool).await?;
             }
-            query.push(")");
-            query.build().execute(pool).await?;
-        });
+            // A one-step transaction, grouped with the other writes waiting for the
+            // writer: through sqlx it was a commit of the writer's sqlx connection,
+            // after which the one-step connection's next transaction found its page
+            // cache stale and emptied it.
+            Database::Sqlite(sqlite) => {
+                let mut step = OneStep::new(format_args!("UPDATE {} SET done_at = ", self.table));
+                step.push_bind(now)
+                    .push(", locked_until = NULL WHERE id IN (")
+                    .push_binds(ids.iter().copied())
+                    .push("); SELECT changes()");
+                sqlite.one_step(step).await?;
+            }
+        }
         Ok(())
     }
 
