@@ -246,30 +246,32 @@ impl<J: OutboxJob> Outbox<J> {
             return Ok(());
         }
         let now = OffsetDateTime::now_utc();
+        // `$1` the time, then the ids.
+        let ids_list = (2..ids.len() + 2)
+            .map(|k| format!("${k}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE {} SET done_at = $1, locked_until = NULL WHERE id IN ({ids_list})",
+            self.table
+        );
         match &self.database {
             Database::Postgres(pool) => {
-                let mut query =
-                    sqlx::QueryBuilder::new(format!("UPDATE {} SET done_at = ", self.table));
-                query
-                    .push_bind(now)
-                    .push(", locked_until = NULL WHERE id IN (");
-                let mut list = query.separated(", ");
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
                 for id in ids {
-                    list.push_bind(*id);
+                    query = query.bind(*id);
                 }
-                query.push(")");
-                query.build().execute(pool).await?;
+                query.execute(pool).await?;
             }
             // A one-step transaction, grouped with the other writes waiting for the
             // writer: through sqlx it was a commit of the writer's sqlx connection,
             // after which the one-step connection's next transaction found its page
             // cache stale and emptied it.
             Database::Sqlite(sqlite) => {
-                let mut step = OneStep::new(format_args!("UPDATE {} SET done_at = ", self.table));
-                step.push_bind(now)
-                    .push(", locked_until = NULL WHERE id IN (")
-                    .push_binds(ids.iter().copied())
-                    .push("); SELECT changes()");
+                let mut step = OneStep::default();
+                let mut params = vec![step.bind(now)];
+                params.extend(ids.iter().map(|id| step.bind(*id)));
+                step.push_numbered(&sql, &params).push("; SELECT changes()");
                 sqlite.one_step(step).await?;
             }
         }
