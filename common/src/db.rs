@@ -4,7 +4,7 @@
 //! (`_sqlx_migrations_<platform>`), so the four can share one database, as in the
 //! one-process default, or each have their own.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
@@ -20,11 +20,14 @@ use time::OffsetDateTime;
 use crate::config::DatabaseSettings;
 
 mod connections;
+mod direct;
 mod one_step;
 
 pub use connections::{Connection, Connections, Transaction};
+pub use direct::DirectReader;
 use one_step::OneSteps;
 pub use one_step::{OneStep, Param, Value, WriterError};
+pub use rusqlite;
 
 /// Runs `$body` with `$pool` bound to whichever native pool `$database` holds, so a
 /// repository writes its SQL once (in the dialect both accept: `$n` placeholders,
@@ -71,6 +74,9 @@ pub struct Sqlite {
     pub readers: Connections,
     /// One-step transactions waiting for the writer, run in groups.
     one_steps: OneSteps,
+    /// Reads run on the caller's thread; none for an in-memory database, which only
+    /// the writer reaches.
+    direct: Option<Arc<DirectReader>>,
 }
 
 impl Sqlite {
@@ -284,6 +290,7 @@ impl Database {
                     readers: writer.clone(),
                     one_steps,
                     writer,
+                    direct: None,
                 }));
             }
             let readers = Connections::open(
@@ -299,11 +306,13 @@ impl Database {
             )
             .await
             .context("opening the SQLite database for reading")?;
+            let direct = Some(Arc::new(DirectReader::new(options.get_filename())));
             spawn_checkpointer(options, writer.clone());
             Ok(Self::Sqlite(Sqlite {
                 writer,
                 readers,
                 one_steps,
+                direct,
             }))
         } else {
             anyhow::bail!("database url must start with postgres:// or sqlite:")
@@ -329,6 +338,19 @@ impl Database {
         .with_context(|| format!("running the {} migrations", migrations.platform))
     }
 
+    /// Where a short read by key can run at once on the calling thread (see
+    /// [`DirectReader`]): an embedded database in a file. Elsewhere, read with
+    /// [`on_reader!`].
+    pub fn direct_reader(&self) -> Option<&DirectReader> {
+        match self {
+            Self::Sqlite(Sqlite {
+                direct: Some(direct),
+                ..
+            }) => Some(direct),
+            _ => None,
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, Self::Postgres(_))
     }
@@ -344,6 +366,9 @@ impl Database {
         match self {
             Self::Postgres(pool) => pool.close().await,
             Self::Sqlite(sqlite) => {
+                if let Some(direct) = &sqlite.direct {
+                    direct.close();
+                }
                 sqlite.readers.close().await;
                 sqlite.writer.close().await;
             }

@@ -394,21 +394,7 @@ impl OneStep {
         let mut answers = Vec::with_capacity(1);
         for sql in statements(&self.sql) {
             let mut statement = connection.prepare_cached(sql).map_err(database_error)?;
-            for i in 1..=statement.parameter_count() {
-                let value = statement
-                    .parameter_name(i)
-                    .and_then(|name| name.strip_prefix('$')?.parse::<usize>().ok())
-                    .and_then(|k| self.values.get(k.checked_sub(1)?))
-                    .ok_or_else(|| {
-                        sqlx::Error::Protocol(format!(
-                            "parameter {i} of `{sql}` is not one of the step's {} values",
-                            self.values.len()
-                        ))
-                    })?;
-                statement
-                    .raw_bind_parameter(i, value)
-                    .map_err(database_error)?;
-            }
+            bind_numbered(&mut statement, sql, &self.values).map_err(database_error)?;
             let mut rows = statement.raw_query();
             while let Some(row) = rows.next().map_err(database_error)? {
                 answers.push(row.get::<_, i64>(0).map_err(database_error)?);
@@ -422,6 +408,28 @@ impl OneStep {
             ))),
         }
     }
+}
+
+/// Binds each placeholder `$k` of `statement` (prepared from `sql`) to `values[k - 1]`.
+pub(super) fn bind_numbered(
+    statement: &mut rusqlite::Statement<'_>,
+    sql: &str,
+    values: &[impl rusqlite::ToSql],
+) -> rusqlite::Result<()> {
+    for i in 1..=statement.parameter_count() {
+        let value = statement
+            .parameter_name(i)
+            .and_then(|name| name.strip_prefix('$')?.parse::<usize>().ok())
+            .and_then(|k| values.get(k.checked_sub(1)?))
+            .ok_or_else(|| {
+                rusqlite::Error::InvalidParameterName(format!(
+                    "parameter {i} of `{sql}` is not one of its {} values",
+                    values.len()
+                ))
+            })?;
+        statement.raw_bind_parameter(i, value)?;
+    }
+    Ok(())
 }
 
 /// The statements of `sql`: split at each `;` outside quotes and comments, leaving
@@ -521,7 +529,7 @@ impl DatabaseError for WriterError {
 }
 
 /// rusqlite's error as sqlx reports the same from SQLite.
-fn database_error(error: rusqlite::Error) -> sqlx::Error {
+pub(super) fn database_error(error: rusqlite::Error) -> sqlx::Error {
     match error {
         rusqlite::Error::SqliteFailure(failure, message) => {
             sqlx::Error::Database(Box::new(WriterError {

@@ -51,21 +51,22 @@ impl DeclarationRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct DeclarationRow {
-    declaration_number: String,
-    request_id: String,
-    enterprise_code: String,
-    broker_code: String,
-    declaring_office: String,
-    stage: String,
-    handling_house: String,
-    lane: String,
-    review_sub_centre: String,
-    content: Vec<u8>,
-    submitted_at: OffsetDateTime,
-    updated_at: OffsetDateTime,
-    version: i64,
+customs_common::columns! {
+    struct DeclarationRow {
+        declaration_number: String,
+        request_id: String,
+        enterprise_code: String,
+        broker_code: String,
+        declaring_office: String,
+        stage: String,
+        handling_house: String,
+        lane: String,
+        review_sub_centre: String,
+        content: Vec<u8>,
+        submitted_at: OffsetDateTime,
+        updated_at: OffsetDateTime,
+        version: i64,
+    }
 }
 
 impl TryFrom<DeclarationRow> for DeclarationRecord {
@@ -375,12 +376,17 @@ impl DeclarationRepository {
     }
 
     pub async fn get(&self, number: &str) -> Result<Option<DeclarationRecord>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM declarations WHERE declaration_number = $1"
-        ));
-        let row: Option<DeclarationRow> = on_reader!(&self.database, pool => {
-            sqlx::query_as(sql).bind(number).fetch_optional(pool).await?
-        });
+        let sql = format!("SELECT {COLUMNS} FROM declarations WHERE declaration_number = $1");
+        // A hand-off's read of the declaration it moves: at once on this thread where
+        // the database allows.
+        let row: Option<DeclarationRow> = match self.database.direct_reader() {
+            Some(direct) => {
+                direct.query_optional(&sql, &[&number], |row| DeclarationRow::try_from(row))?
+            }
+            None => on_reader!(&self.database, pool => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(number).fetch_optional(pool).await?
+            }),
+        };
         row.map(DeclarationRecord::try_from).transpose()
     }
 
