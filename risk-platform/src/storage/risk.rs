@@ -246,11 +246,15 @@ impl RiskRepository {
     }
 
     pub async fn parameters(&self) -> Result<Option<VersionedParameters>> {
-        let row: Option<(i64, String, OffsetDateTime, String)> = on_reader!(&self.database, pool => {
-            sqlx::query_as("SELECT version, parameters, updated_at, updated_by FROM risk_parameters ORDER BY version DESC LIMIT 1")
-                .fetch_optional(pool)
-                .await?
-        });
+        const SQL: &str = "SELECT version, parameters, updated_at, updated_by FROM risk_parameters ORDER BY version DESC LIMIT 1";
+        // Read for every screening: at once on this thread where the database allows.
+        let row: Option<(i64, String, OffsetDateTime, String)> = match self.database.direct_reader()
+        {
+            Some(direct) => direct.query_optional(SQL, &[], |row| row.try_into())?,
+            None => on_reader!(&self.database, pool => {
+                sqlx::query_as(SQL).fetch_optional(pool).await?
+            }),
+        };
         row.map(|(version, parameters, updated_at, updated_by)| {
             Ok(VersionedParameters {
                 version,
@@ -343,20 +347,29 @@ impl RiskRepository {
         value: &str,
         revision: Option<i32>,
     ) -> Result<Option<DecisionRecord>> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT decision_id, declaration_number, revision, decision, parameters_version, credit_class, decided_at
              FROM screening_decisions WHERE {condition}"
-        ));
+        );
         type Row = (String, String, i32, String, i64, String, OffsetDateTime);
-        let row: Option<Row> = on_reader!(&self.database, pool => {
-            let query = sqlx::query_as(sql).bind(value);
-            match revision {
-                Some(revision) => query.bind(revision),
-                None => query,
-            }
-            .fetch_optional(pool)
-            .await?
-        });
+        // Read for every screening: at once on this thread where the database allows.
+        let row: Option<Row> = match self.database.direct_reader() {
+            Some(direct) => match revision {
+                Some(revision) => {
+                    direct.query_optional(&sql, &[&value, &revision], |row| row.try_into())?
+                }
+                None => direct.query_optional(&sql, &[&value], |row| row.try_into())?,
+            },
+            None => on_reader!(&self.database, pool => {
+                let query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(value);
+                match revision {
+                    Some(revision) => query.bind(revision),
+                    None => query,
+                }
+                .fetch_optional(pool)
+                .await?
+            }),
+        };
         row.map(
             |(
                 decision_id,
