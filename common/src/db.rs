@@ -9,7 +9,7 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
 use sqlx::{
-    ConnectOptions as _, Connection as _, Execute as _, PgPool, Row as _,
+    ConnectOptions as _, Connection as _, PgPool,
     migrate::Migrator,
     postgres::PgPoolOptions,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
@@ -98,42 +98,19 @@ impl Sqlite {
     /// is returned, as sqlx would return SQLite's (a [`WriterError`]), and the other
     /// transactions of its group keep what they did.
     pub async fn one_step(&self, step: OneStep) -> Result<i64, sqlx::Error> {
-        self.one_steps.run(step).await
+        let answers = self.one_steps.run(step).await?;
+        // The one-step thread answers with exactly one row, or fails the step.
+        answers
+            .first()
+            .copied()
+            .ok_or_else(|| sqlx::Error::Protocol("a one-step transaction answered no row".into()))
     }
 
-    /// Runs `statements` (separated by `;`, their parameters numbered across all of
-    /// them: `$n`, or `?` in order) as one transaction on the writer's own connection
-    /// in a single hand-off to its thread; answers with the first column of every row
-    /// that the statements return (their `SELECT`s and `RETURNING`s), in order.
-    ///
-    /// sqlx-sqlite runs a string of statements in a prepared query; sqlx calls that
-    /// deprecated (launchbadge/sqlx#3108) and offers `raw_sql`, which takes no
-    /// parameters. Should a release drop it, this fails on every call, and the SQLite
-    /// runs of the declaration repository suite with it.
-    pub async fn transaction_in_one_step_rows(
-        &self,
-        mut statements: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    ) -> Result<Vec<i64>, sqlx::Error> {
-        let arguments = statements.take_arguments().map_err(sqlx::Error::Encode)?;
-        let sql = format!("BEGIN IMMEDIATE;\n{};\nCOMMIT", statements.sql().as_str());
-        let writer = self.writer.clone();
-        tokio::spawn(async move {
-            let mut connection = writer.acquire().await?;
-            let query = match arguments {
-                Some(arguments) => sqlx::query_with(sqlx::AssertSqlSafe(sql), arguments),
-                None => sqlx::query(sqlx::AssertSqlSafe(sql)),
-            };
-            // Every row, so that every statement runs (a fetch of one row stops at it).
-            match query.fetch_all(&mut *connection).await {
-                Ok(rows) => rows.iter().map(|row| row.try_get(0)).collect(),
-                Err(error) => {
-                    writer.roll_back(&mut connection).await;
-                    Err(error)
-                }
-            }
-        })
-        .await
-        .map_err(|_| sqlx::Error::WorkerCrashed)?
+    /// As [`one_step`](Self::one_step), answering with the first column of every row
+    /// that the step's statements return (their `SELECT`s and `RETURNING`s), in order.
+    pub async fn one_step_rows(&self, mut step: OneStep) -> Result<Vec<i64>, sqlx::Error> {
+        step.every_row = true;
+        self.one_steps.run(step).await
     }
 }
 
@@ -457,6 +434,39 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(kept, [1, 2, 4, 5, 6]);
+        database.close().await;
+    }
+
+    /// `one_step_rows` answers with every row its statements return, `RETURNING`s
+    /// between them included; `one_step` with exactly one, and a step that answers
+    /// otherwise keeps nothing.
+    #[tokio::test]
+    async fn a_one_step_transaction_answers_with_its_rows() {
+        let (database, sqlite) =
+            in_memory_with("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)").await;
+        let mut step = OneStep::new("INSERT INTO t (id, v) VALUES (");
+        step.push_bind(1_i64)
+            .push(", 'a'), (2, 'b') RETURNING id;\n");
+        step.push("UPDATE t SET v = 'c' WHERE id = 2;\nSELECT count(*) * 10 FROM t");
+        assert_eq!(
+            sqlite.one_step_rows(step.clone()).await.unwrap(),
+            [1, 2, 20]
+        );
+
+        let mut two = OneStep::new("INSERT INTO t (id, v) VALUES (3, 'd') RETURNING id;\n");
+        two.push("SELECT count(*) FROM t");
+        let error = sqlite.one_step(two).await.unwrap_err();
+        assert!(error.to_string().contains("2 rows, not one"), "{error}");
+        let none = sqlite
+            .one_step(OneStep::new("DELETE FROM t"))
+            .await
+            .unwrap_err();
+        assert!(none.to_string().contains("0 rows, not one"), "{none}");
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM t ORDER BY id")
+            .fetch_all(&sqlite.writer)
+            .await
+            .unwrap();
+        assert_eq!(ids, [1, 2], "a step answered amiss keeps nothing");
         database.close().await;
     }
 

@@ -132,10 +132,12 @@ impl rusqlite::ToSql for Value {
 pub struct Param(usize);
 
 /// One transaction for the writer, run whole by the one-step thread
-/// ([`super::Sqlite::one_step`]): statements separated by `;`, the last of them a
-/// `SELECT` of one integer, the transaction's answer; no other statement may return
-/// rows. The statements cannot hand their results to Rust on the way, only to each
-/// other in SQL (`changes()` is what the statement before changed).
+/// ([`super::Sqlite::one_step`]): statements separated by `;`, whose rows (of
+/// `SELECT`s and `RETURNING`s) are the transaction's answer, an integer each, the
+/// first column: for `one_step`, one row, which the last statement usually selects;
+/// for `one_step_rows`, every row in order. The statements cannot hand their results
+/// to Rust on the way, only to each other in SQL (`changes()` is what the statement
+/// before changed).
 ///
 /// Built as sqlx's `QueryBuilder` builds a query: SQL text pushed (ours, never a
 /// caller's), values bound where they go; a value may be placed more than once.
@@ -143,6 +145,8 @@ pub struct Param(usize);
 pub struct OneStep {
     sql: String,
     values: Vec<Value>,
+    /// Answers with every row (`one_step_rows`), not exactly one.
+    pub(super) every_row: bool,
 }
 
 impl OneStep {
@@ -219,7 +223,7 @@ impl OneStep {
     }
 }
 
-type Reply = oneshot::Sender<Result<i64, sqlx::Error>>;
+type Reply = oneshot::Sender<Result<Vec<i64>, sqlx::Error>>;
 
 /// Statements kept prepared on the one-step connection, by their text: each kind of
 /// transaction at each size it comes in (a gate's containers, a declaration's items).
@@ -287,7 +291,8 @@ impl OneSteps {
         Ok(Self { sender })
     }
 
-    pub(super) async fn run(&self, step: OneStep) -> Result<i64, sqlx::Error> {
+    /// The first column of every row that the step's statements return, in order.
+    pub(super) async fn run(&self, step: OneStep) -> Result<Vec<i64>, sqlx::Error> {
         let (reply, answer) = oneshot::channel();
         self.sender
             .send((step, reply))
@@ -389,8 +394,8 @@ fn execute(connection: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()>
 
 impl OneStep {
     /// Runs the statements on `connection`, in whatever transaction it is in, and
-    /// returns the one row they answer with.
-    fn run(&self, connection: &rusqlite::Connection) -> Result<i64, sqlx::Error> {
+    /// returns the first column of every row they answer with.
+    fn run(&self, connection: &rusqlite::Connection) -> Result<Vec<i64>, sqlx::Error> {
         let mut answers = Vec::with_capacity(1);
         for sql in statements(&self.sql) {
             let mut statement = connection.prepare_cached(sql).map_err(database_error)?;
@@ -400,13 +405,15 @@ impl OneStep {
                 answers.push(row.get::<_, i64>(0).map_err(database_error)?);
             }
         }
-        match answers[..] {
-            [answer] => Ok(answer),
-            _ => Err(sqlx::Error::Protocol(format!(
+        if !self.every_row && answers.len() != 1 {
+            // Rolled back with the step: a transaction whose answer is not understood
+            // keeps nothing.
+            return Err(sqlx::Error::Protocol(format!(
                 "a one-step transaction answered {} rows, not one",
                 answers.len()
-            ))),
+            )));
         }
+        Ok(answers)
     }
 }
 

@@ -725,8 +725,8 @@ async fn submit_groups_postgres(
     Ok(numbered)
 }
 
-/// Numbers and stores the groups of a batch on SQLite, as one transaction in one
-/// hand-off to the writer's thread (`Sqlite::transaction_in_one_step_rows`): for each
+/// Numbers and stores the groups of a batch on SQLite, as one one-step transaction
+/// (`Sqlite::one_step_rows`, grouped with the other writes waiting meanwhile): for each
 /// site, year and direction, the sequence moves by the group's count (its `RETURNING`
 /// row is the group's answer), then the declarations, their first events and their
 /// screening hand-offs are inserted, numbered in SQL from that row the way Rust numbers
@@ -784,29 +784,27 @@ async fn submit_groups_sqlite(
              FROM (SELECT {number} AS n FROM (VALUES {ordinals}) v, {sequence} ORDER BY v.column1);\n"
         );
     }
-    // Placeholders that Rust numbered: nothing a caller sent.
-    let mut statements = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(now)
-        .bind(now_millis());
+    // Placeholders that Rust numbered (nothing a caller sent), bound in their order.
+    let mut step = OneStep::new(sql);
+    step.bind(now);
+    step.bind(now_millis());
     for ((site, year, direction), members) in groups {
-        statements = statements
-            .bind(site.as_str())
-            .bind(*year)
-            .bind(direction.to_string())
-            .bind(members.len() as i64)
-            .bind(format!("{site}{year:04}{direction}"));
+        step.bind(site);
+        step.bind(*year);
+        step.bind(direction.to_string());
+        step.bind(members.len() as i64);
+        step.bind(format!("{site}{year:04}{direction}"));
         for &i in members {
             let new = &batch[i];
-            statements = statements
-                .bind(new.request_id.as_str())
-                .bind(new.enterprise_code.as_str())
-                .bind(new.broker_code.as_str())
-                .bind(new.handling_house.as_str())
-                .bind(new.actor.as_str())
-                .bind(new.content.as_slice());
+            step.bind(&new.request_id);
+            step.bind(&new.enterprise_code);
+            step.bind(&new.broker_code);
+            step.bind(&new.handling_house);
+            step.bind(&new.actor);
+            step.bind(new.content.as_slice());
         }
     }
-    let lasts = sqlite.transaction_in_one_step_rows(statements).await?;
+    let lasts = sqlite.one_step_rows(step).await?;
     if lasts.len() != groups.len() {
         return Err(sqlx::Error::Protocol(format!(
             "a batch of {} sequences moved {}",
