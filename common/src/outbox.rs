@@ -35,7 +35,7 @@ use tokio::sync::Notify;
 use crate::{
     Error, Result,
     background::Background,
-    db::{Database, OneStep},
+    db::{Database, OneStep, rusqlite},
     on_pool,
 };
 
@@ -200,7 +200,7 @@ impl<J: OutboxJob> Outbox<J> {
             Database::Postgres(_) => "FOR UPDATE SKIP LOCKED",
             Database::Sqlite(_) => "",
         };
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "UPDATE {table} SET locked_until = $1 + $2, attempts = attempts + 1
              WHERE id IN (SELECT id FROM {table}
                           WHERE done_at IS NULL AND next_attempt_at <= $1
@@ -211,15 +211,42 @@ impl<J: OutboxJob> Outbox<J> {
                                  AND earlier.id < {table}.id)
              RETURNING id, payload, attempts",
             table = self.table
-        ));
-        let mut rows: Vec<(i64, String, i32)> = on_pool!(&self.database, pool => {
-            sqlx::query_as(sql)
-                .bind(now)
-                .bind(CLAIM_MILLIS)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-        });
+        );
+        let mut rows: Vec<(i64, String, i32)> =
+            match (&self.database, self.database.direct_reader()) {
+                // On a database file, a one-step transaction grouped with the other writes
+                // (through the writer's sqlx connection, its commit left the one-step
+                // connection's page cache stale), answering with the ids; the jobs are then
+                // read at once on this thread.
+                (Database::Sqlite(sqlite), Some(direct)) => {
+                    let mut step = OneStep::default();
+                    let params = [step.bind(now), step.bind(CLAIM_MILLIS), step.bind(limit)];
+                    step.push_numbered(&sql, &params);
+                    let ids = sqlite.one_step_rows(step).await?;
+                    if ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let list = (1..=ids.len())
+                        .map(|k| format!("${k}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let read = format!(
+                        "SELECT id, payload, attempts FROM {} WHERE id IN ({list})",
+                        self.table
+                    );
+                    let params: Vec<&dyn rusqlite::ToSql> =
+                        ids.iter().map(|id| id as &dyn rusqlite::ToSql).collect();
+                    direct.query(&read, &params, |row| row.try_into())?
+                }
+                _ => on_pool!(&self.database, pool => {
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(now)
+                        .bind(CLAIM_MILLIS)
+                        .bind(limit)
+                        .fetch_all(pool)
+                        .await?
+                }),
+            };
         rows.sort_unstable_by_key(|(id, _, _)| *id);
         let mut claimed = Vec::with_capacity(rows.len());
         for (id, payload, attempts) in rows {
@@ -563,6 +590,11 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(350)).await;
         let again = outbox.claim(64).await.unwrap();
         assert_eq!(claimed(&again), [("k", 1)], "k 1 again, still before k 2");
+        assert_eq!(
+            (first[0].attempts, again[0].attempts),
+            (1, 2),
+            "each claim counts an attempt"
+        );
         outbox.done(&[again[0].id]).await.unwrap();
         assert_eq!(claimed(&outbox.claim(64).await.unwrap()), [("k", 2)]);
     }
