@@ -4,7 +4,7 @@
 //! (`_sqlx_migrations_<platform>`), so the four can share one database, as in the
 //! one-process default, or each have their own.
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::{fmt::Write as _, str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
@@ -125,6 +125,19 @@ pub struct Migrations {
     pub platform: &'static str,
     pub postgres: Migrator,
     pub sqlite: Migrator,
+}
+
+/// Numbered placeholders for `count` values from `$first` on, separated by commas
+/// (`$2, $3, $4`): a list for `IN (…)` written once for both backends.
+pub fn placeholders(first: usize, count: usize) -> String {
+    let mut list = String::with_capacity(count * 5);
+    for k in first..first + count {
+        if k > first {
+            list.push_str(", ");
+        }
+        let _ = write!(list, "${k}");
+    }
+    list
 }
 
 /// Now, to the microsecond: what PostgreSQL keeps of a timestamp, so a time written
@@ -435,6 +448,13 @@ mod tests {
         }
         assert_eq!(kept, [1, 2, 4, 5, 6]);
         database.close().await;
+    }
+
+    #[test]
+    fn placeholders_are_numbered_from_the_first() {
+        assert_eq!(placeholders(2, 3), "$2, $3, $4");
+        assert_eq!(placeholders(1, 1), "$1");
+        assert_eq!(placeholders(1, 0), "");
     }
 
     /// `one_step_rows` answers with every row its statements return, `RETURNING`s

@@ -35,7 +35,7 @@ use tokio::sync::Notify;
 use crate::{
     Error, Result,
     background::Background,
-    db::{Database, OneStep, rusqlite},
+    db::{Database, OneStep, placeholders, rusqlite},
     on_pool,
 };
 
@@ -226,13 +226,10 @@ impl<J: OutboxJob> Outbox<J> {
                     if ids.is_empty() {
                         return Ok(Vec::new());
                     }
-                    let list = (1..=ids.len())
-                        .map(|k| format!("${k}"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
                     let read = format!(
-                        "SELECT id, payload, attempts FROM {} WHERE id IN ({list})",
-                        self.table
+                        "SELECT id, payload, attempts FROM {} WHERE id IN ({})",
+                        self.table,
+                        placeholders(1, ids.len())
                     );
                     let params: Vec<&dyn rusqlite::ToSql> =
                         ids.iter().map(|id| id as &dyn rusqlite::ToSql).collect();
@@ -274,13 +271,10 @@ impl<J: OutboxJob> Outbox<J> {
         }
         let now = OffsetDateTime::now_utc();
         // `$1` the time, then the ids.
-        let ids_list = (2..ids.len() + 2)
-            .map(|k| format!("${k}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let sql = format!(
-            "UPDATE {} SET done_at = $1, locked_until = NULL WHERE id IN ({ids_list})",
-            self.table
+            "UPDATE {} SET done_at = $1, locked_until = NULL WHERE id IN ({})",
+            self.table,
+            placeholders(2, ids.len())
         );
         match &self.database {
             Database::Postgres(pool) => {

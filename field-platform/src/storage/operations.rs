@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use customs_common::{
     Error, Result,
-    db::{Database, OneStep, Param, rusqlite::ToSql},
+    db::{Database, OneStep, Param, placeholders, rusqlite::ToSql},
     on_pool, on_reader,
     outbox::Encoded,
 };
@@ -663,10 +663,7 @@ impl OperationsRepository {
             Option<bool>,
             Option<String>,
         );
-        let list = (1..=numbers.len())
-            .map(|k| format!("${k}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = placeholders(1, numbers.len());
         let sql = format!(
             "SELECT r.declaration_number, r.port_code, r.integrated_mode, r.released_at, r.exited_at, r.exit_gate,
                  r.exit_vehicle, c.container_number, c.exited_at IS NOT NULL, CAST(NULL AS TEXT)
