@@ -1,6 +1,8 @@
 //! Declarations: submitted once at any house, numbered, and moved through their
 //! lifecycle by the platforms that decide each step.
 
+use std::collections::HashMap;
+
 use customs_common::{
     Error, Result, Violations,
     auth::{Caller, Role},
@@ -173,6 +175,11 @@ impl Declarations {
 
     pub async fn events(&self, number: &str) -> Result<Vec<EventRecord>> {
         self.repository.events(number).await
+    }
+
+    /// The timelines of several declarations, by number, in one read.
+    pub async fn events_of(&self, numbers: &[String]) -> Result<HashMap<String, Vec<EventRecord>>> {
+        self.repository.events_of(numbers).await
     }
 
     pub async fn list(&self, filter: &DeclarationFilter) -> Result<Vec<DeclarationRecord>> {

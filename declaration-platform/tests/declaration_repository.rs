@@ -243,6 +243,7 @@ async fn transitions_append_events_and_refuse_a_stale_version(f: Fixture) {
         ["SUBMITTED", "ACCEPTED", "LANE_DECIDED"]
     );
     assert_eq!(events[1].from_stage, "SUBMITTED");
+    let (first_number, first_events) = (number.clone(), events);
 
     // Two steps in one transaction (as screening records them, without hand-offs):
     // one update, an event for each.
@@ -289,6 +290,22 @@ async fn transitions_append_events_and_refuse_a_stale_version(f: Fixture) {
             ("ACCEPTED", "LANE_DECIDED")
         ]
     );
+
+    // Both timelines in one read (a list's page), each in its order; a number with
+    // no declaration has none.
+    let mut timelines = f
+        .declarations
+        .events_of(&[
+            number.clone(),
+            "530120269999999999".into(),
+            first_number.clone(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(timelines.len(), 2);
+    assert_eq!(timelines.remove(&first_number), Some(first_events));
+    assert_eq!(timelines.remove(&number), Some(events));
+    assert!(f.declarations.events_of(&[]).await.unwrap().is_empty());
 }
 
 async fn lists_filter_by_party_office_and_stage_and_page(f: Fixture) {

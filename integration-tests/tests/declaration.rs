@@ -259,6 +259,15 @@ async fn an_enterprise_cannot_read_another_enterprises_declarations() {
         .unwrap()
         .into_inner();
     assert_eq!(mine.declarations.len(), 1);
+    // Listed with its timeline, which starts where it was declared.
+    let listed = &mine.declarations[0];
+    assert_eq!(listed.declaration_number, declared.declaration_number);
+    assert_eq!(
+        listed.events.first().map(|event| event.to_stage()),
+        Some(DeclarationStage::Submitted),
+        "{:?}",
+        listed.events
+    );
     // Declaring another enterprise's goods is refused.
     let forged = submit(
         &app.channel,

@@ -377,10 +377,21 @@ impl DeclarationServiceApi for DeclarationService {
         };
         let mut found = self.declarations.list(&filter).await?;
         let next_page_token = next_page_token(&mut found, limit, |d| d.declaration_number.clone());
-        let mut declarations = Vec::with_capacity(found.len());
-        for record in found {
-            declarations.push(declaration_message(&self.declarations, record).await?);
-        }
+        // The page's timelines in one read, not one per declaration.
+        let numbers: Vec<String> = found
+            .iter()
+            .map(|record| record.declaration_number.clone())
+            .collect();
+        let mut timelines = self.declarations.events_of(&numbers).await?;
+        let declarations = found
+            .into_iter()
+            .map(|record| {
+                let events = timelines
+                    .remove(&record.declaration_number)
+                    .unwrap_or_default();
+                declaration_with_events(record, events)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Response::new(pb::ListDeclarationsResponse {
             declarations,
             next_page_token,

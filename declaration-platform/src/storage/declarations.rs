@@ -4,7 +4,7 @@ use std::{collections::HashMap, fmt::Write as _};
 
 use customs_common::{
     Error, Result,
-    db::{Database, OneStep},
+    db::{Database, OneStep, placeholders},
     on_pool, on_reader,
     outbox::Encoded,
 };
@@ -400,6 +400,41 @@ impl DeclarationRepository {
             .fetch_all(pool)
             .await?
         }))
+    }
+
+    /// The timelines of several declarations (a page of a list) in one query, each in
+    /// its order; a declaration without events is not in the map.
+    pub async fn events_of(&self, numbers: &[String]) -> Result<HashMap<String, Vec<EventRecord>>> {
+        if numbers.is_empty() {
+            return Ok(HashMap::new());
+        }
+        #[derive(sqlx::FromRow)]
+        struct NumberedEvent {
+            declaration_number: String,
+            #[sqlx(flatten)]
+            event: EventRecord,
+        }
+        let sql = format!(
+            "SELECT declaration_number, from_stage, to_stage, actor, house_code, reason, occurred_at, note
+             FROM declaration_events WHERE declaration_number IN ({}) ORDER BY id",
+            placeholders(1, numbers.len())
+        );
+        let rows: Vec<NumberedEvent> = on_reader!(&self.database, pool => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for number in numbers {
+                query = query.bind(number);
+            }
+            query.fetch_all(pool).await?
+        });
+        let mut timelines: HashMap<String, Vec<EventRecord>> =
+            HashMap::with_capacity(numbers.len());
+        for row in rows {
+            timelines
+                .entry(row.declaration_number)
+                .or_default()
+                .push(row.event);
+        }
+        Ok(timelines)
     }
 
     /// Records a note at the stage the declaration is at (read in the same statement):
