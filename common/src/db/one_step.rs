@@ -337,6 +337,9 @@ fn fail_all(group: &mut Vec<(OneStep, Reply)>, message: &str) {
 
 /// Runs `group` as one transaction, each step in a savepoint, and answers each caller.
 fn run_group(connection: &rusqlite::Connection, group: &mut Vec<(OneStep, Reply)>) {
+    // A group before this one whose ROLLBACK failed left its transaction open: end it
+    // now, or every group after it would fail to begin.
+    roll_back(connection);
     if let Err(error) = execute(connection, "BEGIN IMMEDIATE") {
         fail_all(group, &error.to_string());
         return;
