@@ -586,10 +586,9 @@ mod tests {
     /// connection, which copies the log back into the file.
     #[tokio::test]
     async fn sqlite_checkpoints_in_the_background() {
-        let path = std::env::temp_dir().join(format!("customs_db_{}.db", uuid::Uuid::new_v4()));
-        let database = Database::connect_url(&format!("sqlite://{}?mode=rwc", path.display()), 8)
-            .await
-            .unwrap();
+        // Removed with its log and shared-memory files when dropped.
+        let test = crate::testing::TestDatabase::sqlite().await.unwrap();
+        let (database, path) = (&test.database, test.sqlite_file().expect("a file"));
         let Database::Sqlite(Sqlite {
             writer: pool,
             readers,
@@ -645,7 +644,7 @@ mod tests {
             .execute(pool)
             .await
             .unwrap();
-        let file_len = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let file_len = || std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         let mut caught_up = false;
         for _ in 0..40 {
             if file_len() >= 2_097_152 {
@@ -655,7 +654,6 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         database.close().await;
-        let _ = std::fs::remove_file(&path);
         assert!(
             caught_up,
             "the background checkpoint copied the log into the file"
