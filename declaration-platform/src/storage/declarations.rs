@@ -391,15 +391,11 @@ impl DeclarationRepository {
     }
 
     pub async fn events(&self, number: &str) -> Result<Vec<EventRecord>> {
-        Ok(on_reader!(&self.database, pool => {
-            sqlx::query_as(
-                "SELECT from_stage, to_stage, actor, house_code, reason, occurred_at, note FROM declaration_events
-                 WHERE declaration_number = $1 ORDER BY id",
-            )
-            .bind(number)
-            .fetch_all(pool)
+        Ok(self
+            .events_of(&[number.to_owned()])
             .await?
-        }))
+            .remove(number)
+            .unwrap_or_default())
     }
 
     /// The timelines of several declarations (a page of a list) in one query, each in
