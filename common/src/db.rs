@@ -311,17 +311,27 @@ impl Database {
 
     /// Runs a platform's migrations against its own history table.
     pub async fn migrate(&self, migrations: &mut Migrations) -> anyhow::Result<()> {
+        self.migrate_to(migrations, i64::MAX).await
+    }
+
+    /// Runs a platform's migrations up to and including `version`: the database as a
+    /// build of that version left it, for tests of an upgrade.
+    pub async fn migrate_to(
+        &self,
+        migrations: &mut Migrations,
+        version: i64,
+    ) -> anyhow::Result<()> {
         let table = format!("_sqlx_migrations_{}", migrations.platform);
         match self {
             Self::Postgres(pool) => {
                 migrations.postgres.dangerous_set_table_name(table);
-                migrations.postgres.run(pool).await
+                migrations.postgres.run_to(version, pool).await
             }
             Self::Sqlite(sqlite) => {
                 migrations.sqlite.dangerous_set_table_name(table);
                 migrations
                     .sqlite
-                    .run(&mut *sqlite.writer.acquire().await?)
+                    .run_to(version, &mut *sqlite.writer.acquire().await?)
                     .await
             }
         }

@@ -233,6 +233,58 @@ pub async fn sql_store(database: &TestDatabase) -> anyhow::Result<SharedStore> {
     }
 }
 
+/// For tests of an upgrade that rebuilds tables: each table of an embedded (SQLite)
+/// database, by name, with its number of rows.
+pub async fn sqlite_table_rows(database: &TestDatabase) -> anyhow::Result<Vec<(String, i64)>> {
+    let Database::Sqlite(sqlite) = &database.database else {
+        anyhow::bail!("not an embedded database");
+    };
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_schema
+         WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%'
+         ORDER BY name",
+    )
+    .fetch_all(&sqlite.writer)
+    .await?;
+    let mut rows = Vec::with_capacity(names.len());
+    for name in names {
+        // A name SQLite gave: nothing a caller sent.
+        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM \"{name}\""
+        )))
+        .fetch_one(&sqlite.writer)
+        .await?;
+        rows.push((name, count));
+    }
+    Ok(rows)
+}
+
+/// The tables of an embedded (SQLite) database declared `AUTOINCREMENT`, whose ids
+/// SQLite counts in `sqlite_sequence` besides, and the names it counts there.
+pub async fn sqlite_autoincrement(database: &TestDatabase) -> anyhow::Result<Vec<String>> {
+    let Database::Sqlite(sqlite) = &database.database else {
+        anyhow::bail!("not an embedded database");
+    };
+    let mut names: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND sql LIKE '%AUTOINCREMENT%'",
+    )
+    .fetch_all(&sqlite.writer)
+    .await?;
+    let counted: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence')",
+    )
+    .fetch_one(&sqlite.writer)
+    .await?;
+    if counted {
+        names.extend(
+            sqlx::query_scalar::<_, String>("SELECT name FROM sqlite_sequence")
+                .fetch_all(&sqlite.writer)
+                .await?,
+        );
+    }
+    Ok(names)
+}
+
 /// Runs every listed suite function against a fresh SQLite database and a fresh
 /// PostgreSQL database: one repository suite, both native backends.
 ///

@@ -1,6 +1,6 @@
 //! One repository suite for declarations, run against PostgreSQL and SQLite.
 
-use customs_common::testing::TestDatabase;
+use customs_common::testing::{TestDatabase, sqlite_autoincrement, sqlite_table_rows};
 use declaration_platform::{
     domain::lifecycle::{Note, Stage},
     outbox::{Job, Outbox},
@@ -577,3 +577,72 @@ customs_common::database_suite!(
     transitions_append_events_and_refuse_a_stale_version,
     lists_filter_by_party_office_and_stage_and_page,
 );
+
+/// An embedded database as the build before the eighth migration left it (event and
+/// outbox ids counted in `sqlite_sequence`) keeps every row through the upgrade: a
+/// timeline goes on in order after it, and hand-offs queued after it are claimed after
+/// those queued before.
+#[tokio::test]
+async fn an_embedded_database_keeps_its_timelines_and_hand_offs_through_the_upgrade() {
+    let database = TestDatabase::sqlite().await.unwrap();
+    let mut before = migrations().unwrap();
+    database.database.migrate_to(&mut before, 7).await.unwrap();
+    let declarations = DeclarationRepository::new(database.database.clone());
+    let outbox = declaration_platform::outbox::outbox(database.database.clone());
+    let (a, _) = declarations.submit(&new("a", "5301", '1')).await.unwrap();
+    let number = a.declaration_number.clone();
+    let timeline = declarations.events(&number).await.unwrap();
+    assert_eq!(timeline.len(), 1, "SUBMITTED");
+    let rows = sqlite_table_rows(&database).await.unwrap();
+    assert!(
+        sqlite_autoincrement(&database)
+            .await
+            .unwrap()
+            .contains(&"declaration_events".to_owned()),
+        "the build before counted event ids in sqlite_sequence"
+    );
+
+    let mut after = migrations().unwrap();
+    database.database.migrate(&mut after).await.unwrap();
+    assert_eq!(sqlite_table_rows(&database).await.unwrap(), rows);
+    assert_eq!(
+        sqlite_autoincrement(&database).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(declarations.events(&number).await.unwrap(), timeline);
+    let accepted = Transition {
+        to: Stage::Accepted,
+        actor: "risk-platform".into(),
+        house_code: "5300".into(),
+        reason: "checks passed".into(),
+        lane: None,
+        review_sub_centre: None,
+        content: None,
+        jobs: Vec::new(),
+        decides: None,
+    };
+    declarations
+        .transition(&number, Stage::Submitted, a.version, &[accepted])
+        .await
+        .unwrap()
+        .expect("moved");
+    let events = declarations.events(&number).await.unwrap();
+    assert_eq!(events[..1], timeline[..]);
+    assert_eq!(
+        (events[1].from_stage.as_str(), events[1].to_stage.as_str()),
+        ("SUBMITTED", "ACCEPTED")
+    );
+    let (b, _) = declarations.submit(&new("b", "5301", '1')).await.unwrap();
+    let claimed = outbox.claim(100).await.unwrap();
+    let screened: Vec<&str> = claimed
+        .iter()
+        .map(|c| match &c.job {
+            Job::ScreenDeclaration {
+                declaration_number, ..
+            } => declaration_number.as_str(),
+            other => panic!("unexpected hand-off {other:?}"),
+        })
+        .collect();
+    assert_eq!(screened, [number.as_str(), b.declaration_number.as_str()]);
+    assert!(claimed[0].id < claimed[1].id, "ids go on after the largest");
+}

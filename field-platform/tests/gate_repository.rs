@@ -3,7 +3,7 @@
 //! truck at a time, and a declaration with its last; nothing leaves while a hold is open
 //! on it, even one raised after the gate read the records.
 
-use customs_common::testing::TestDatabase;
+use customs_common::testing::{TestDatabase, sqlite_autoincrement, sqlite_table_rows};
 use customs_proto::common::DeclarationStage;
 use field_platform::{
     domain::{gate::Exit, transport::HoldReason},
@@ -357,3 +357,101 @@ customs_common::database_suite!(
     containers_leave_one_truck_at_a_time_and_the_declaration_with_its_last,
     nothing_leaves_while_a_hold_is_open_on_it,
 );
+
+/// An embedded database as the build before the ninth migration left it (gate checks
+/// in a table of rowids with an index of request ids beside it, ids counted in
+/// `sqlite_sequence`) keeps every row through the upgrade: a request id recorded before
+/// it is still answered with its first decision and records nothing more, and a report
+/// queued before it is delivered before one queued after.
+#[tokio::test]
+async fn an_embedded_database_keeps_its_gate_checks_and_reports_through_the_upgrade() {
+    let database = TestDatabase::sqlite().await.unwrap();
+    let mut before = migrations().unwrap();
+    database.database.migrate_to(&mut before, 8).await.unwrap();
+    let repository = OperationsRepository::new(database.database.clone());
+    let outbox = outbox(database.database.clone());
+    released(&repository, "A", &["MSKU1234565"]).await;
+    released(&repository, "B", &["TGHU7654321"]).await;
+    let pass_a = repository
+        .record_gate(
+            "r-a",
+            "G1",
+            "粤B12345",
+            "pass-a",
+            Some(&whole(&["A"])),
+            &[exited("A")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(pass_a, ("pass-a".to_owned(), true));
+    repository
+        .record_gate("r-hold", "G2", "粤B12345", "hold", None, &[])
+        .await
+        .unwrap();
+    let rows = sqlite_table_rows(&database).await.unwrap();
+    assert!(
+        sqlite_autoincrement(&database)
+            .await
+            .unwrap()
+            .contains(&"field_outbox".to_owned()),
+        "the build before counted outbox ids in sqlite_sequence"
+    );
+
+    let mut after = migrations().unwrap();
+    database.database.migrate(&mut after).await.unwrap();
+    assert_eq!(sqlite_table_rows(&database).await.unwrap(), rows);
+    assert_eq!(
+        sqlite_autoincrement(&database).await.unwrap(),
+        Vec::<String>::new()
+    );
+    for (request, decision) in [("r-a", "pass-a"), ("r-hold", "hold")] {
+        assert_eq!(
+            repository.gate_decision(request).await.unwrap().as_deref(),
+            Some(decision)
+        );
+    }
+    let again = repository
+        .record_gate(
+            "r-a",
+            "G3",
+            "粤B12345",
+            "pass-again",
+            Some(&whole(&["B"])),
+            &[exited("B")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        ("pass-a".to_owned(), false),
+        "answered as the first time"
+    );
+    assert_eq!(
+        repository
+            .release_of("B")
+            .await
+            .unwrap()
+            .unwrap()
+            .release
+            .exited_at,
+        None
+    );
+    let pass_b = repository
+        .record_gate(
+            "r-b",
+            "G1",
+            "粤B12345",
+            "pass-b",
+            Some(&whole(&["B"])),
+            &[exited("B")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(pass_b, ("pass-b".to_owned(), true));
+    let claimed = outbox.claim(100).await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|c| c.job.clone()).collect::<Vec<_>>(),
+        vec![exited("A"), exited("B")]
+    );
+    assert!(claimed[0].id < claimed[1].id, "ids go on after the largest");
+}
