@@ -194,6 +194,14 @@ impl<J: OutboxJob> Outbox<J> {
     /// Were a batch's worth of them written while earlier ones wait, the jobs behind them
     /// would wait as long.
     pub async fn claim(&self, limit: i64) -> Result<Vec<Claimed<J>>> {
+        self.done_and_claim(&[], limit).await
+    }
+
+    /// Marks `delivered` jobs done ([`Outbox::done`]), then claims ([`Outbox::claim`]):
+    /// a relay's round. On a database file the two are one one-step transaction, one
+    /// commit rather than two, and if it fails neither is kept (the jobs stay claimed
+    /// until they are marked done).
+    async fn done_and_claim(&self, delivered: &[i64], limit: i64) -> Result<Vec<Claimed<J>>> {
         let now = now_millis();
         // SQLite has one writer at a time: the UPDATE itself is the lock.
         let lock = match &self.database {
@@ -220,6 +228,10 @@ impl<J: OutboxJob> Outbox<J> {
                 // read at once on this thread.
                 (Database::Sqlite(sqlite), Some(direct)) => {
                     let mut step = OneStep::default();
+                    if !delivered.is_empty() {
+                        self.push_done(&mut step, delivered);
+                        step.push(";\n");
+                    }
                     let params = [step.bind(now), step.bind(CLAIM_MILLIS), step.bind(limit)];
                     step.push_numbered(&sql, &params);
                     let ids = sqlite.one_step_rows(step).await?;
@@ -236,6 +248,7 @@ impl<J: OutboxJob> Outbox<J> {
                     direct.query(&read, &params, |row| row.try_into())?
                 }
                 _ => on_pool!(&self.database, pool => {
+                    self.done(delivered).await?;
                     sqlx::query_as(sqlx::AssertSqlSafe(sql))
                         .bind(now)
                         .bind(CLAIM_MILLIS)
@@ -269,16 +282,10 @@ impl<J: OutboxJob> Outbox<J> {
         if ids.is_empty() {
             return Ok(());
         }
-        let now = OffsetDateTime::now_utc();
-        // `$1` the time, then the ids.
-        let sql = format!(
-            "UPDATE {} SET done_at = $1, locked_until = NULL WHERE id IN ({})",
-            self.table,
-            placeholders(2, ids.len())
-        );
         match &self.database {
             Database::Postgres(pool) => {
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(self.done_sql(ids.len())))
+                    .bind(OffsetDateTime::now_utc());
                 for id in ids {
                     query = query.bind(*id);
                 }
@@ -290,13 +297,28 @@ impl<J: OutboxJob> Outbox<J> {
             // cache stale and emptied it.
             Database::Sqlite(sqlite) => {
                 let mut step = OneStep::default();
-                let mut params = vec![step.bind(now)];
-                params.extend(ids.iter().map(|id| step.bind(*id)));
-                step.push_numbered(&sql, &params).push("; SELECT changes()");
+                self.push_done(&mut step, ids);
+                step.push("; SELECT changes()");
                 sqlite.one_step(step).await?;
             }
         }
         Ok(())
+    }
+
+    /// Marks `count` jobs done: `$1` the time, then their ids.
+    fn done_sql(&self, count: usize) -> String {
+        format!(
+            "UPDATE {} SET done_at = $1, locked_until = NULL WHERE id IN ({})",
+            self.table,
+            placeholders(2, count)
+        )
+    }
+
+    /// [`Outbox::done`]'s statement, into a one-step transaction.
+    fn push_done(&self, step: &mut OneStep, ids: &[i64]) {
+        let mut params = vec![step.bind(OffsetDateTime::now_utc())];
+        params.extend(ids.iter().map(|id| step.bind(*id)));
+        step.push_numbered(&self.done_sql(ids.len()), &params);
     }
 
     pub async fn retry_later(
@@ -364,11 +386,14 @@ impl<J: OutboxJob> Outbox<J> {
         let deliver = std::sync::Arc::new(deliver);
         let stop = background.clone();
         background.spawn(async move {
+            // Jobs delivered in the last round, marked done with the next claim.
+            let mut delivered: Vec<i64> = Vec::new();
             while !stop.is_stopping() {
-                match self.claim(64).await {
+                match self.done_and_claim(&delivered, 64).await {
                     Ok(jobs) if !jobs.is_empty() => {
+                        delivered.clear();
                         use futures::StreamExt as _;
-                        let delivered: Vec<Option<i64>> = futures::stream::iter(jobs.into_iter().map(|claimed| {
+                        let outcomes: Vec<Option<i64>> = futures::stream::iter(jobs.into_iter().map(|claimed| {
                             let (outbox, deliver) = (self.clone(), deliver.clone());
                             async move {
                                 let (id, attempts) = (claimed.id, claimed.attempts);
@@ -386,25 +411,26 @@ impl<J: OutboxJob> Outbox<J> {
                         .buffer_unordered(RELAY_CONCURRENCY)
                         .collect()
                         .await;
-                        // Until this is recorded the jobs stay claimed; were the process
-                        // to stop first, they would be delivered again (receivers are
-                        // idempotent).
-                        let delivered: Vec<i64> = delivered.into_iter().flatten().collect();
-                        if let Err(error) = self.done(&delivered).await {
-                            tracing::error!(table = self.table, jobs = delivered.len(), error = %error, "cannot record delivered hand-offs; they will be delivered again");
-                        }
+                        // Until this is recorded (with the next claim) the jobs stay
+                        // claimed; were the process to stop first, they would be
+                        // delivered again (receivers are idempotent).
+                        delivered.extend(outcomes.into_iter().flatten());
                     }
                     Ok(_) => {
+                        delivered.clear();
                         tokio::select! {
                             () = self.wake.notified() => {}
                             () = stop.pause(Duration::from_millis(500)) => {}
                         }
                     }
                     Err(error) => {
-                        tracing::error!(table = self.table, error = %error, "outbox unavailable");
+                        tracing::error!(table = self.table, jobs = delivered.len(), error = %error, "outbox unavailable; delivered hand-offs not yet recorded as done");
                         stop.pause(Duration::from_secs(1)).await;
                     }
                 }
+            }
+            if let Err(error) = self.done(&delivered).await {
+                tracing::error!(table = self.table, jobs = delivered.len(), error = %error, "cannot record delivered hand-offs; they will be delivered again");
             }
             tracing::debug!(table = self.table, "relay stopped");
         });
@@ -522,7 +548,7 @@ mod tests {
         assert_eq!(outbox.pending().await.unwrap(), 1);
     }
 
-    const SQLITE_PINGS: &str = "CREATE TABLE pings (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    const SQLITE_PINGS: &str = "CREATE TABLE pings (id INTEGER PRIMARY KEY,
              kind TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
              last_error TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
              next_attempt_at INTEGER NOT NULL, locked_until INTEGER, done_at TEXT, job_key TEXT);
@@ -635,6 +661,16 @@ mod tests {
         outbox.enqueue(&ping("k", 2)).await.unwrap();
         assert_eq!(deliveries.recv().await.unwrap(), (1, true));
         assert_eq!(deliveries.recv().await.unwrap(), (2, true));
+        // Recorded as delivered with the relay's next claim, while it runs.
+        let mut pending = outbox.pending().await.unwrap();
+        for _ in 0..200 {
+            if pending == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            pending = outbox.pending().await.unwrap();
+        }
+        assert_eq!(pending, 0, "marked done before the relay stops");
         assert!(background.shutdown(Duration::from_secs(10)).await);
         assert_eq!(outbox.pending().await.unwrap(), 0);
     }
