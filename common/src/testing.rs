@@ -233,9 +233,39 @@ pub async fn sql_store(database: &TestDatabase) -> anyhow::Result<SharedStore> {
     }
 }
 
-/// For tests of an upgrade that rebuilds tables: each table of an embedded (SQLite)
-/// database, by name, with its number of rows.
-pub async fn sqlite_table_rows(database: &TestDatabase) -> anyhow::Result<Vec<(String, i64)>> {
+/// For a test of an upgrade that rebuilds an embedded (SQLite) database's tables
+/// without `AUTOINCREMENT`: given a database that an older build wrote, in which each
+/// of the `counted` tables is declared `AUTOINCREMENT` and has its ids counted in
+/// `sqlite_sequence`, runs `migrations` to the end and checks that every table kept its
+/// rows and that no table is declared so or has its ids counted there any more.
+pub async fn upgrade_without_autoincrement(
+    database: &TestDatabase,
+    mut migrations: crate::db::Migrations,
+    counted: &[&str],
+) {
+    let rows = sqlite_table_rows(database).await.unwrap();
+    let before = sqlite_autoincrement(database).await.unwrap();
+    for table in counted {
+        assert_eq!(
+            before.iter().filter(|name| name == table).count(),
+            2,
+            "the build before declared {table} AUTOINCREMENT and counted its ids"
+        );
+    }
+    database.database.migrate(&mut migrations).await.unwrap();
+    assert_eq!(
+        sqlite_table_rows(database).await.unwrap(),
+        rows,
+        "every table kept its rows"
+    );
+    assert_eq!(
+        sqlite_autoincrement(database).await.unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+/// Each table of an embedded (SQLite) database, by name, with its number of rows.
+async fn sqlite_table_rows(database: &TestDatabase) -> anyhow::Result<Vec<(String, i64)>> {
     let Database::Sqlite(sqlite) = &database.database else {
         anyhow::bail!("not an embedded database");
     };
@@ -261,7 +291,7 @@ pub async fn sqlite_table_rows(database: &TestDatabase) -> anyhow::Result<Vec<(S
 
 /// The tables of an embedded (SQLite) database declared `AUTOINCREMENT`, whose ids
 /// SQLite counts in `sqlite_sequence` besides, and the names it counts there.
-pub async fn sqlite_autoincrement(database: &TestDatabase) -> anyhow::Result<Vec<String>> {
+async fn sqlite_autoincrement(database: &TestDatabase) -> anyhow::Result<Vec<String>> {
     let Database::Sqlite(sqlite) = &database.database else {
         anyhow::bail!("not an embedded database");
     };
