@@ -271,7 +271,7 @@ async fn sqlite_table_rows(database: &TestDatabase) -> anyhow::Result<Vec<(Strin
     };
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_schema
-         WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%'
+         WHERE type = 'table' AND name NOT GLOB 'sqlite_*' AND name NOT GLOB '_sqlx_*'
          ORDER BY name",
     )
     .fetch_all(&sqlite.writer)

@@ -617,6 +617,7 @@ async fn an_embedded_database_keeps_its_timelines_and_hand_offs_through_the_upgr
         .unwrap()
         .expect("moved");
     let events = declarations.events(&number).await.unwrap();
+    assert_eq!(events.len(), 2);
     assert_eq!(events[..1], timeline[..]);
     assert_eq!(
         (events[1].from_stage.as_str(), events[1].to_stage.as_str()),
