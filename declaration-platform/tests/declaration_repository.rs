@@ -46,6 +46,21 @@ fn new(request_id: &str, office: &str, flag: char) -> NewDeclaration {
     }
 }
 
+/// Screening's step: the declaration passed the logic checks, making `jobs`.
+fn accepted(jobs: Vec<Job>) -> Transition {
+    Transition {
+        to: Stage::Accepted,
+        actor: "risk-platform".into(),
+        house_code: "5300".into(),
+        reason: "checks passed".into(),
+        lane: None,
+        review_sub_centre: None,
+        content: None,
+        jobs,
+        decides: None,
+    }
+}
+
 async fn numbers_follow_site_year_and_direction_without_gaps(f: Fixture) {
     let (first, created) = f.declarations.submit(&new("a", "5301", '1')).await.unwrap();
     assert!(created);
@@ -159,21 +174,11 @@ async fn numbers_follow_site_year_and_direction_without_gaps(f: Fixture) {
 async fn transitions_append_events_and_refuse_a_stale_version(f: Fixture) {
     let (record, _) = f.declarations.submit(&new("a", "5301", '1')).await.unwrap();
     let number = record.declaration_number.clone();
-    let accepted = Transition {
-        to: Stage::Accepted,
-        actor: "risk-platform".into(),
-        house_code: "5300".into(),
-        reason: "checks passed".into(),
-        lane: None,
-        review_sub_centre: None,
-        content: None,
-        // A hand-off the step makes is written with it, and only with it.
-        jobs: vec![Job::ScreenDeclaration {
-            declaration_number: number.clone(),
-            revision: 1,
-        }],
-        decides: None,
-    };
+    // A hand-off the step makes is written with it, and only with it.
+    let accepted = accepted(vec![Job::ScreenDeclaration {
+        declaration_number: number.clone(),
+        revision: 1,
+    }]);
     assert_eq!(f.outbox.pending().await.unwrap(), 1, "the submission's");
     let at = f
         .declarations
@@ -600,19 +605,13 @@ async fn an_embedded_database_keeps_its_timelines_and_hand_offs_through_the_upgr
     )
     .await;
     assert_eq!(declarations.events(&number).await.unwrap(), timeline);
-    let accepted = Transition {
-        to: Stage::Accepted,
-        actor: "risk-platform".into(),
-        house_code: "5300".into(),
-        reason: "checks passed".into(),
-        lane: None,
-        review_sub_centre: None,
-        content: None,
-        jobs: Vec::new(),
-        decides: None,
-    };
     declarations
-        .transition(&number, Stage::Submitted, a.version, &[accepted])
+        .transition(
+            &number,
+            Stage::Submitted,
+            a.version,
+            &[accepted(Vec::new())],
+        )
         .await
         .unwrap()
         .expect("moved");
