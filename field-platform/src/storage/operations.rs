@@ -49,13 +49,10 @@ pub(crate) fn declaration_lock(number: &str) -> i64 {
     i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
-/// On PostgreSQL, `BEGIN` and the locks of the declarations `numbers` (in one order, so
-/// that two transactions cannot wait for each other) in one round trip; `None` on
-/// SQLite.
-fn begin_locking<'a>(postgres: bool, numbers: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    if !postgres {
-        return None;
-    }
+/// PostgreSQL's `BEGIN` and the locks of the declarations `numbers` (in one order, so
+/// that two transactions cannot wait for each other) in one round trip; `None` without
+/// a declaration. (SQLite has one writer, and takes no such locks.)
+fn begin_locking<'a>(numbers: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let mut keys: Vec<i64> = numbers.into_iter().map(declaration_lock).collect();
     keys.sort_unstable();
     keys.dedup();
@@ -784,7 +781,6 @@ impl OperationsRepository {
         // Each exit below is only of goods on which no hold is open, read after the
         // declarations' locks are taken.
         let locking = begin_locking(
-            true,
             exits
                 .into_iter()
                 .flatten()
@@ -1090,14 +1086,13 @@ mod tests {
         assert_eq!(declaration_lock(""), 0xcbf2_9ce4_8422_2325_u64 as i64);
         assert_eq!(declaration_lock("a"), 0xaf63_dc4c_8601_ec8c_u64 as i64);
         assert_eq!(
-            begin_locking(true, ["b", "a", "a"]),
+            begin_locking(["b", "a", "a"]),
             Some(format!(
                 "BEGIN; SELECT pg_advisory_xact_lock({}); SELECT pg_advisory_xact_lock({})",
                 declaration_lock("a").min(declaration_lock("b")),
                 declaration_lock("a").max(declaration_lock("b"))
             ))
         );
-        assert_eq!(begin_locking(false, ["a"]), None);
-        assert_eq!(begin_locking(true, []), None);
+        assert_eq!(begin_locking([]), None);
     }
 }
