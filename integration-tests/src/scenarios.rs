@@ -370,8 +370,9 @@ async fn released(
         }
     };
     // Each declaration waits for its screening, read every 100 ms: with 32 at a time
-    // the setup took some 230 releases a second, a quarter of an hour before a run at
-    // 10,000 checks a second; with 256 it goes at the pace of screening itself.
+    // the setup took some 230 releases a second, eight minutes before a run at 10,000
+    // checks a second; with 256, some 650 a second (docs/benchmarks.md, twenty-fifth
+    // session).
     let numbers: Vec<Option<String>> = futures::stream::iter(0..count)
         .map(one)
         .buffer_unordered(256)
