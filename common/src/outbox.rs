@@ -389,45 +389,46 @@ impl<J: OutboxJob> Outbox<J> {
             // Jobs delivered in the last round, marked done with the next claim.
             let mut delivered: Vec<i64> = Vec::new();
             while !stop.is_stopping() {
-                match self.done_and_claim(&delivered, 64).await {
-                    Ok(jobs) if !jobs.is_empty() => {
-                        delivered.clear();
-                        use futures::StreamExt as _;
-                        let outcomes: Vec<Option<i64>> = futures::stream::iter(jobs.into_iter().map(|claimed| {
-                            let (outbox, deliver) = (self.clone(), deliver.clone());
-                            async move {
-                                let (id, attempts) = (claimed.id, claimed.attempts);
-                                let why = match deliver(claimed.job).await {
-                                    Ok(Delivery::Done) => return Some(id),
-                                    Ok(Delivery::Retry(why)) => why,
-                                    Err(error) => error.to_string(),
-                                };
-                                if let Err(error) = outbox.retry(id, attempts, &why).await {
-                                    tracing::error!(table = outbox.table, outbox_id = id, error = %error, "cannot record the hand-off's outcome");
-                                }
-                                None
-                            }
-                        }))
-                        .buffer_unordered(RELAY_CONCURRENCY)
-                        .collect()
-                        .await;
-                        // Until this is recorded (with the next claim) the jobs stay
-                        // claimed; were the process to stop first, they would be
-                        // delivered again (receivers are idempotent).
-                        delivered.extend(outcomes.into_iter().flatten());
-                    }
-                    Ok(_) => {
-                        delivered.clear();
-                        tokio::select! {
-                            () = self.wake.notified() => {}
-                            () = stop.pause(Duration::from_millis(500)) => {}
-                        }
-                    }
+                let jobs = match self.done_and_claim(&delivered, 64).await {
+                    Ok(jobs) => jobs,
                     Err(error) => {
                         tracing::error!(table = self.table, jobs = delivered.len(), error = %error, "outbox unavailable; delivered hand-offs not yet recorded as done");
                         stop.pause(Duration::from_secs(1)).await;
+                        continue;
                     }
+                };
+                // Recorded as done with that claim.
+                delivered.clear();
+                if jobs.is_empty() {
+                    tokio::select! {
+                        () = self.wake.notified() => {}
+                        () = stop.pause(Duration::from_millis(500)) => {}
+                    }
+                    continue;
                 }
+                use futures::StreamExt as _;
+                let outcomes: Vec<Option<i64>> = futures::stream::iter(jobs.into_iter().map(|claimed| {
+                    let (outbox, deliver) = (self.clone(), deliver.clone());
+                    async move {
+                        let (id, attempts) = (claimed.id, claimed.attempts);
+                        let why = match deliver(claimed.job).await {
+                            Ok(Delivery::Done) => return Some(id),
+                            Ok(Delivery::Retry(why)) => why,
+                            Err(error) => error.to_string(),
+                        };
+                        if let Err(error) = outbox.retry(id, attempts, &why).await {
+                            tracing::error!(table = outbox.table, outbox_id = id, error = %error, "cannot record the hand-off's outcome");
+                        }
+                        None
+                    }
+                }))
+                .buffer_unordered(RELAY_CONCURRENCY)
+                .collect()
+                .await;
+                // Until this is recorded (with the next claim) the jobs stay claimed;
+                // were the process to stop first, they would be delivered again
+                // (receivers are idempotent).
+                delivered.extend(outcomes.into_iter().flatten());
             }
             if let Err(error) = self.done(&delivered).await {
                 tracing::error!(table = self.table, jobs = delivered.len(), error = %error, "cannot record delivered hand-offs; they will be delivered again");
